@@ -1,0 +1,17 @@
+/* cli.h: the quench subcommands. Each parses its own flags and returns the process exit code:
+ * 0 success, 2 bad user input (message "quench: ..." on stderr), 1 internal failure. */
+#ifndef QN_CLI_H
+#define QN_CLI_H
+
+int qn_cmd_run(int argc, char **argv);
+int qn_cmd_validate(int argc, char **argv);
+int qn_cmd_ls(int argc, char **argv);
+int qn_cmd_export(int argc, char **argv);
+int qn_cmd_devices(int argc, char **argv);
+
+/* Print "quench: CMD: message (see quench CMD --help)" and return 2. */
+int qn_usage_error(const char *cmd, const char *fmt, ...);
+/* 1 if argv[i] is -h or --help. */
+int qn_is_help(const char *arg);
+
+#endif

@@ -1,0 +1,36 @@
+/* protocol.h: the MPI messages between the coordinator (rank 0) and the workers.
+ *
+ *   worker -> coordinator  HELLO   qn_device_profile (bytes)
+ *   coordinator -> worker  CKPT    int64 trial id, then the float32 parameter buffer (bytes); sent
+ *                                  before a TRIAL whose parent the worker does not have cached
+ *   coordinator -> worker  TRIAL   qn_trial_msg (bytes)
+ *   worker -> coordinator  RESULT  a packed qn_trial_result (qn_result_pack)
+ *   worker -> coordinator  RESULT_CKPT  float32 parameters, right after RESULT when asked for
+ *   coordinator -> worker  STOP    empty
+ * All ranks run the same binary, so plain structs travel as bytes.
+ */
+#ifndef QN_PROTOCOL_H
+#define QN_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "qn_job.h"
+#include "qn_worker.h"
+
+enum { QN_TAG_HELLO = 11, QN_TAG_CKPT, QN_TAG_TRIAL, QN_TAG_RESULT, QN_TAG_RESULT_CKPT, QN_TAG_STOP };
+
+typedef struct {
+    int64_t id;
+    int64_t parent;         /* -1: start from a fresh initialisation */
+    uint64_t data_seed, trial_seed;
+    int32_t stage, nsteps, want_checkpoint, reserved;
+    int32_t steps[QN_MAX_STEPS];
+    qn_trial_config cfg;
+} qn_trial_msg;
+
+/* Pack a result into one malloc'd buffer (*len bytes). Returns NULL when out of memory. */
+void *qn_result_pack(int64_t id, const qn_trial_result *r, size_t *len);
+/* Unpack into *r (curves are malloc'd: free with qn_trial_result_free). Returns 0, or -1 if malformed. */
+int qn_result_unpack(const void *buf, size_t len, int64_t *id, qn_trial_result *r);
+
+#endif

@@ -1,0 +1,102 @@
+/* qn_results.h: the study's HDF5 results file (layout in docs/results-format.md).
+ *
+ * Contract:
+ *  - One writer (the coordinator). Every qn_results_append_trial() is durable when it returns:
+ *    the row is complete in every column, /trials attribute `rows` counts it, the file is flushed
+ *    and fsync'ed. A file cut off at any instant opens, and rows past `rows` are ignored and
+ *    trimmed on resume.
+ *  - Columns are created on first use; rows written before a column existed read NaN (numbers)
+ *    or "" (strings) there. All columns of /trials always have the same length after a call.
+ *  - Readers (ls, export, h5py) may open the file while a run writes it: the writer does not take
+ *    HDF5's flock (it guards against a second writer with its own fcntl lock instead).
+ */
+#ifndef QN_RESULTS_H
+#define QN_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "qn_job.h"
+
+#define QN_RESULTS_FORMAT "quench-results"
+#define QN_RESULTS_FORMAT_VERSION 1
+
+typedef struct qn_results qn_results;
+
+typedef struct {
+    int64_t id;
+    const char *stage;
+    const char *status;      /* "done", "failed" */
+    const char *device;      /* device name */
+    int worker;              /* rank */
+    int64_t parent;          /* parent trial id, -1 for none */
+    double start_time;       /* unix seconds */
+    double wall_s;
+    const char *error;       /* "" when none */
+    int nparams;
+    const qn_param *params;  /* columns params/<name>: numbers as float64, strings as UTF-8 strings */
+    int nmetrics;
+    const char *const *metric_names;  /* columns metrics/<name>, float64 */
+    const double *metric_values;
+    int ncurves;             /* datasets /trial/<id>/<name>, float32 */
+    const char *const *curve_names;
+    const float *const *curves;
+    const int *curve_lens;
+    const float *checkpoint; /* /trial/<id>/checkpoint/params, or NULL */
+    size_t checkpoint_len;
+} qn_trial_record;
+
+typedef struct {
+    int rank;
+    int session;             /* 0 for the first run, +1 per --resume */
+    const char *hostname, *kind, *name;
+    int cc_major, cc_minor, cores;
+    double memory_bytes, gemm_gflops;
+} qn_device_record;
+
+typedef struct {
+    const char *name, *kind, *from, *metric;
+    int maximize;
+    int64_t ntrials, done, failed;
+    int64_t best_trial;      /* -1 when none yet */
+    double best_value;
+} qn_stage_record;
+
+/* Create a new file. Refuses (returns 2, nothing touched) if path exists. Returns 0, 1 on I/O error. */
+int qn_results_create(const char *path, const qn_job *job, const char *plan_text, qn_results **out,
+                      char *err, size_t errlen);
+/* Open an existing file to finish it. Returns 2 (user error: not a results file, another run is
+ * writing it, or its plan differs from plan_text, with the first difference in err), 1 on I/O error, 0. */
+int qn_results_open_resume(const char *path, const char *plan_text, qn_results **out, char *err, size_t errlen);
+int qn_results_close(qn_results *r);
+
+/* Sessions: the number of runs that wrote the file before this one (0 for a new file). */
+int qn_results_session(const qn_results *r);
+
+int qn_results_append_trial(qn_results *r, const qn_trial_record *rec, char *err, size_t errlen);
+/* Replace the row of a trial that is already recorded (a failed trial retried on resume). */
+int qn_results_replace_trial(qn_results *r, int64_t row, const qn_trial_record *rec, char *err, size_t errlen);
+int qn_results_add_device(qn_results *r, const qn_device_record *d, char *err, size_t errlen);
+int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, size_t errlen);
+/* Remove /trial/<id>/checkpoint (a superseded best). Missing is not an error. */
+int qn_results_drop_checkpoint(qn_results *r, int64_t id);
+
+/* Reading back (the writer on resume, and readers). */
+int64_t qn_results_nrows(const qn_results *r);
+/* Row `row`: trial id and status (copied into status, e.g. "done"). */
+int qn_results_row(const qn_results *r, int64_t row, int64_t *id, char *status, size_t len);
+/* Metric of a row, NaN if the column or value is missing. */
+double qn_results_metric(const qn_results *r, int64_t row, const char *name);
+/* Checkpoint of a trial: malloc'd buffer. Returns 0, or -1 if the trial has none. */
+int qn_results_read_checkpoint(const qn_results *r, int64_t id, float **buf, size_t *len);
+
+/* Open read-only for ls/export/eval (works while a run writes the file). Returns 0, 2 if not a
+ * results file or missing, 1 on I/O error. */
+int qn_results_open_read(const char *path, qn_results **out, char *err, size_t errlen);
+
+/* quench ls: status counts, best trial per stage, a table of trials. Returns 0, or 2/1 with err. */
+int qn_results_ls(const char *path, FILE *out, char *err, size_t errlen);
+/* quench export --csv: the /trials table as CSV (header row; NaN written empty). */
+int qn_results_export_csv(const char *path, FILE *out, char *err, size_t errlen);
+
+#endif

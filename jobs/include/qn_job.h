@@ -1,0 +1,189 @@
+/* qn_job.h: the job file (YAML) as C structures, its validation, and the plan of trials.
+ *
+ * Contract:
+ *  - qn_job_load() parses and validates a job file completely (every trial of every stage is
+ *    resolved once), so a job that loads never fails later for a reason visible in the file.
+ *  - Errors are one line "FILE:LINE:COL: message" (1-based) in err; the caller prints
+ *    "quench: " in front and exits 2.
+ *  - A trial's configuration is the job's base configuration, then the parameters inherited from
+ *    its parent trial (a `from:` stage), then its own grid parameters, applied as dotted paths
+ *    ("quant.width", "train.lr", ...) by qn_config_set().
+ *  - Trial ids are the trial's index in the plan: stages in file order, grid points in row-major
+ *    order of the axes as written (last axis fastest). Trial seeds derive from the job seed and the
+ *    trial id only.
+ */
+#ifndef QN_JOB_H
+#define QN_JOB_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#define QN_ERR_LEN 512
+
+typedef enum { QN_VAL_NUM = 0, QN_VAL_STR = 1 } qn_value_kind;
+
+typedef struct {
+    qn_value_kind kind;
+    double num;  /* QN_VAL_NUM (integers too) */
+    char *str;   /* QN_VAL_STR, owned */
+} qn_value;
+
+typedef struct {
+    char *name;  /* dotted path, owned */
+    qn_value value;
+} qn_param;
+
+/* Steps a stage runs, in order, on one trial. */
+typedef enum {
+    QN_STEP_TRAIN = 0,    /* train (with the trial's compression as fake-quant) -> curve train_loss, metric train_loss */
+    QN_STEP_EVAL = 1,     /* evaluate -> accuracy, eval_loss */
+    QN_STEP_PTQ_EVAL = 2, /* evaluate with quantization, no training -> ptq_accuracy, ptq_loss */
+    QN_STEP_QAT = 3,      /* train with fake-quant, then evaluate -> qat_accuracy, qat_loss, curve train_loss */
+    QN_STEP_PRUNE = 4,    /* compute and apply pruning masks -> weight_sparsity; activation masks act from then on */
+} qn_step;
+#define QN_MAX_STEPS 8
+
+typedef enum {
+    QN_FROM_NONE = 0,
+    QN_FROM_STAGE = 1, /* from: STAGE        (that stage's only trial) */
+    QN_FROM_BEST = 2,  /* from: best(STAGE, METRIC[, max|min]) */
+} qn_from_kind;
+
+typedef struct {
+    qn_from_kind kind;
+    int stage;    /* index into qn_job.stages */
+    char *metric; /* QN_FROM_BEST */
+    int maximize; /* QN_FROM_BEST: 1 = larger is better */
+} qn_from;
+
+typedef struct {
+    char *name;    /* dotted parameter path */
+    int nvalues;
+    qn_value *values;
+    int line, col; /* where the axis is written, for error messages */
+} qn_axis;
+
+typedef struct {
+    char *name;
+    char *kind;   /* "grid" */
+    qn_from from;
+    int nsteps;
+    qn_step steps[QN_MAX_STEPS];
+    char *metric; /* key metric: shown per trial, used for "best"; default: accuracy metric of the last step */
+    int maximize;
+    int naxes;
+    qn_axis *axes;
+    int64_t ntrials;    /* product of the axis sizes (1 with no axes) */
+    int64_t first_trial;/* id of the stage's first trial */
+    int line, col;
+} qn_stage;
+
+/* Quantization of one operand of a Linear layer (MASE names). name[0] == 0: not quantized. */
+typedef struct {
+    char name[24];      /* "integer" (other formats arrive with the number-formats work) */
+    int width;
+    int frac_width;     /* resolved absolute bits */
+    double frac_pct;    /* >= 0 when written as a percentage of width; resolved into frac_width */
+} qn_quant_operand;
+
+typedef struct {
+    qn_quant_operand data_in, weight, bias;
+} qn_quant_cfg;
+
+/* Pruning of one kind of tensor (MASE names). method[0] == 0: not pruned. */
+typedef struct {
+    char method[16];    /* "random" or "l1-norm" */
+    char scope[8];      /* "local" (per layer) or "global" (one threshold over all layers) */
+    double sparsity;    /* fraction to remove, in [0, 1] */
+} qn_prune_target;
+
+typedef struct {
+    qn_prune_target weight, activation;
+} qn_prune_cfg;
+
+typedef struct {
+    char arch[16];      /* "mlp" */
+    int embed_dim;      /* mlp: embedding size */
+    int hidden_size;    /* mlp: hidden Linear width */
+    int num_labels;
+} qn_model_cfg;
+
+typedef struct {
+    char dataset[32];   /* "synthetic-sentiment" */
+    int train_size, eval_size, max_len;
+    double label_noise; /* fraction of training labels flipped */
+} qn_data_cfg;
+
+typedef struct {
+    char optimizer[16]; /* "adamw" */
+    int epochs, batch_size;
+    double lr, weight_decay, beta1, beta2, eps;
+} qn_train_cfg;
+
+/* Everything a worker needs to run one trial, fully resolved. Plain data: safe to memcpy. */
+typedef struct {
+    qn_model_cfg model;
+    qn_data_cfg data;
+    qn_train_cfg train;
+    qn_quant_cfg quant;
+    qn_prune_cfg prune;
+} qn_trial_config;
+
+typedef struct {
+    char *path;         /* the job file as given */
+    char *text;         /* the file's full text */
+    char *name;
+    uint64_t seed;
+    qn_trial_config base; /* model, data, train, quant sections with defaults applied */
+    int nstages;
+    qn_stage *stages;
+    int64_t ntrials;    /* sum over stages */
+} qn_job;
+
+typedef struct {
+    int64_t id;
+    int stage;
+    uint64_t seed;
+    int nparams;
+    qn_param *params;   /* the trial's own grid parameters, in axis order */
+} qn_trial;
+
+/* Parse and validate a job file. Returns 0 and fills *job, or -1 with err set. */
+int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen);
+/* The same from text already in memory (path used for messages). */
+int qn_job_load_text(const char *path, const char *text, size_t len, qn_job *job, char *err, size_t errlen);
+void qn_job_free(qn_job *job);
+
+/* Trial `id` of the plan (0 <= id < job->ntrials). Returns 0, or -1 if out of range. Free with qn_trial_free. */
+int qn_job_trial(const qn_job *job, int64_t id, qn_trial *out);
+void qn_trial_free(qn_trial *t);
+
+/* Seed of trial `id`: a hash of the job seed and the id (never of the rank that runs it). */
+uint64_t qn_trial_seed(uint64_t job_seed, int64_t id);
+
+/* Apply one dotted parameter to a configuration. Returns 0, or -1 with a message (no location) in err. */
+int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, char *err, size_t errlen);
+/* Resolve percentages and check ranges of a configuration. Returns 0 or -1 with a message. */
+int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen);
+/* Build a trial's configuration: base, then inherited params (may be NULL), then its own. */
+int qn_trial_config_build(const qn_job *job, const qn_param *inherited, int ninherited,
+                          const qn_trial *trial, qn_trial_config *out, char *err, size_t errlen);
+
+/* Names. */
+const char *qn_step_name(qn_step s);
+/* The metric a step reports as its headline ("accuracy", "ptq_accuracy", "qat_accuracy", "train_loss"). */
+const char *qn_step_metric(qn_step s);
+/* Format a value for display ("8", "0.0005", "50%"): writes into buf, returns buf. */
+char *qn_value_format(const qn_value *v, char *buf, size_t len);
+/* Canonical text of the plan (stages, steps, axes, base config, seed): two jobs whose plans are
+ * equal run the same trials. Used to refuse a --resume onto a changed job. Caller frees. */
+char *qn_job_plan_text(const qn_job *job);
+
+/* quench validate: print stages, trial counts and the plan to `out`. */
+void qn_job_print_plan(const qn_job *job, FILE *out);
+
+/* "Did you mean": the candidate closest to `word` by edit distance, or NULL if none is close. */
+const char *qn_suggest(const char *word, const char *const *candidates, int n);
+
+#endif

@@ -1,0 +1,29 @@
+/* quant_integer.c: MASE's `integer` format (signed fixed point) as fake quantization.
+ *   y = clamp(RNE(x * 2^f), -2^(w-1), 2^(w-1) - 1) / 2^f      (float32 throughout)
+ * Scaling by 2^f is done with ldexpf, exact for any f (also where 2^f itself is not a normal float).
+ * NaN passes through (clamp keeps NaN); +-inf saturate to the range ends. */
+#include <math.h>
+
+#include "qn_kernels.h"
+
+void qn_quant_integer(const float *x, float *y, size_t n, int width, int frac_width) {
+    const float lo = -ldexpf(1.0f, width - 1);
+    const float hi = ldexpf(1.0f, width - 1) - 1.0f;
+    if (frac_width >= -126 && frac_width <= 126) {
+        /* 2^f and 2^-f are both normal floats: multiplying is exact scaling, and vectorizes. */
+        const float scale = ldexpf(1.0f, frac_width), inv = ldexpf(1.0f, -frac_width);
+        for (size_t i = 0; i < n; i++) {
+            float v = rintf(x[i] * scale);
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            y[i] = v * inv;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float v = rintf(ldexpf(x[i], frac_width));
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        y[i] = ldexpf(v, -frac_width);
+    }
+}

@@ -1,0 +1,272 @@
+/* mlp.c: forward and backward of the MLP classifier, side by side, with MASE Linear semantics:
+ * y = Q(x) Q(W)^T + Q(b), straight-through gradients (dX = dY Q(W), dW = dY^T Q(x), db = sum dY),
+ * activation pruning of each Linear input (mask first, then quantize), weight masks kept through
+ * fine-tuning. */
+#include "mlp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- set-up */
+
+size_t qn_mlp_param_count(int V, int E, int H, int C) {
+    return (size_t)V * E + (size_t)H * E + (size_t)H + (size_t)C * H + (size_t)C;
+}
+
+static void *xcalloc(size_t n, size_t size, int *fail) {
+    void *p = calloc(n ? n : 1, size);
+    if (!p) *fail = 1;
+    return p;
+}
+
+static void linear_views(qn_linear *l, const char *name, int in, int out, float *W, float *dW, int B, int *fail) {
+    l->name = name;
+    l->in = in;
+    l->out = out;
+    l->W = W;
+    l->b = W + (size_t)out * in;
+    l->dW = dW;
+    l->db = dW + (size_t)out * in;
+    l->x_q = xcalloc((size_t)B * in, sizeof(float), fail);
+    l->x_mask = xcalloc((size_t)B * in, 1, fail);
+    l->Wq = xcalloc((size_t)out * in, sizeof(float), fail);
+    l->bq = xcalloc((size_t)out, sizeof(float), fail);
+}
+
+qn_mlp *qn_mlp_new(int V, int E, int H, int C, int max_batch, int T, uint64_t seed) {
+    qn_mlp *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    int fail = 0;
+    m->V = V, m->E = E, m->H = H, m->C = C, m->max_batch = max_batch, m->T = T;
+    m->nparams = qn_mlp_param_count(V, E, H, C);
+    m->params = xcalloc(m->nparams, sizeof(float), &fail);
+    m->grads = xcalloc(m->nparams, sizeof(float), &fail);
+    m->m = xcalloc(m->nparams, sizeof(float), &fail);
+    m->v = xcalloc(m->nparams, sizeof(float), &fail);
+    if (fail) {
+        qn_mlp_free(m);
+        return NULL;
+    }
+    /* Layout: emb (V,E) | fc1 W (H,E) b (H) | fc2 W (C,H) b (C) */
+    m->emb = m->params;
+    m->demb = m->grads;
+    size_t off1 = (size_t)V * E, off2 = off1 + (size_t)H * E + H;
+    linear_views(&m->layers[0], "fc1", E, H, m->params + off1, m->grads + off1, max_batch, &fail);
+    linear_views(&m->layers[1], "fc2", H, C, m->params + off2, m->grads + off2, max_batch, &fail);
+    int B = max_batch;
+    m->pooled = xcalloc((size_t)B * E, sizeof(float), &fail);
+    m->h1 = xcalloc((size_t)B * H, sizeof(float), &fail);
+    m->r1 = xcalloc((size_t)B * H, sizeof(float), &fail);
+    m->logits = xcalloc((size_t)B * C, sizeof(float), &fail);
+    m->probs = xcalloc((size_t)B * C, sizeof(float), &fail);
+    m->dlogits = xcalloc((size_t)B * C, sizeof(float), &fail);
+    m->dr1 = xcalloc((size_t)B * H, sizeof(float), &fail);
+    m->dpooled = xcalloc((size_t)B * E, sizeof(float), &fail);
+    if (fail) {
+        qn_mlp_free(m);
+        return NULL;
+    }
+    /* PyTorch defaults: nn.Embedding N(0,1); nn.Linear weight and bias U(-1/sqrt(in), 1/sqrt(in)). */
+    qn_rng rng;
+    qn_rng_seed(&rng, seed);
+    for (size_t i = 0; i < (size_t)V * E; i++) m->emb[i] = qn_rng_normal(&rng);
+    for (int k = 0; k < QN_MLP_LAYERS; k++) {
+        qn_linear *l = &m->layers[k];
+        float bound = 1.0f / sqrtf((float)l->in);
+        for (size_t i = 0; i < (size_t)l->out * l->in; i++) l->W[i] = (2.0f * qn_rng_uniform(&rng) - 1.0f) * bound;
+        for (int i = 0; i < l->out; i++) l->b[i] = (2.0f * qn_rng_uniform(&rng) - 1.0f) * bound;
+    }
+    return m;
+}
+
+void qn_mlp_free(qn_mlp *m) {
+    if (!m) return;
+    for (int k = 0; k < QN_MLP_LAYERS; k++) {
+        qn_linear *l = &m->layers[k];
+        free(l->x_q);
+        free(l->x_mask);
+        free(l->Wq);
+        free(l->bq);
+        free(l->weight_mask);
+    }
+    free(m->params), free(m->grads), free(m->m), free(m->v);
+    free(m->pooled), free(m->h1), free(m->r1), free(m->logits), free(m->probs);
+    free(m->dlogits), free(m->dr1), free(m->dpooled), free(m->adam_mask);
+    free(m);
+}
+
+void qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q) {
+    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].quant = *q;
+}
+
+/* ---------------------------------------------------------------- quantized Linear */
+
+static int quantized(const qn_quant_operand *op) { return op->name[0] && strcmp(op->name, "none") != 0; }
+
+static void fake_quant(const qn_quant_operand *op, const float *x, float *y, size_t n) {
+    if (!quantized(op)) {
+        if (x != y) memcpy(y, x, n * sizeof(float));
+        return;
+    }
+    /* "integer" is the only format until the number-formats work lands; the job validator refuses others. */
+    qn_quant_integer(x, y, n, op->width, op->frac_width);
+}
+
+/* Mask the input (activation pruning), quantize it, weight and bias, then y = xq Wq^T + bq.
+ * x (B,in) -> y (B,out) */
+static void linear_forward(qn_linear *l, const float *x, float *y, int B, qn_rng *rng) {
+    size_t nx = (size_t)B * l->in;
+    const float *src = x;
+    if (l->act_prune.method[0]) {
+        size_t zeros;
+        if (strcmp(l->act_prune.method, "l1-norm") == 0) {
+            /* One threshold over the whole input (all rows together), recomputed on every forward. */
+            const float *bufs[1] = {x};
+            size_t lens[1] = {nx};
+            float t = qn_abs_quantile(bufs, lens, 1, l->act_prune.sparsity);
+            zeros = qn_mask_l1(x, nx, t, l->x_mask);
+        } else {
+            zeros = qn_mask_random(nx, l->act_prune.sparsity, rng, l->x_mask);
+        }
+        qn_apply_mask(x, l->x_mask, l->x_q, nx);
+        src = l->x_q;
+        l->act_zeros += (double)zeros;
+        l->act_total += (double)nx;
+    }
+    fake_quant(&l->quant.data_in, src, l->x_q, nx);
+    fake_quant(&l->quant.weight, l->W, l->Wq, (size_t)l->out * l->in);
+    fake_quant(&l->quant.bias, l->b, l->bq, (size_t)l->out);
+    for (int b = 0; b < B; b++) memcpy(y + (size_t)b * l->out, l->bq, (size_t)l->out * sizeof(float));
+    qn_sgemm(0, 1, B, l->out, l->in, 1.0f, l->x_q, l->in, l->Wq, l->in, 1.0f, y, l->out);
+}
+
+/* dy (B,out) -> dW (out,in), db (out), dx (B,in). Straight-through: the gradients of the quantized
+ * operands pass to the float ones unchanged; masked activations pass no gradient. */
+static void linear_backward(qn_linear *l, const float *dy, float *dx, int B) {
+    qn_sgemm(1, 0, l->out, l->in, B, 1.0f, dy, l->out, l->x_q, l->in, 0.0f, l->dW, l->in);
+    for (int o = 0; o < l->out; o++) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += dy[(size_t)b * l->out + o];
+        l->db[o] = s;
+    }
+    if (!dx) return;
+    qn_sgemm(0, 0, B, l->in, l->out, 1.0f, dy, l->out, l->Wq, l->in, 0.0f, dx, l->in);
+    if (l->act_prune.method[0])
+        for (size_t i = 0; i < (size_t)B * l->in; i++)
+            if (!l->x_mask[i]) dx[i] = 0.0f;
+}
+
+/* ---------------------------------------------------------------- the model */
+
+float qn_mlp_forward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
+                     qn_rng *rng) {
+    const int E = m->E, H = m->H, C = m->C, T = m->T;
+    /* mean of the token embeddings: ids (B,T) -> pooled (B,E) */
+    for (int b = 0; b < B; b++) {
+        float *out = m->pooled + (size_t)b * E;
+        memset(out, 0, (size_t)E * sizeof(float));
+        int len = lengths[b] > 0 ? lengths[b] : 1;
+        for (int t = 0; t < lengths[b]; t++) {
+            const float *e = m->emb + (size_t)ids[(size_t)b * T + t] * E;
+            for (int i = 0; i < E; i++) out[i] += e[i];
+        }
+        float inv = 1.0f / (float)len;
+        for (int i = 0; i < E; i++) out[i] *= inv;
+    }
+    linear_forward(&m->layers[0], m->pooled, m->h1, B, rng); /* (B,E) -> (B,H) */
+    for (size_t i = 0; i < (size_t)B * H; i++) m->r1[i] = m->h1[i] > 0.0f ? m->h1[i] : 0.0f;
+    linear_forward(&m->layers[1], m->r1, m->logits, B, rng); /* (B,H) -> (B,C) */
+    /* softmax and cross-entropy (B,C) */
+    double loss = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *z = m->logits + (size_t)b * C;
+        float *p = m->probs + (size_t)b * C;
+        float mx = z[0];
+        for (int c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
+        float sum = 0.0f;
+        for (int c = 0; c < C; c++) sum += (p[c] = expf(z[c] - mx));
+        for (int c = 0; c < C; c++) p[c] /= sum;
+        if (labels) loss -= log((double)p[labels[b]]);
+    }
+    return labels ? (float)(loss / B) : 0.0f;
+}
+
+void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B) {
+    const int E = m->E, H = m->H, C = m->C, T = m->T;
+    memset(m->grads, 0, m->nparams * sizeof(float));
+    /* dlogits (B,C) = (p - onehot) / B */
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            m->dlogits[(size_t)b * C + c] = (m->probs[(size_t)b * C + c] - (c == labels[b] ? 1.0f : 0.0f)) / (float)B;
+    linear_backward(&m->layers[1], m->dlogits, m->dr1, B); /* -> dr1 (B,H) */
+    for (size_t i = 0; i < (size_t)B * H; i++)
+        if (m->h1[i] <= 0.0f) m->dr1[i] = 0.0f;             /* ReLU */
+    linear_backward(&m->layers[0], m->dr1, m->dpooled, B);  /* -> dpooled (B,E) */
+    /* mean pooling: each token's embedding gets dpooled / len */
+    for (int b = 0; b < B; b++) {
+        const float *g = m->dpooled + (size_t)b * E;
+        float inv = 1.0f / (float)(lengths[b] > 0 ? lengths[b] : 1);
+        for (int t = 0; t < lengths[b]; t++) {
+            float *d = m->demb + (size_t)ids[(size_t)b * T + t] * E;
+            for (int i = 0; i < E; i++) d[i] += g[i] * inv;
+        }
+    }
+}
+
+void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t) {
+    m->step++;
+    qn_adamw_step(m->params, m->grads, m->m, m->v, m->adam_mask, m->nparams, (float)t->lr, (float)t->beta1,
+                  (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
+}
+
+double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed) {
+    qn_rng rng;
+    qn_rng_seed(&rng, seed);
+    size_t zeros = 0, total = 0;
+    if (weight->method[0]) {
+        float global_t = 0.0f;
+        int l1 = strcmp(weight->method, "l1-norm") == 0;
+        if (l1 && strcmp(weight->scope, "global") == 0) {
+            const float *bufs[QN_MLP_LAYERS];
+            size_t lens[QN_MLP_LAYERS];
+            for (int k = 0; k < QN_MLP_LAYERS; k++) {
+                bufs[k] = m->layers[k].W;
+                lens[k] = (size_t)m->layers[k].out * m->layers[k].in;
+            }
+            global_t = qn_abs_quantile(bufs, lens, QN_MLP_LAYERS, weight->sparsity);
+        }
+        if (!m->adam_mask) {
+            m->adam_mask = malloc(m->nparams);
+            if (!m->adam_mask) return NAN;
+            memset(m->adam_mask, 1, m->nparams);
+        }
+        for (int k = 0; k < QN_MLP_LAYERS; k++) {
+            qn_linear *l = &m->layers[k];
+            size_t n = (size_t)l->out * l->in;
+            if (!l->weight_mask && !(l->weight_mask = malloc(n))) return NAN;
+            if (l1) {
+                float t = global_t;
+                if (strcmp(weight->scope, "global") != 0) {
+                    const float *bufs[1] = {l->W};
+                    size_t lens[1] = {n};
+                    t = qn_abs_quantile(bufs, lens, 1, weight->sparsity);
+                }
+                qn_mask_l1(l->W, n, t, l->weight_mask);
+            } else {
+                qn_mask_random(n, weight->sparsity, &rng, l->weight_mask);
+            }
+            qn_apply_mask(l->W, l->weight_mask, l->W, n);
+            memcpy(m->adam_mask + (l->W - m->params), l->weight_mask, n);
+        }
+    }
+    for (int k = 0; k < QN_MLP_LAYERS; k++) {
+        qn_linear *l = &m->layers[k];
+        size_t n = (size_t)l->out * l->in;
+        for (size_t i = 0; i < n; i++) zeros += l->W[i] == 0.0f;
+        total += n;
+        if (act) l->act_prune = *act;
+        l->act_zeros = l->act_total = 0.0;
+    }
+    return total ? (double)zeros / (double)total : 0.0;
+}

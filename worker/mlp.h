@@ -1,0 +1,75 @@
+/* mlp.h: the fast test model, an MLP text classifier (llm.c style).
+ *
+ *   ids (B,T) -> embedding (V,E) -> mean over the tokens (B,E) -> fc1 (E->H) -> ReLU -> fc2 (H->C)
+ *   -> softmax cross-entropy
+ *
+ * Parameters, gradients and the two AdamW moments each live in one contiguous buffer, tensors are
+ * views into it; the parameter buffer is the checkpoint. The Linear layers are exposed as a list
+ * so compression passes (fake quantization of data_in/weight/bias, pruning masks) act per layer.
+ */
+#ifndef QN_MLP_H
+#define QN_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qn_job.h"
+#include "qn_kernels.h"
+
+typedef struct {
+    const char *name;       /* "fc1", "fc2" */
+    int in, out;
+    float *W, *b;           /* (out,in), (out) views into params */
+    float *dW, *db;         /* views into grads */
+    uint8_t *weight_mask;   /* (out,in) or NULL: pruned weights */
+    qn_quant_cfg quant;     /* per operand: data_in, weight, bias */
+    qn_prune_target act_prune; /* activation pruning of the layer's input (method[0] == 0: off) */
+    /* forward activations kept for the backward (sized for the largest batch) */
+    float *x_q;             /* (B,in) the input after masking and quantization */
+    uint8_t *x_mask;        /* (B,in) activation mask, when pruning activations */
+    float *Wq, *bq;         /* quantized weight and bias of the current forward */
+    double act_zeros, act_total; /* activation sparsity counters */
+} qn_linear;
+
+#define QN_MLP_LAYERS 2
+
+typedef struct {
+    int V, E, H, C, max_batch, T;
+    size_t nparams;
+    float *params, *grads, *m, *v; /* (nparams) each */
+    float *emb, *demb;      /* (V,E) views */
+    qn_linear layers[QN_MLP_LAYERS];
+    int step;               /* AdamW steps taken */
+    /* activations (B = max_batch) */
+    float *pooled;          /* (B,E) */
+    float *h1;              /* (B,H) pre-activation */
+    float *r1;              /* (B,H) after ReLU */
+    float *logits;          /* (B,C) */
+    float *probs;           /* (B,C) */
+    float *dlogits, *dr1, *dpooled; /* (B,C), (B,H), (B,E) */
+    uint8_t *adam_mask;     /* (nparams) 0 where a weight is pruned, or NULL */
+} qn_mlp;
+
+/* Parameter count for this configuration and vocabulary. */
+size_t qn_mlp_param_count(int V, int E, int H, int C);
+/* Allocate; parameters are initialised from seed (PyTorch's defaults: N(0,1) embedding, Linear
+ * U(-1/sqrt(in), 1/sqrt(in))). Returns NULL when out of memory. */
+qn_mlp *qn_mlp_new(int V, int E, int H, int C, int max_batch, int T, uint64_t seed);
+void qn_mlp_free(qn_mlp *m);
+/* Set every layer's quantization (the trial's config applies to all Linear layers). */
+void qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q);
+
+/* Forward on B examples: ids (B,T), lengths (B), labels (B) or NULL. Returns the mean loss (0 when
+ * labels is NULL); probabilities are in m->probs. rng drives random activation masks. */
+float qn_mlp_forward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
+                     qn_rng *rng);
+/* Backward of the last forward (gradients are overwritten, not accumulated). */
+void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B);
+/* One AdamW step over all parameters (pruned weights stay zero). */
+void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t);
+
+/* Compute and apply weight masks (method random or l1-norm, scope local or global); enable
+ * activation pruning per act. Returns the achieved weight sparsity over the Linear weights. */
+double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed);
+
+#endif

@@ -1,0 +1,271 @@
+/* trial.c: run one trial's steps (train, eval, ptq_eval, qat, prune) on the MLP classifier. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlp.h"
+#include "qn_dataset.h"
+#include "qn_kernels.h"
+#include "qn_worker.h"
+
+struct qn_worker_ctx {
+    /* The dataset of the last data config, kept across trials (every trial of a study shares it). */
+    qn_data_cfg data;
+    uint64_t data_seed;
+    qn_dataset *train, *eval;
+};
+
+qn_worker_ctx *qn_worker_ctx_new(void) {
+    /* One BLAS thread: results must not depend on the machine's core count. */
+    qn_set_num_threads(1);
+    return calloc(1, sizeof(qn_worker_ctx));
+}
+
+void qn_worker_ctx_free(qn_worker_ctx *ctx) {
+    if (!ctx) return;
+    qn_dataset_free(ctx->train);
+    qn_dataset_free(ctx->eval);
+    free(ctx);
+}
+
+size_t qn_model_param_count(const qn_model_cfg *cfg, int vocab_size) {
+    return qn_mlp_param_count(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels);
+}
+
+void qn_trial_result_free(qn_trial_result *r) {
+    for (int i = 0; i < r->ncurves; i++) free(r->curves[i].values);
+    r->ncurves = 0;
+    free(r->checkpoint);
+    r->checkpoint = NULL;
+}
+
+static int ensure_data(qn_worker_ctx *ctx, const qn_data_cfg *d, uint64_t seed) {
+    if (ctx->train && ctx->data_seed == seed && memcmp(&ctx->data, d, sizeof *d) == 0) return 0;
+    qn_dataset_free(ctx->train);
+    qn_dataset_free(ctx->eval);
+    ctx->train = qn_synth_generate(seed, QN_SPLIT_TRAIN, d->train_size, d->max_len, d->label_noise);
+    ctx->eval = qn_synth_generate(seed, QN_SPLIT_EVAL, d->eval_size, d->max_len, 0.0);
+    ctx->data = *d;
+    ctx->data_seed = seed;
+    return ctx->train && ctx->eval ? 0 : -1;
+}
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void add_metric(qn_trial_result *r, const char *name, double v) {
+    for (int i = 0; i < r->nmetrics; i++)
+        if (strcmp(r->metrics[i].name, name) == 0) {
+            r->metrics[i].value = v;
+            return;
+        }
+    if (r->nmetrics == QN_MAX_METRICS) return;
+    snprintf(r->metrics[r->nmetrics].name, QN_NAME_LEN, "%s", name);
+    r->metrics[r->nmetrics++].value = v;
+}
+
+/* The per-step training loss, appended across training steps. */
+typedef struct {
+    float *v;
+    int n, cap;
+} curve_buf;
+
+static int curve_push(curve_buf *c, float x) {
+    if (c->n == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 256;
+        float *v = realloc(c->v, (size_t)cap * sizeof(float));
+        if (!v) return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = x;
+    return 0;
+}
+
+/* Train for the configured epochs. Returns 0, 1 when the loss stopped being finite (message in
+ * r->error), -1 when out of memory. */
+static int train(qn_mlp *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *rng, curve_buf *curve,
+                 double *last_epoch_loss, qn_trial_result *r) {
+    int n = d->n, B = t->batch_size, T = d->max_len;
+    int *order = malloc((size_t)n * sizeof *order);
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids), *lens = malloc((size_t)B * sizeof *lens),
+            *labels = malloc((size_t)B * sizeof *labels);
+    if (!order || !ids || !lens || !labels) {
+        free(order), free(ids), free(lens), free(labels);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    int rc = 0;
+    for (int epoch = 1; epoch <= t->epochs && rc == 0; epoch++) {
+        for (int i = n - 1; i > 0; i--) { /* Fisher-Yates with the trial's stream */
+            int j = (int)qn_rng_below(rng, (uint64_t)i + 1);
+            int tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        double sum = 0.0;
+        int steps = 0;
+        for (int start = 0; start < n; start += B) {
+            int b = n - start < B ? n - start : B;
+            for (int k = 0; k < b; k++) {
+                int e = order[start + k];
+                memcpy(ids + (size_t)k * T, d->ids + (size_t)e * T, (size_t)T * sizeof *ids);
+                lens[k] = d->lengths[e];
+                labels[k] = d->labels[e];
+            }
+            float loss = qn_mlp_forward(m, ids, lens, labels, b, rng);
+            if (!isfinite(loss)) {
+                snprintf(r->error, sizeof r->error, "loss became %s at step %d (epoch %d)", isnan(loss) ? "NaN" : "inf",
+                         m->step + 1, epoch);
+                rc = 1;
+                break;
+            }
+            qn_mlp_backward(m, ids, lens, labels, b);
+            qn_mlp_adamw(m, t);
+            if (curve_push(curve, loss) != 0) {
+                rc = -1;
+                break;
+            }
+            sum += loss;
+            steps++;
+        }
+        if (steps) *last_epoch_loss = sum / steps;
+    }
+    free(order), free(ids), free(lens), free(labels);
+    return rc;
+}
+
+/* Accuracy and mean loss on the eval split. */
+static int evaluate(qn_mlp *m, const qn_dataset *d, int B, qn_rng *rng, double *accuracy, double *loss) {
+    int n = d->n, T = d->max_len, correct = 0;
+    double sum = 0.0;
+    for (int start = 0; start < n; start += B) {
+        int b = n - start < B ? n - start : B;
+        float l = qn_mlp_forward(m, d->ids + (size_t)start * T, d->lengths + start, d->labels + start, b, rng);
+        sum += (double)l * b;
+        for (int k = 0; k < b; k++) {
+            const float *p = m->probs + (size_t)k * m->C;
+            int best = 0;
+            for (int c = 1; c < m->C; c++)
+                if (p[c] > p[best]) best = c;
+            correct += best == d->labels[start + k];
+        }
+    }
+    *accuracy = n ? (double)correct / n : NAN;
+    *loss = n ? sum / n : NAN;
+    return 0;
+}
+
+static double activation_sparsity(const qn_mlp *m) {
+    double zeros = 0, total = 0;
+    for (int k = 0; k < QN_MLP_LAYERS; k++) zeros += m->layers[k].act_zeros, total += m->layers[k].act_total;
+    return total > 0 ? zeros / total : NAN;
+}
+
+static void reset_activation_counters(qn_mlp *m) {
+    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_zeros = m->layers[k].act_total = 0.0;
+}
+
+int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_step *steps, int nsteps,
+                     uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
+                     int want_checkpoint, qn_trial_result *out) {
+    memset(out, 0, sizeof *out);
+    double t0 = seconds();
+    out->status = QN_TRIAL_FAILED;
+    if (strcmp(cfg->model.arch, "mlp") != 0) {
+        snprintf(out->error, sizeof out->error, "model.arch '%s' is not available in this build", cfg->model.arch);
+        return 0;
+    }
+    if (ensure_data(ctx, &cfg->data, data_seed) != 0) {
+        snprintf(out->error, sizeof out->error, "out of memory generating the dataset");
+        return -1;
+    }
+    int V = qn_synth_vocab_size();
+    int B = cfg->train.batch_size;
+    qn_mlp *m = qn_mlp_new(V, cfg->model.embed_dim, cfg->model.hidden_size, cfg->model.num_labels, B,
+                           cfg->data.max_len, qn_splitmix64(trial_seed ^ 0x1417ull));
+    if (!m) {
+        snprintf(out->error, sizeof out->error, "out of memory building the model");
+        return -1;
+    }
+    if (parent) {
+        if (parent_len != m->nparams) {
+            snprintf(out->error, sizeof out->error,
+                     "the parent checkpoint has %zu parameters but this model has %zu (model sizes differ)", parent_len,
+                     m->nparams);
+            qn_mlp_free(m);
+            out->wall_s = seconds() - t0;
+            return 0;
+        }
+        memcpy(m->params, parent, parent_len * sizeof(float));
+    }
+    qn_mlp_set_quant(m, &cfg->quant);
+    qn_rng rng;
+    qn_rng_seed(&rng, qn_splitmix64(trial_seed ^ 0x7a11ull));
+    curve_buf curve = {0};
+    int rc = 0, failed = 0;
+    for (int s = 0; s < nsteps && !failed && rc == 0; s++) {
+        double acc, loss, last = NAN;
+        int pruned_activations = 0;
+        switch (steps[s]) {
+        case QN_STEP_TRAIN:
+        case QN_STEP_QAT:
+            rc = train(m, ctx->train, &cfg->train, &rng, &curve, &last, out);
+            if (rc == 1) failed = 1;
+            if (rc != 0) break;
+            add_metric(out, "train_loss", last);
+            if (steps[s] == QN_STEP_TRAIN) break;
+            /* qat: evaluate the quantized model it trained */
+            reset_activation_counters(m);
+            evaluate(m, ctx->eval, B, &rng, &acc, &loss);
+            add_metric(out, "qat_accuracy", acc);
+            add_metric(out, "qat_loss", loss);
+            break;
+        case QN_STEP_EVAL:
+        case QN_STEP_PTQ_EVAL:
+            reset_activation_counters(m);
+            evaluate(m, ctx->eval, B, &rng, &acc, &loss);
+            add_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
+            add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
+            pruned_activations = m->layers[0].act_prune.method[0] != 0;
+            if (pruned_activations) add_metric(out, "activation_sparsity", activation_sparsity(m));
+            break;
+        case QN_STEP_PRUNE: {
+            double sp = qn_mlp_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull));
+            if (isnan(sp)) rc = -1;
+            else add_metric(out, "weight_sparsity", sp);
+            break;
+        }
+        }
+    }
+    if (rc < 0) {
+        snprintf(out->error, sizeof out->error, "out of memory running the trial");
+    }
+    if (curve.n) {
+        snprintf(out->curves[0].name, QN_NAME_LEN, "train_loss");
+        out->curves[0].n = curve.n;
+        out->curves[0].values = curve.v;
+        out->ncurves = 1;
+    } else {
+        free(curve.v);
+    }
+    if (!failed && rc == 0) {
+        out->status = QN_TRIAL_DONE;
+        out->error[0] = 0;
+        if (want_checkpoint) {
+            out->checkpoint = malloc(m->nparams * sizeof(float));
+            if (out->checkpoint) {
+                memcpy(out->checkpoint, m->params, m->nparams * sizeof(float));
+                out->checkpoint_len = m->nparams;
+            }
+        }
+    }
+    qn_mlp_free(m);
+    out->wall_s = seconds() - t0;
+    return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,250 @@
+/* results_columns.c: extendible 1-D column datasets and attributes in HDF5. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "results_internal.h"
+
+#define CHUNK_ROWS 256
+
+static hid_t native(qn_results *r, qn_col_type t) {
+    switch (t) {
+    case QN_COL_I64: return H5T_NATIVE_INT64;
+    case QN_COL_I32: return H5T_NATIVE_INT32;
+    case QN_COL_F64: return H5T_NATIVE_DOUBLE;
+    case QN_COL_STR: return r->str_type;
+    }
+    return H5T_NATIVE_DOUBLE;
+}
+
+qn_col_type qn_col_type_of(hid_t ds) {
+    hid_t t = H5Dget_type(ds);
+    qn_col_type out = QN_COL_F64;
+    H5T_class_t c = H5Tget_class(t);
+    if (c == H5T_STRING)
+        out = QN_COL_STR;
+    else if (c == H5T_INTEGER)
+        out = H5Tget_size(t) == 8 ? QN_COL_I64 : QN_COL_I32;
+    H5Tclose(t);
+    return out;
+}
+
+int64_t qn_col_length(hid_t ds) {
+    hid_t sp = H5Dget_space(ds);
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    H5Sclose(sp);
+    return (int64_t)n;
+}
+
+int qn_col_set_length(hid_t ds, int64_t n) {
+    hsize_t dims = (hsize_t)n;
+    return H5Dset_extent(ds, &dims) < 0 ? -1 : 0;
+}
+
+static int put(hid_t ds, int64_t row, hid_t memtype, const void *value) {
+    if (qn_col_length(ds) <= row && qn_col_set_length(ds, row + 1) != 0) return -1;
+    hid_t fs = H5Dget_space(ds);
+    hsize_t start = (hsize_t)row, count = 1;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    herr_t rc = H5Dwrite(ds, memtype, ms, fs, H5P_DEFAULT, value);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+static int get(hid_t ds, int64_t row, hid_t memtype, void *value) {
+    if (row < 0 || row >= qn_col_length(ds)) return -1;
+    hid_t fs = H5Dget_space(ds);
+    hsize_t start = (hsize_t)row, count = 1;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    herr_t rc = H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, value);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+int qn_col_put_i64(hid_t ds, int64_t row, int64_t v) { return put(ds, row, H5T_NATIVE_INT64, &v); }
+int qn_col_put_i32(hid_t ds, int64_t row, int32_t v) { return put(ds, row, H5T_NATIVE_INT32, &v); }
+int qn_col_put_f64(hid_t ds, int64_t row, double v) { return put(ds, row, H5T_NATIVE_DOUBLE, &v); }
+int qn_col_put_str(qn_results *r, hid_t ds, int64_t row, const char *s) {
+    const char *p = s ? s : "";
+    return put(ds, row, r->str_type, &p);
+}
+
+int qn_col_put_missing(qn_results *r, hid_t ds, int64_t row) {
+    switch (qn_col_type_of(ds)) {
+    case QN_COL_STR: return qn_col_put_str(r, ds, row, "");
+    case QN_COL_I64: return qn_col_put_i64(ds, row, -1);
+    case QN_COL_I32: return qn_col_put_i32(ds, row, -1);
+    case QN_COL_F64: return qn_col_put_f64(ds, row, NAN);
+    }
+    return -1;
+}
+
+int qn_col_get_i64(hid_t ds, int64_t row, int64_t *v) { return get(ds, row, H5T_NATIVE_INT64, v); }
+int qn_col_get_f64(hid_t ds, int64_t row, double *v) { return get(ds, row, H5T_NATIVE_DOUBLE, v); }
+
+int qn_col_get_str(qn_results *r, hid_t ds, int64_t row, char *buf, size_t len) {
+    buf[0] = 0;
+    if (qn_col_type_of(ds) != QN_COL_STR) {
+        double x;
+        if (get(ds, row, H5T_NATIVE_DOUBLE, &x) != 0) return -1;
+        snprintf(buf, len, "%.12g", x);
+        return 0;
+    }
+    char *p = NULL;
+    if (get(ds, row, r->str_type, &p) != 0) return -1;
+    snprintf(buf, len, "%s", p ? p : "");
+    H5free_memory(p);
+    return 0;
+}
+
+hid_t qn_col_open(qn_results *r, hid_t group, const char *name, qn_col_type type, int64_t rows) {
+    if (H5Lexists(group, name, H5P_DEFAULT) > 0) return H5Dopen2(group, name, H5P_DEFAULT);
+    hsize_t dims = 0, maxdims = H5S_UNLIMITED, chunk = CHUNK_ROWS;
+    hid_t sp = H5Screate_simple(1, &dims, &maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    hid_t ftype = type == QN_COL_I64   ? H5T_STD_I64LE
+                  : type == QN_COL_I32 ? H5T_STD_I32LE
+                  : type == QN_COL_F64 ? H5T_IEEE_F64LE
+                                       : r->str_type;
+    hid_t ds = H5Dcreate2(group, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    if (ds < 0) return ds;
+    for (int64_t i = 0; i < rows; i++)
+        if (qn_col_put_missing(r, ds, i) != 0) {
+            H5Dclose(ds);
+            return -1;
+        }
+    (void)native;
+    return ds;
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+static hid_t attr_replace(hid_t obj, const char *name, hid_t type, hid_t space) {
+    if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+    return H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+int qn_attr_put_str(qn_results *r, hid_t obj, const char *name, const char *value) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = attr_replace(obj, name, r->str_type, sp);
+    const char *p = value ? value : "";
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, r->str_type, &p);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc < 0 ? -1 : 0;
+}
+
+int qn_attr_put_i64(hid_t obj, const char *name, int64_t value) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = attr_replace(obj, name, H5T_STD_I64LE, sp);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc < 0 ? -1 : 0;
+}
+
+int qn_attr_put_f64(hid_t obj, const char *name, double value) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = attr_replace(obj, name, H5T_IEEE_F64LE, sp);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_DOUBLE, &value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc < 0 ? -1 : 0;
+}
+
+char *qn_attr_get_str(hid_t obj, const char *name) {
+    if (H5Aexists(obj, name) <= 0) return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    hid_t t = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            char *p = NULL;
+            if (H5Aread(a, mt, &p) >= 0 && p) {
+                out = strdup(p);
+                H5free_memory(p);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t n = H5Tget_size(t);
+            out = calloc(n + 1, 1);
+            if (out && H5Aread(a, t, out) < 0) {
+                free(out);
+                out = NULL;
+            }
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
+}
+
+int qn_attr_get_i64(hid_t obj, const char *name, int64_t *value) {
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, value);
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? -1 : 0;
+}
+
+int qn_attr_get_f64(hid_t obj, const char *name, double *value) {
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_DOUBLE, value);
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+typedef struct {
+    char **names;
+    int n, cap;
+} name_list;
+
+static herr_t collect(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)info;
+    name_list *l = data;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(group, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET) return 0;
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 16;
+        char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+        if (!nn) return -1;
+        l->names = nn;
+        l->cap = cap;
+    }
+    l->names[l->n++] = strdup(name);
+    return 0;
+}
+
+int qn_group_datasets(hid_t group, char ***names) {
+    name_list l = {0};
+    hsize_t idx = 0;
+    /* Creation order when the group tracks it, else names in order. */
+    if (H5Literate(group, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect, &l) < 0) {
+        qn_names_free(l.names, l.n);
+        l = (name_list){0};
+        idx = 0;
+        H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &l);
+    }
+    *names = l.names;
+    return l.n;
+}
+
+void qn_names_free(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}

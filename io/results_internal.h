@@ -1,0 +1,53 @@
+/* results_internal.h: what the results-file sources share: the handle and column helpers. */
+#ifndef QN_RESULTS_INTERNAL_H
+#define QN_RESULTS_INTERNAL_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "qn_results.h"
+
+struct qn_results {
+    hid_t file;
+    char *path;
+    int writable;
+    int lock_fd;      /* the writer's fcntl lock (-1 for readers) */
+    int64_t rows;     /* complete rows in /trials */
+    int session;
+    hid_t str_type;   /* variable-length UTF-8 string */
+};
+
+typedef enum { QN_COL_I64, QN_COL_I32, QN_COL_F64, QN_COL_STR } qn_col_type;
+
+/* Open a column of `group` (a dataset), creating it with `type` and back-filling `rows` missing
+ * values when it does not exist. Returns the dataset or a negative id. */
+hid_t qn_col_open(qn_results *r, hid_t group, const char *name, qn_col_type type, int64_t rows);
+qn_col_type qn_col_type_of(hid_t ds);
+/* Write one value at `row`, extending the column as needed. */
+int qn_col_put_i64(hid_t ds, int64_t row, int64_t v);
+int qn_col_put_i32(hid_t ds, int64_t row, int32_t v);
+int qn_col_put_f64(hid_t ds, int64_t row, double v);
+int qn_col_put_str(qn_results *r, hid_t ds, int64_t row, const char *s);
+/* Write the missing value (NaN, "", -1) at `row`. */
+int qn_col_put_missing(qn_results *r, hid_t ds, int64_t row);
+/* Read one value; strings into buf. Return 0, or -1. */
+int qn_col_get_i64(hid_t ds, int64_t row, int64_t *v);
+int qn_col_get_f64(hid_t ds, int64_t row, double *v);
+int qn_col_get_str(qn_results *r, hid_t ds, int64_t row, char *buf, size_t len);
+int64_t qn_col_length(hid_t ds);
+int qn_col_set_length(hid_t ds, int64_t n);
+
+/* Attributes on an object (created or replaced). */
+int qn_attr_put_str(qn_results *r, hid_t obj, const char *name, const char *value);
+int qn_attr_put_i64(hid_t obj, const char *name, int64_t value);
+int qn_attr_put_f64(hid_t obj, const char *name, double value);
+/* Read attributes: strings are malloc'd (NULL when missing). */
+char *qn_attr_get_str(hid_t obj, const char *name);
+int qn_attr_get_i64(hid_t obj, const char *name, int64_t *value);
+int qn_attr_get_f64(hid_t obj, const char *name, double *value);
+
+/* Names of the datasets in a group, in creation order; returns the count (names malloc'd). */
+int qn_group_datasets(hid_t group, char ***names);
+void qn_names_free(char **names, int n);
+
+#endif

@@ -1,0 +1,413 @@
+/* job_config.c: a trial's configuration as dotted parameters ("quant.width", "train.lr", ...):
+ * the table of every parameter with its type and range, setting one, and the checks that need
+ * several (frac_width against width). The job file's base sections and grid axes both go through
+ * qn_config_set, so they accept exactly the same names and values. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_internal.h"
+#include "qn_job.h"
+
+typedef enum { F_INT, F_NUM, F_STR } field_type;
+
+typedef struct {
+    const char *path;
+    field_type type;
+    double min, max;       /* inclusive, except where open_min / open_max */
+    int open_min, open_max;
+    const char *choices;   /* F_STR: allowed values, "|"-separated */
+    int base_only;         /* may not vary across trials (the model family, the dataset) */
+} field;
+
+static const field fields[] = {
+    {"model.arch", F_STR, 0, 0, 0, 0, "mlp", 1},
+    {"model.embed_dim", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.hidden_size", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.num_labels", F_INT, 2, 1000, 0, 0, NULL, 1},
+    {"data.dataset", F_STR, 0, 0, 0, 0, "synthetic-sentiment", 1},
+    {"data.train_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
+    {"data.eval_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
+    {"data.max_len", F_INT, 2, 4096, 0, 0, NULL, 0},
+    {"data.label_noise", F_NUM, 0, 0.5, 0, 0, NULL, 0},
+    {"train.optimizer", F_STR, 0, 0, 0, 0, "adamw", 1},
+    {"train.epochs", F_INT, 1, 1000000, 0, 0, NULL, 0},
+    {"train.batch_size", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"train.lr", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
+    {"train.weight_decay", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
+    {"train.beta1", F_NUM, 0, 1, 0, 1, NULL, 0},
+    {"train.beta2", F_NUM, 0, 1, 0, 1, NULL, 0},
+    {"train.eps", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
+};
+
+/* Per-operand quantization keys (quant.KEY sets all three operands, quant.OPERAND.KEY one). */
+static const char *const quant_operands[] = {"data_in", "weight", "bias"};
+static const char *const quant_keys[] = {"name", "width", "frac_width"};
+static const char *const quant_formats = "integer|none";
+/* Per-target pruning keys (prune.KEY sets weight and activation, prune.TARGET.KEY one). */
+static const char *const prune_targets[] = {"weight", "activation"};
+static const char *const prune_keys[] = {"method", "scope", "sparsity"};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Every parameter name, for "did you mean" and the docs. */
+int qn_param_names(const char **out, int max) {
+    static char buf[64][48];
+    int n = 0;
+    for (int i = 0; i < COUNT(fields) && n < max; i++) out[n++] = fields[i].path;
+    int b = 0;
+    for (int k = 0; k < COUNT(quant_keys) && n < max; k++) {
+        snprintf(buf[b], sizeof buf[b], "quant.%s", quant_keys[k]);
+        out[n++] = buf[b++];
+        for (int o = 0; o < COUNT(quant_operands) && n < max; o++) {
+            snprintf(buf[b], sizeof buf[b], "quant.%s.%s", quant_operands[o], quant_keys[k]);
+            out[n++] = buf[b++];
+        }
+    }
+    for (int k = 0; k < COUNT(prune_keys) && n < max; k++) {
+        snprintf(buf[b], sizeof buf[b], "prune.%s", prune_keys[k]);
+        out[n++] = buf[b++];
+        for (int t = 0; t < COUNT(prune_targets) && n < max; t++) {
+            snprintf(buf[b], sizeof buf[b], "prune.%s.%s", prune_targets[t], prune_keys[k]);
+            out[n++] = buf[b++];
+        }
+    }
+    return n;
+}
+
+int qn_param_is_base_only(const char *name) {
+    for (int i = 0; i < COUNT(fields); i++)
+        if (strcmp(fields[i].path, name) == 0) return fields[i].base_only;
+    return 0;
+}
+
+void qn_config_defaults(qn_trial_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model.arch, sizeof c->model.arch, "mlp");
+    c->model.embed_dim = 64;
+    c->model.hidden_size = 128;
+    c->model.num_labels = 2;
+    snprintf(c->data.dataset, sizeof c->data.dataset, "synthetic-sentiment");
+    c->data.train_size = 4000;
+    c->data.eval_size = 1000;
+    c->data.max_len = 64;
+    c->data.label_noise = 0.05;
+    snprintf(c->train.optimizer, sizeof c->train.optimizer, "adamw");
+    c->train.epochs = 2;
+    c->train.batch_size = 32;
+    c->train.lr = 1e-3;
+    c->train.weight_decay = 0.01;
+    c->train.beta1 = 0.9;
+    c->train.beta2 = 0.999;
+    c->train.eps = 1e-8;
+    qn_quant_operand *ops[3] = {&c->quant.data_in, &c->quant.weight, &c->quant.bias};
+    for (int i = 0; i < 3; i++) ops[i]->frac_pct = -1.0;
+    snprintf(c->prune.weight.scope, sizeof c->prune.weight.scope, "local");
+    snprintf(c->prune.activation.scope, sizeof c->prune.activation.scope, "local");
+}
+
+static int in_choices(const char *s, const char *choices) {
+    size_t n = strlen(s);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static void choices_text(const char *choices, char *out, size_t len) {
+    snprintf(out, len, "%s", choices);
+    for (char *p = out; *p; p++)
+        if (*p == '|') *p = '/';
+}
+
+static void *field_ptr(qn_trial_config *c, const char *path) {
+    if (!strcmp(path, "model.arch")) return c->model.arch;
+    if (!strcmp(path, "model.embed_dim")) return &c->model.embed_dim;
+    if (!strcmp(path, "model.hidden_size")) return &c->model.hidden_size;
+    if (!strcmp(path, "model.num_labels")) return &c->model.num_labels;
+    if (!strcmp(path, "data.dataset")) return c->data.dataset;
+    if (!strcmp(path, "data.train_size")) return &c->data.train_size;
+    if (!strcmp(path, "data.eval_size")) return &c->data.eval_size;
+    if (!strcmp(path, "data.max_len")) return &c->data.max_len;
+    if (!strcmp(path, "data.label_noise")) return &c->data.label_noise;
+    if (!strcmp(path, "train.optimizer")) return c->train.optimizer;
+    if (!strcmp(path, "train.epochs")) return &c->train.epochs;
+    if (!strcmp(path, "train.batch_size")) return &c->train.batch_size;
+    if (!strcmp(path, "train.lr")) return &c->train.lr;
+    if (!strcmp(path, "train.weight_decay")) return &c->train.weight_decay;
+    if (!strcmp(path, "train.beta1")) return &c->train.beta1;
+    if (!strcmp(path, "train.beta2")) return &c->train.beta2;
+    if (!strcmp(path, "train.eps")) return &c->train.eps;
+    return NULL;
+}
+
+static int check_number(const char *name, const qn_value *v, int integral, double *out, char *err, size_t errlen) {
+    if (v->kind != QN_VAL_NUM) {
+        snprintf(err, errlen, "%s must be %s, not '%s'", name, integral ? "an integer" : "a number", v->str);
+        return -1;
+    }
+    if (!isfinite(v->num)) {
+        snprintf(err, errlen, "%s must be a finite number", name);
+        return -1;
+    }
+    if (integral && v->num != floor(v->num)) {
+        snprintf(err, errlen, "%s must be an integer, not %g", name, v->num);
+        return -1;
+    }
+    *out = v->num;
+    return 0;
+}
+
+static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char *err, size_t errlen) {
+    void *p = field_ptr(c, f->path);
+    if (f->type == F_STR) {
+        char tmp[64];
+        if (v->kind != QN_VAL_STR) {
+            snprintf(err, errlen, "%s must be a name, not a number", f->path);
+            return -1;
+        }
+        if (!in_choices(v->str, f->choices)) {
+            choices_text(f->choices, tmp, sizeof tmp);
+            snprintf(err, errlen, "unknown %s '%.100s': available: %s", f->path, v->str, tmp);
+            return -1;
+        }
+        size_t cap = !strcmp(f->path, "data.dataset") ? sizeof c->data.dataset : sizeof c->model.arch;
+        snprintf((char *)p, cap, "%s", v->str);
+        return 0;
+    }
+    double x;
+    if (check_number(f->path, v, f->type == F_INT, &x, err, errlen) != 0) return -1;
+    int low = f->open_min ? !(x > f->min) : !(x >= f->min);
+    int high = f->open_max ? !(x < f->max) : !(x <= f->max);
+    if (low || high) {
+        char lo[32], hi[32];
+        snprintf(lo, sizeof lo, "%g", f->min);
+        snprintf(hi, sizeof hi, "%g", f->max);
+        if (isinf(f->max))
+            snprintf(err, errlen, "%s must be %s %s (got %g)", f->path, f->open_min ? "greater than" : "at least", lo, x);
+        else
+            snprintf(err, errlen, "%s must be in %s%s, %s%s (got %g)", f->path, f->open_min ? "(" : "[", lo, hi,
+                     f->open_max ? ")" : "]", x);
+        return -1;
+    }
+    if (f->type == F_INT)
+        *(int *)p = (int)x;
+    else
+        *(double *)p = x;
+    return 0;
+}
+
+static int set_quant(qn_quant_operand *op, const char *name, const char *key, const qn_value *v, char *err,
+                     size_t errlen) {
+    if (!strcmp(key, "name")) {
+        if (v->kind != QN_VAL_STR || !in_choices(v->str, quant_formats)) {
+            char tmp[64];
+            choices_text(quant_formats, tmp, sizeof tmp);
+            snprintf(err, errlen, "unknown %s '%.100s': available: %s", name, v->kind == QN_VAL_STR ? v->str : "number",
+                     tmp);
+            return -1;
+        }
+        snprintf(op->name, sizeof op->name, "%s", strcmp(v->str, "none") ? v->str : "");
+        return 0;
+    }
+    if (!strcmp(key, "width")) {
+        double x;
+        if (check_number(name, v, 1, &x, err, errlen) != 0) return -1;
+        if (x < 2 || x > 32) {
+            snprintf(err, errlen, "%s must be in [2, 32] (got %g)", name, x);
+            return -1;
+        }
+        op->width = (int)x;
+        return 0;
+    }
+    /* frac_width: bits, or "NN%" of the width */
+    if (v->kind == QN_VAL_STR) {
+        const char *s = v->str;
+        char *end;
+        size_t n = strlen(s);
+        double pct = n > 1 && s[n - 1] == '%' && (isdigit((unsigned char)s[0]) || s[0] == '.') ? strtod(s, &end) : -1;
+        if (pct < 0 || end != s + n - 1 || !isfinite(pct)) {
+            snprintf(err, errlen, "%s must be a number of bits or a percentage of the width like \"50%%\", not '%.100s'",
+                     name, s);
+            return -1;
+        }
+        if (pct > 100) {
+            snprintf(err, errlen, "%s percentage must be in [0%%, 100%%] (got %s)", name, s);
+            return -1;
+        }
+        op->frac_pct = pct;
+        op->frac_width = 0;
+        return 0;
+    }
+    double x;
+    if (check_number(name, v, 1, &x, err, errlen) != 0) return -1;
+    if (x < 0 || x > 32) {
+        snprintf(err, errlen, "%s must be in [0, 32] bits (got %g)", name, x);
+        return -1;
+    }
+    op->frac_width = (int)x;
+    op->frac_pct = -1.0;
+    return 0;
+}
+
+static int set_prune(qn_prune_target *t, const char *name, const char *key, const qn_value *v, char *err,
+                     size_t errlen) {
+    if (!strcmp(key, "sparsity")) {
+        double x;
+        if (check_number(name, v, 0, &x, err, errlen) != 0) return -1;
+        if (x < 0 || x > 1) {
+            snprintf(err, errlen, "%s must be in [0, 1] (got %g)", name, x);
+            return -1;
+        }
+        t->sparsity = x;
+        return 0;
+    }
+    const char *choices = !strcmp(key, "method") ? "random|l1-norm" : "local|global";
+    if (v->kind != QN_VAL_STR || !in_choices(v->str, choices)) {
+        char tmp[64];
+        choices_text(choices, tmp, sizeof tmp);
+        snprintf(err, errlen, "unknown %s '%.100s': available: %s", name, v->kind == QN_VAL_STR ? v->str : "number", tmp);
+        return -1;
+    }
+    if (!strcmp(key, "method"))
+        snprintf(t->method, sizeof t->method, "%s", v->str);
+    else
+        snprintf(t->scope, sizeof t->scope, "%s", v->str);
+    return 0;
+}
+
+static int find_index(const char *s, size_t len, const char *const *list, int n) {
+    for (int i = 0; i < n; i++)
+        if (strlen(list[i]) == len && strncmp(list[i], s, len) == 0) return i;
+    return -1;
+}
+
+/* Split "group.a.b" into the part after the group and its optional middle component. */
+static int grouped(const char *name, const char *group, const char *const *mids, int nmids, const char *const *keys,
+                   int nkeys, int *mid, int *key) {
+    size_t g = strlen(group);
+    if (strncmp(name, group, g) != 0 || name[g] != '.') return 0;
+    const char *rest = name + g + 1;
+    const char *dot = strchr(rest, '.');
+    *mid = -1;
+    if (dot) {
+        *mid = find_index(rest, (size_t)(dot - rest), mids, nmids);
+        if (*mid < 0) return 0;
+        rest = dot + 1;
+    }
+    *key = find_index(rest, strlen(rest), keys, nkeys);
+    return *key >= 0;
+}
+
+int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, char *err, size_t errlen) {
+    for (int i = 0; i < COUNT(fields); i++)
+        if (strcmp(fields[i].path, name) == 0) return set_field(cfg, &fields[i], v, err, errlen);
+    int mid, key;
+    if (grouped(name, "quant", quant_operands, COUNT(quant_operands), quant_keys, COUNT(quant_keys), &mid, &key)) {
+        qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
+        for (int o = 0; o < 3; o++)
+            if ((mid < 0 || mid == o) && set_quant(ops[o], name, quant_keys[key], v, err, errlen) != 0) return -1;
+        return 0;
+    }
+    if (grouped(name, "prune", prune_targets, COUNT(prune_targets), prune_keys, COUNT(prune_keys), &mid, &key)) {
+        qn_prune_target *ts[2] = {&cfg->prune.weight, &cfg->prune.activation};
+        for (int t = 0; t < 2; t++)
+            if ((mid < 0 || mid == t) && set_prune(ts[t], name, prune_keys[key], v, err, errlen) != 0) return -1;
+        return 0;
+    }
+    const char *names[64];
+    int n = qn_param_names(names, 64);
+    const char *hint = qn_suggest(name, names, n);
+    if (hint)
+        snprintf(err, errlen, "unknown parameter '%.100s': did you mean '%s'?", name, hint);
+    else
+        snprintf(err, errlen, "unknown parameter '%.100s' (see docs/jobs.md for the list)", name);
+    return -1;
+}
+
+int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
+    qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
+    for (int o = 0; o < 3; o++) {
+        qn_quant_operand *op = ops[o];
+        if (!op->name[0]) continue;
+        if (op->width == 0) {
+            snprintf(err, errlen, "quant.%s.width is not set (quant.name is %s)", quant_operands[o], op->name);
+            return -1;
+        }
+        if (op->frac_pct >= 0) {
+            /* round half up: 25% of 6 bits is 2 (1.5 rounds up) */
+            op->frac_width = (int)floor(op->width * op->frac_pct / 100.0 + 0.5);
+        }
+        if (op->frac_width > op->width) {
+            snprintf(err, errlen, "quant.%s.frac_width %d is larger than quant.%s.width %d", quant_operands[o],
+                     op->frac_width, quant_operands[o], op->width);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int qn_config_has_quant(const qn_trial_config *cfg) {
+    return cfg->quant.data_in.name[0] || cfg->quant.weight.name[0] || cfg->quant.bias.name[0];
+}
+
+/* ---------------------------------------------------------------- names and values */
+
+const char *qn_step_name(qn_step s) {
+    switch (s) {
+    case QN_STEP_TRAIN: return "train";
+    case QN_STEP_EVAL: return "eval";
+    case QN_STEP_PTQ_EVAL: return "ptq_eval";
+    case QN_STEP_QAT: return "qat";
+    case QN_STEP_PRUNE: return "prune";
+    }
+    return "?";
+}
+
+const char *qn_step_metric(qn_step s) {
+    switch (s) {
+    case QN_STEP_TRAIN: return "train_loss";
+    case QN_STEP_EVAL: return "accuracy";
+    case QN_STEP_PTQ_EVAL: return "ptq_accuracy";
+    case QN_STEP_QAT: return "qat_accuracy";
+    case QN_STEP_PRUNE: return "weight_sparsity";
+    }
+    return "?";
+}
+
+int qn_step_metrics(qn_step s, const char **out) {
+    int n = 0;
+    switch (s) {
+    case QN_STEP_TRAIN: out[n++] = "train_loss"; break;
+    case QN_STEP_EVAL: out[n++] = "accuracy", out[n++] = "eval_loss", out[n++] = "activation_sparsity"; break;
+    case QN_STEP_PTQ_EVAL: out[n++] = "ptq_accuracy", out[n++] = "ptq_loss", out[n++] = "activation_sparsity"; break;
+    case QN_STEP_QAT: out[n++] = "qat_accuracy", out[n++] = "qat_loss", out[n++] = "train_loss"; break;
+    case QN_STEP_PRUNE: out[n++] = "weight_sparsity"; break;
+    }
+    return n;
+}
+
+char *qn_value_format(const qn_value *v, char *buf, size_t len) {
+    if (v->kind == QN_VAL_STR)
+        snprintf(buf, len, "%s", v->str);
+    else
+        snprintf(buf, len, "%.12g", v->num);
+    return buf;
+}
+
+uint64_t qn_trial_seed(uint64_t job_seed, int64_t id) {
+    /* splitmix64 of the job seed, mixed with the id and mixed again: neighbouring ids get unrelated seeds. */
+    uint64_t z = job_seed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= (z >> 31) ^ ((uint64_t)id * 0xd1b54a32d192ed03ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}

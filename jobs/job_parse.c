@@ -1,0 +1,835 @@
+/* job_parse.c: the YAML job file -> qn_job, with every check done at load time: keys, types,
+ * ranges, grid values, from: links (unknown stages, cycles, metrics), and every trial of every
+ * stage built once against each possible parent. Errors are "FILE:LINE:COL: message". */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "job_internal.h"
+#include "qn_job.h"
+
+#define MAX_TRIALS_PER_STAGE 10000000LL
+#define MAX_INHERITED_VARIANTS 64
+
+typedef struct {
+    int line, col;
+} mark;
+
+/* Where each part of a stage was written, for messages after parsing. */
+typedef struct {
+    mark name, run, from, metric;
+    mark *steps;         /* per step */
+    mark **values;       /* per axis, per value (a range: the range's position for every value) */
+    char *from_text;
+    int has_prune_axis;
+    mark prune_axis;
+} stage_marks;
+
+typedef struct {
+    const char *path;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+    qn_job *job;
+    stage_marks *marks;
+    int base_prune_set;
+    mark base_prune, base_quant;
+} parser;
+
+static mark mark_of(const yaml_node_t *n) { return (mark){(int)n->start_mark.line + 1, (int)n->start_mark.column + 1}; }
+
+static int fail(parser *p, mark m, const char *fmt, ...) {
+    char msg[QN_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(p->err, p->errlen, "%s:%d:%d: %s", p->path, m.line, m.col, msg);
+    return -1;
+}
+
+static int fail_node(parser *p, const yaml_node_t *n, const char *fmt, ...) {
+    char msg[QN_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(p, mark_of(n), "%s", msg);
+}
+
+static yaml_node_t *node(parser *p, int id) { return yaml_document_get_node(p->doc, id); }
+
+static const char *kind_name(const yaml_node_t *n) {
+    return n->type == YAML_MAPPING_NODE ? "a mapping" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a value";
+}
+
+static const char *text(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+/* A scalar as a value: plain scalars that parse completely as numbers are numbers (YAML's .inf and
+ * .nan too, so that they can be refused as non-finite); everything else is a string. */
+static int scalar_value(parser *p, const yaml_node_t *n, const char *what, qn_value *out) {
+    memset(out, 0, sizeof *out);
+    if (n->type != YAML_SCALAR_NODE) return fail_node(p, n, "%s must be a value, not %s", what, kind_name(n));
+    const char *s = text(n);
+    size_t len = n->data.scalar.length;
+    if (strlen(s) != len) return fail_node(p, n, "%s contains a NUL byte", what);
+    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && len > 0) {
+        const char *t = s + (s[0] == '-' || s[0] == '+');
+        if (!strcasecmp(t, ".inf") || !strcasecmp(t, ".nan")) {
+            out->kind = QN_VAL_NUM;
+            out->num = t[1] == 'n' || t[1] == 'N' ? NAN : (s[0] == '-' ? -INFINITY : INFINITY);
+            return 0;
+        }
+        char *end;
+        errno = 0;
+        double x = strtod(s, &end);
+        if (end == s + len && !isspace((unsigned char)s[0]) && !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))) {
+            out->kind = QN_VAL_NUM;
+            out->num = errno == ERANGE && fabs(x) > 1 ? (x > 0 ? INFINITY : -INFINITY) : x;
+            return 0;
+        }
+    }
+    out->kind = QN_VAL_STR;
+    out->str = strdup(s);
+    return out->str ? 0 : fail_node(p, n, "out of memory");
+}
+
+static void value_free(qn_value *v) {
+    if (v->kind == QN_VAL_STR) free(v->str);
+    v->str = NULL;
+}
+
+/* Keys of a mapping: scalars, each once. */
+static int check_keys(parser *p, const yaml_node_t *map, const char *where, const char *const *known, int nknown) {
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+        yaml_node_t *k = node(p, a->key);
+        if (k->type != YAML_SCALAR_NODE) return fail_node(p, k, "keys in %s must be names, not %s", where, kind_name(k));
+        for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
+            if (strcmp(text(node(p, b->key)), text(k)) == 0)
+                return fail_node(p, k, "duplicate key '%.100s' in %s", text(k), where);
+        if (!known) continue;
+        int ok = 0;
+        for (int i = 0; i < nknown && !ok; i++) ok = strcmp(known[i], text(k)) == 0;
+        if (!ok) {
+            const char *hint = qn_suggest(text(k), known, nknown);
+            if (hint) return fail_node(p, k, "unknown key '%.100s' in %s: did you mean '%s'?", text(k), where, hint);
+            return fail_node(p, k, "unknown key '%.100s' in %s", text(k), where);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- base sections */
+
+/* model: {...}, data: {...}, train: {...}, quant: {...}, prune: {...}: dotted parameters; quant and
+ * prune also take per-operand / per-target sub-mappings. */
+static int base_section(parser *p, const char *prefix, const yaml_node_t *map, int depth) {
+    if (map->type != YAML_MAPPING_NODE) return fail_node(p, map, "%s must be a mapping of keys, not %s", prefix, kind_name(map));
+    if (check_keys(p, map, prefix, NULL, 0) != 0) return -1;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
+        char name[160];
+        snprintf(name, sizeof name, "%s.%.100s", prefix, text(k));
+        if (v->type == YAML_MAPPING_NODE && depth == 0 && (!strcmp(prefix, "quant") || !strcmp(prefix, "prune"))) {
+            if (base_section(p, name, v, 1) != 0) return -1;
+            continue;
+        }
+        qn_value val;
+        char msg[QN_ERR_LEN];
+        /* An unknown name is reported at the key, a bad value at the value. */
+        qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
+        qn_trial_config scratch;
+        qn_config_defaults(&scratch);
+        if (qn_config_set(&scratch, name, &probe, msg, sizeof msg) != 0 && strncmp(msg, "unknown parameter", 17) == 0)
+            return fail_node(p, k, "%s", msg);
+        if (scalar_value(p, v, name, &val) != 0) return -1;
+        int rc = qn_config_set(&p->job->base, name, &val, msg, sizeof msg);
+        value_free(&val);
+        if (rc != 0) return fail_node(p, v, "%s", msg);
+        if (!strncmp(name, "prune.", 6)) {
+            p->base_prune_set = 1;
+            p->base_prune = mark_of(k);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- stages */
+
+static int parse_int(parser *p, const yaml_node_t *n, const char *what, long long lo, long long hi, long long *out) {
+    qn_value v;
+    if (scalar_value(p, n, what, &v) != 0) return -1;
+    int bad = v.kind != QN_VAL_NUM || !isfinite(v.num) || v.num != floor(v.num);
+    double x = v.num;
+    value_free(&v);
+    if (bad) return fail_node(p, n, "%s must be an integer", what);
+    if (x < (double)lo || x > (double)hi) return fail_node(p, n, "%s must be in [%lld, %lld] (got %.17g)", what, lo, hi, x);
+    *out = (long long)x;
+    return 0;
+}
+
+static int range_values(parser *p, qn_axis *ax, const yaml_node_t *map, mark **marks) {
+    static const char *const keys[] = {"start", "stop", "step"};
+    char where[160];
+    snprintf(where, sizeof where, "the range of %s", ax->name);
+    if (check_keys(p, map, where, keys, 3) != 0) return -1;
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        yaml_node_t *n = NULL;
+        for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+            if (!strcmp(text(node(p, a->key)), keys[i])) n = node(p, a->value);
+        if (!n) return fail_node(p, map, "the range of %s needs start, stop and step (missing %s)", ax->name, keys[i]);
+        qn_value x;
+        if (scalar_value(p, n, keys[i], &x) != 0) return -1;
+        int bad = x.kind != QN_VAL_NUM || !isfinite(x.num);
+        v[i] = x.num;
+        value_free(&x);
+        if (bad) return fail_node(p, n, "range %s of %s must be a finite number", keys[i], ax->name);
+    }
+    if (!(v[2] > 0)) return fail_node(p, map, "range step of %s must be greater than 0 (got %g)", ax->name, v[2]);
+    if (v[0] > v[1]) return fail_node(p, map, "range of %s is empty: start %g is above stop %g", ax->name, v[0], v[1]);
+    double count = floor((v[1] - v[0]) / v[2] * (1.0 + 1e-9) + 1e-9) + 1.0;
+    if (count > 1e6) return fail_node(p, map, "range of %s has %.0f values: more than 1000000", ax->name, count);
+    ax->nvalues = (int)count;
+    ax->values = calloc((size_t)ax->nvalues, sizeof *ax->values);
+    *marks = calloc((size_t)ax->nvalues, sizeof **marks);
+    if (!ax->values || !*marks) return fail_node(p, map, "out of memory");
+    for (int i = 0; i < ax->nvalues; i++) {
+        /* 12 significant digits: 0.1 + 2*0.1 is 0.3, not 0.30000000000000004 */
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.12g", v[0] + i * v[2]);
+        ax->values[i].kind = QN_VAL_NUM;
+        ax->values[i].num = strtod(buf, NULL);
+        (*marks)[i] = mark_of(map);
+    }
+    return 0;
+}
+
+static int parse_grid(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *grid) {
+    if (grid->type != YAML_MAPPING_NODE)
+        return fail_node(p, grid, "grid of stage '%s' must map parameters to lists of values, not %s", st->name,
+                         kind_name(grid));
+    char where[160];
+    snprintf(where, sizeof where, "the grid of stage '%s'", st->name);
+    if (check_keys(p, grid, where, NULL, 0) != 0) return -1;
+    int n = (int)(grid->data.mapping.pairs.top - grid->data.mapping.pairs.start);
+    st->axes = calloc((size_t)n + 1, sizeof *st->axes);
+    sm->values = calloc((size_t)n + 1, sizeof *sm->values);
+    if (!st->axes || !sm->values) return fail_node(p, grid, "out of memory");
+    st->ntrials = 1;
+    for (yaml_node_pair_t *a = grid->data.mapping.pairs.start; a < grid->data.mapping.pairs.top; a++) {
+        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
+        qn_axis *ax = &st->axes[st->naxes];
+        ax->name = strdup(text(k));
+        ax->line = mark_of(k).line;
+        ax->col = mark_of(k).col;
+        st->naxes++;
+        char msg[QN_ERR_LEN];
+        qn_trial_config scratch;
+        qn_config_defaults(&scratch);
+        qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
+        if (qn_config_set(&scratch, ax->name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
+            return fail_node(p, k, "%s", msg);
+        if (qn_param_is_base_only(ax->name))
+            return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", ax->name);
+        if (!strncmp(ax->name, "prune.", 6) && !sm->has_prune_axis) {
+            sm->has_prune_axis = 1;
+            sm->prune_axis = mark_of(k);
+        }
+        mark **marks = &sm->values[st->naxes - 1];
+        if (v->type == YAML_MAPPING_NODE) {
+            if (range_values(p, ax, v, marks) != 0) return -1;
+        } else if (v->type == YAML_SEQUENCE_NODE) {
+            int nv = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+            if (nv == 0) return fail_node(p, v, "%s has no values: an empty list makes an empty grid", ax->name);
+            ax->values = calloc((size_t)nv, sizeof *ax->values);
+            *marks = calloc((size_t)nv, sizeof **marks);
+            if (!ax->values || !*marks) return fail_node(p, v, "out of memory");
+            for (int i = 0; i < nv; i++) {
+                yaml_node_t *item = node(p, v->data.sequence.items.start[i]);
+                if (scalar_value(p, item, ax->name, &ax->values[i]) != 0) return -1;
+                ax->nvalues = i + 1;
+                (*marks)[i] = mark_of(item);
+                for (int j = 0; j < i; j++) {
+                    const qn_value *x = &ax->values[j], *y = &ax->values[i];
+                    if (x->kind == y->kind && (x->kind == QN_VAL_NUM ? x->num == y->num : !strcmp(x->str, y->str)))
+                        return fail_node(p, item, "%s lists the same value twice", ax->name);
+                }
+            }
+        } else {
+            return fail_node(p, v, "%s must be a list of values ([a, b]) or a range ({start, stop, step}), not a single value",
+                             ax->name);
+        }
+        /* Each value on its own (ranges, types); combinations are checked when trials are built. */
+        for (int i = 0; i < ax->nvalues; i++) {
+            qn_config_defaults(&scratch);
+            if (qn_config_set(&scratch, ax->name, &ax->values[i], msg, sizeof msg) != 0)
+                return fail(p, (*marks)[i], "%s", msg);
+        }
+        if (st->ntrials > MAX_TRIALS_PER_STAGE / ax->nvalues)
+            return fail_node(p, k, "stage '%s' expands to more than %lld trials", st->name, MAX_TRIALS_PER_STAGE);
+        st->ntrials *= ax->nvalues;
+    }
+    return 0;
+}
+
+static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *run) {
+    static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune"};
+    if (run->type != YAML_SEQUENCE_NODE)
+        return fail_node(p, run, "run of stage '%s' must be a list of steps like [train, eval], not %s", st->name,
+                         kind_name(run));
+    int n = (int)(run->data.sequence.items.top - run->data.sequence.items.start);
+    if (n == 0) return fail_node(p, run, "stage '%s' runs no steps: run must list at least one", st->name);
+    if (n > QN_MAX_STEPS) return fail_node(p, run, "stage '%s' has %d steps: at most %d", st->name, n, QN_MAX_STEPS);
+    sm->steps = calloc((size_t)n, sizeof *sm->steps);
+    if (!sm->steps) return fail_node(p, run, "out of memory");
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = node(p, run->data.sequence.items.start[i]);
+        if (item->type != YAML_SCALAR_NODE) return fail_node(p, item, "a step must be a name, not %s", kind_name(item));
+        int found = -1;
+        for (int k = 0; k < 5; k++)
+            if (!strcmp(names[k], text(item))) found = k;
+        if (found < 0) {
+            const char *hint = qn_suggest(text(item), names, 5);
+            if (hint) return fail_node(p, item, "unknown step '%.100s': did you mean '%s'?", text(item), hint);
+            return fail_node(p, item, "unknown step '%.100s': steps are train, eval, ptq_eval, qat, prune", text(item));
+        }
+        st->steps[i] = (qn_step)found;
+        sm->steps[i] = mark_of(item);
+        st->nsteps = i + 1;
+    }
+    return 0;
+}
+
+static int parse_metric(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *n) {
+    sm->metric = mark_of(n);
+    const yaml_node_t *name = n;
+    st->maximize = -1;
+    if (n->type == YAML_MAPPING_NODE) {
+        static const char *const keys[] = {"name", "goal"};
+        if (check_keys(p, n, "metric", keys, 2) != 0) return -1;
+        name = NULL;
+        for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+            yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
+            if (v->type != YAML_SCALAR_NODE) return fail_node(p, v, "metric %s must be a name", text(k));
+            if (!strcmp(text(k), "name")) name = v;
+            else if (!strcmp(text(v), "maximize")) st->maximize = 1;
+            else if (!strcmp(text(v), "minimize")) st->maximize = 0;
+            else return fail_node(p, v, "metric goal must be maximize or minimize, not '%.100s'", text(v));
+        }
+        if (!name) return fail_node(p, n, "metric needs a name");
+    }
+    if (name->type != YAML_SCALAR_NODE) return fail_node(p, name, "metric must be a metric name, not %s", kind_name(name));
+    st->metric = strdup(text(name));
+    return 0;
+}
+
+static int parse_stage(parser *p, int index, const yaml_node_t *map) {
+    static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric"};
+    qn_stage *st = &p->job->stages[index];
+    stage_marks *sm = &p->marks[index];
+    st->line = mark_of(map).line;
+    st->col = mark_of(map).col;
+    if (map->type != YAML_MAPPING_NODE)
+        return fail_node(p, map, "each stage must be a mapping with name and run, not %s", kind_name(map));
+    char where[64];
+    snprintf(where, sizeof where, "stage %d", index + 1);
+    if (check_keys(p, map, where, keys, 6) != 0) return -1;
+    yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+        const char *k = text(node(p, a->key));
+        yaml_node_t *v = node(p, a->value);
+        if (!strcmp(k, "name")) n_name = v;
+        else if (!strcmp(k, "kind")) n_kind = v;
+        else if (!strcmp(k, "from")) n_from = v;
+        else if (!strcmp(k, "grid")) n_grid = v;
+        else if (!strcmp(k, "run")) n_run = v;
+        else n_metric = v;
+    }
+    if (!n_name) return fail_node(p, map, "stage %d has no name", index + 1);
+    if (n_name->type != YAML_SCALAR_NODE || !text(n_name)[0])
+        return fail_node(p, n_name, "stage name must be a non-empty name");
+    for (const char *c = text(n_name); *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+            return fail_node(p, n_name, "stage name '%.100s' may use letters, digits, '_', '-' and '.' only", text(n_name));
+    st->name = strdup(text(n_name));
+    sm->name = mark_of(n_name);
+    for (int i = 0; i < index; i++)
+        if (!strcmp(p->job->stages[i].name, st->name))
+            return fail_node(p, n_name, "duplicate stage name '%s' (also stage %d)", st->name, i + 1);
+    if (n_kind) {
+        if (n_kind->type != YAML_SCALAR_NODE || strcmp(text(n_kind), "grid") != 0)
+            return fail_node(p, n_kind, "unknown stage kind '%.100s': available: grid",
+                             n_kind->type == YAML_SCALAR_NODE ? text(n_kind) : kind_name(n_kind));
+    }
+    st->kind = strdup("grid");
+    if (!n_run) return fail_node(p, map, "stage '%s' has no run: list its steps, e.g. run: [train, eval]", st->name);
+    if (parse_steps(p, st, sm, n_run) != 0) return -1;
+    sm->run = mark_of(n_run);
+    if (n_grid) {
+        if (parse_grid(p, st, sm, n_grid) != 0) return -1;
+    } else {
+        st->ntrials = 1;
+    }
+    if (n_from) {
+        if (n_from->type != YAML_SCALAR_NODE)
+            return fail_node(p, n_from, "from must be a stage name or best(STAGE, METRIC), not %s", kind_name(n_from));
+        sm->from_text = strdup(text(n_from));
+        sm->from = mark_of(n_from);
+    }
+    if (n_metric && parse_metric(p, st, sm, n_metric) != 0) return -1;
+    return 0;
+}
+
+/* from: STAGE | best(STAGE, METRIC[, max|min]) */
+static int parse_from(parser *p, int s) {
+    qn_stage *st = &p->job->stages[s];
+    stage_marks *sm = &p->marks[s];
+    char buf[256], *parts[3] = {0};
+    snprintf(buf, sizeof buf, "%s", sm->from_text);
+    int nparts = 0;
+    char *open = strchr(buf, '(');
+    int best = 0;
+    if (open) {
+        char *b = buf;
+        while (isspace((unsigned char)*b)) b++;
+        char *close = strrchr(buf, ')');
+        size_t head = (size_t)(open - b);
+        while (head > 0 && isspace((unsigned char)b[head - 1])) head--;
+        if (!close || head != 4 || strncmp(b, "best", 4) != 0)
+            return fail(p, sm->from, "from must be a stage name or best(STAGE, METRIC), not '%.100s'", sm->from_text);
+        for (char *t = close + 1; *t; t++)
+            if (!isspace((unsigned char)*t))
+                return fail(p, sm->from, "from must be a stage name or best(STAGE, METRIC), not '%.100s'", sm->from_text);
+        *close = 0;
+        best = 1;
+        char *save = NULL;
+        for (char *tok = strtok_r(open + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (isspace((unsigned char)*tok)) tok++;
+            size_t l = strlen(tok);
+            while (l && isspace((unsigned char)tok[l - 1])) tok[--l] = 0;
+            if (nparts == 3)
+                return fail(p, sm->from, "best() takes a stage, a metric and optionally max or min, not '%.100s'", sm->from_text);
+            parts[nparts++] = tok;
+        }
+        if (nparts < 2 || !parts[0][0] || !parts[1][0])
+            return fail(p, sm->from, "best() needs a stage and a metric: best(STAGE, METRIC), not '%.100s'", sm->from_text);
+        if (nparts == 3 && strcmp(parts[2], "max") && strcmp(parts[2], "min"))
+            return fail(p, sm->from, "the third argument of best() must be max or min, not '%.100s'", parts[2]);
+    } else {
+        char *b = buf;
+        while (isspace((unsigned char)*b)) b++;
+        size_t l = strlen(b);
+        while (l && isspace((unsigned char)b[l - 1])) b[--l] = 0;
+        parts[0] = b;
+        nparts = 1;
+    }
+    int src = -1;
+    const char *names[256];
+    int nn = 0;
+    for (int i = 0; i < p->job->nstages; i++) {
+        if (!strcmp(p->job->stages[i].name, parts[0])) src = i;
+        if (nn < 256) names[nn++] = p->job->stages[i].name;
+    }
+    if (src < 0) {
+        const char *hint = qn_suggest(parts[0], names, nn);
+        if (hint) return fail(p, sm->from, "from names an unknown stage '%.100s': did you mean '%s'?", parts[0], hint);
+        return fail(p, sm->from, "from names an unknown stage '%.100s'", parts[0]);
+    }
+    st->from.stage = src;
+    const qn_stage *ss = &p->job->stages[src];
+    if (!best) {
+        st->from.kind = QN_FROM_STAGE;
+        if (ss->ntrials != 1)
+            return fail(p, sm->from, "stage '%s' has %lld trials: say which to start from, e.g. best(%s, %s)", ss->name,
+                        (long long)ss->ntrials, ss->name, qn_step_metric(ss->steps[ss->nsteps - 1]));
+        return 0;
+    }
+    st->from.kind = QN_FROM_BEST;
+    st->from.metric = strdup(parts[1]);
+    const char *metrics[QN_MAX_STEPS * 4];
+    int nm = 0;
+    for (int i = 0; i < ss->nsteps; i++) nm += qn_step_metrics(ss->steps[i], metrics + nm);
+    int ok = 0;
+    for (int i = 0; i < nm && !ok; i++) ok = !strcmp(metrics[i], parts[1]);
+    if (!ok) {
+        const char *hint = qn_suggest(parts[1], metrics, nm);
+        if (hint)
+            return fail(p, sm->from, "stage '%s' records no metric '%.100s': did you mean '%s'?", ss->name, parts[1], hint);
+        return fail(p, sm->from, "stage '%s' records no metric '%.100s'", ss->name, parts[1]);
+    }
+    size_t ml = strlen(parts[1]);
+    st->from.maximize = nparts == 3 ? !strcmp(parts[2], "max") : !(ml >= 4 && !strcmp(parts[1] + ml - 4, "loss"));
+    return 0;
+}
+
+static int check_cycles(parser *p) {
+    for (int s = 0; s < p->job->nstages; s++) {
+        int cur = s, steps = 0;
+        while (p->job->stages[cur].from.kind != QN_FROM_NONE && steps <= p->job->nstages) {
+            cur = p->job->stages[cur].from.stage;
+            steps++;
+            if (cur == s) {
+                char chain[QN_ERR_LEN] = "";
+                int c = s;
+                size_t used = 0;
+                for (int i = 0; i <= steps && used < sizeof chain - 64; i++) {
+                    used += (size_t)snprintf(chain + used, sizeof chain - used, "%s'%s'", i ? " -> " : "",
+                                             p->job->stages[c].name);
+                    c = p->job->stages[c].from.stage;
+                }
+                return fail(p, p->marks[s].from, "cycle in from: stage %s", chain);
+            }
+        }
+    }
+    return 0;
+}
+
+static int stage_metric(parser *p, int s) {
+    qn_stage *st = &p->job->stages[s];
+    stage_marks *sm = &p->marks[s];
+    const char *metrics[QN_MAX_STEPS * 4];
+    int nm = 0;
+    for (int i = 0; i < st->nsteps; i++) nm += qn_step_metrics(st->steps[i], metrics + nm);
+    if (!st->metric) {
+        st->metric = strdup(qn_step_metric(st->steps[st->nsteps - 1]));
+    } else {
+        int ok = 0;
+        for (int i = 0; i < nm && !ok; i++) ok = !strcmp(metrics[i], st->metric);
+        if (!ok) {
+            const char *hint = qn_suggest(st->metric, metrics, nm);
+            if (hint) return fail(p, sm->metric, "stage '%s' records no metric '%.100s': did you mean '%s'?", st->name, st->metric, hint);
+            return fail(p, sm->metric, "stage '%s' records no metric '%.100s'", st->name, st->metric);
+        }
+    }
+    if (st->maximize < 0 || (st->maximize == 0 && !sm->metric.line)) {
+        size_t ml = strlen(st->metric);
+        st->maximize = !(ml >= 4 && !strcmp(st->metric + ml - 4, "loss"));
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- every trial, built once */
+
+typedef struct {
+    qn_param *params;
+    int n;
+} param_list;
+
+static void param_list_free(param_list *l) {
+    for (int i = 0; i < l->n; i++) {
+        free(l->params[i].name);
+        value_free(&l->params[i].value);
+    }
+    free(l->params);
+    l->params = NULL;
+    l->n = 0;
+}
+
+/* The axis a configuration error is about: the one whose last name component appears in the
+ * message, preferring the longest ("frac_width" over "width"). */
+static int axis_for_error(const qn_stage *st, const char *msg) {
+    int best = -1;
+    size_t best_len = 0;
+    for (int a = 0; a < st->naxes; a++) {
+        const char *key = strrchr(st->axes[a].name, '.');
+        key = key ? key + 1 : st->axes[a].name;
+        size_t len = strlen(key);
+        if (strstr(msg, key) && len > best_len) {
+            best = a;
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+static int has_step(const qn_stage *st, qn_step s) {
+    for (int i = 0; i < st->nsteps; i++)
+        if (st->steps[i] == s) return 1;
+    return 0;
+}
+
+static int validate_trials(parser *p, int s, const param_list *variants, int nvariants) {
+    qn_job *job = p->job;
+    qn_stage *st = &job->stages[s];
+    stage_marks *sm = &p->marks[s];
+    int needs_quant = has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT);
+    /* Enough to check every value of every axis with every parent: all trials when they are few. */
+    int64_t limit = st->ntrials <= 100000 ? st->ntrials : 100000;
+    for (int64_t i = 0; i < limit; i++) {
+        qn_trial t;
+        if (qn_job_trial(job, st->first_trial + i, &t) != 0) return fail(p, sm->name, "internal error building trials");
+        for (int v = 0; v < nvariants; v++) {
+            qn_trial_config cfg;
+            char msg[QN_ERR_LEN];
+            if (qn_trial_config_build(job, variants[v].params, variants[v].n, &t, &cfg, msg, sizeof msg) != 0) {
+                int a = axis_for_error(st, msg);
+                int64_t rest = i, idx = 0;
+                for (int k = st->naxes - 1; k >= 0; k--) {
+                    if (k == a) idx = rest % st->axes[k].nvalues;
+                    rest /= st->axes[k].nvalues;
+                }
+                qn_trial_free(&t);
+                if (a >= 0) return fail(p, sm->values[a][idx], "%s", msg);
+                if (st->from.kind != QN_FROM_NONE)
+                    return fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg,
+                                job->stages[st->from.stage].name);
+                return fail(p, p->base_quant.line ? p->base_quant : sm->name, "%s", msg);
+            }
+            if (needs_quant && !qn_config_has_quant(&cfg)) {
+                qn_trial_free(&t);
+                return fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
+                            has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
+            }
+        }
+        qn_trial_free(&t);
+    }
+    return 0;
+}
+
+/* Stages in an order where each comes after the stage it starts from. */
+static int validate_all(parser *p) {
+    qn_job *job = p->job;
+    int n = job->nstages;
+    param_list **variants = calloc((size_t)n, sizeof *variants);
+    int *nvariants = calloc((size_t)n, sizeof *nvariants);
+    int *done = calloc((size_t)n, sizeof *done);
+    int rc = 0;
+    if (!variants || !nvariants || !done) rc = fail(p, (mark){1, 1}, "out of memory");
+    for (int round = 0; round < n && rc == 0; round++) {
+        for (int s = 0; s < n && rc == 0; s++) {
+            qn_stage *st = &job->stages[s];
+            if (done[s]) continue;
+            if (st->from.kind != QN_FROM_NONE && !done[st->from.stage]) continue;
+            done[s] = 1;
+            if (st->from.kind == QN_FROM_NONE) {
+                variants[s] = calloc(1, sizeof(param_list));
+                nvariants[s] = 1;
+            } else {
+                /* Each trial of the source, with each of the source's own inherited lists. */
+                int src = st->from.stage;
+                const qn_stage *ss = &job->stages[src];
+                int cap = MAX_INHERITED_VARIANTS;
+                variants[s] = calloc((size_t)cap, sizeof(param_list));
+                for (int64_t t = 0; t < ss->ntrials && nvariants[s] < cap; t++) {
+                    qn_trial tr;
+                    qn_job_trial(job, ss->first_trial + t, &tr);
+                    for (int v = 0; v < nvariants[src] && nvariants[s] < cap; v++) {
+                        param_list *l = &variants[s][nvariants[s]++];
+                        const param_list *pl = &variants[src][v];
+                        l->n = pl->n + tr.nparams;
+                        l->params = calloc((size_t)l->n + 1, sizeof(qn_param));
+                        for (int i = 0; i < l->n; i++) {
+                            const qn_param *from = i < pl->n ? &pl->params[i] : &tr.params[i - pl->n];
+                            l->params[i].name = strdup(from->name);
+                            l->params[i].value = from->value;
+                            if (from->value.kind == QN_VAL_STR) l->params[i].value.str = strdup(from->value.str);
+                        }
+                    }
+                    qn_trial_free(&tr);
+                }
+            }
+            rc = validate_trials(p, s, variants[s], nvariants[s]);
+        }
+    }
+    for (int s = 0; variants && s < n; s++) {
+        for (int v = 0; v < nvariants[s]; v++) param_list_free(&variants[s][v]);
+        free(variants[s]);
+    }
+    free(variants);
+    free(nvariants);
+    free(done);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the document */
+
+static int parse_document(parser *p, const yaml_node_t *root) {
+    static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "stages"};
+    qn_job *job = p->job;
+    if (root->type != YAML_MAPPING_NODE)
+        return fail_node(p, root, "a job file is a mapping with name, model, data, train and stages, not %s", kind_name(root));
+    if (check_keys(p, root, "the job", keys, 8) != 0) return -1;
+    yaml_node_t *n_name = NULL, *n_stages = NULL;
+    for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
+        const char *k = text(node(p, a->key));
+        yaml_node_t *v = node(p, a->value);
+        if (!strcmp(k, "name")) {
+            n_name = v;
+        } else if (!strcmp(k, "seed")) {
+            long long seed = 0;
+            if (parse_int(p, v, "seed", 0, 9007199254740992LL, &seed) != 0) return -1;
+            job->seed = (uint64_t)seed;
+        } else if (!strcmp(k, "stages")) {
+            n_stages = v;
+        } else {
+            if (!strcmp(k, "quant")) p->base_quant = mark_of(node(p, a->key));
+            if (base_section(p, k, v, 0) != 0) return -1;
+        }
+    }
+    if (!n_name) return fail_node(p, root, "the job has no name: add name: my-study");
+    if (n_name->type != YAML_SCALAR_NODE || !text(n_name)[0] || strpbrk(text(n_name), "\n\r\t"))
+        return fail_node(p, n_name, "name must be a single-line text");
+    job->name = strdup(text(n_name));
+    char msg[QN_ERR_LEN];
+    if (qn_config_finish(&job->base, msg, sizeof msg) != 0) return fail(p, p->base_quant.line ? p->base_quant : mark_of(root), "%s", msg);
+    if (!n_stages) return fail_node(p, root, "the job has no stages: add a stages list (see docs/jobs.md)");
+    if (n_stages->type != YAML_SEQUENCE_NODE) return fail_node(p, n_stages, "stages must be a list, not %s", kind_name(n_stages));
+    int n = (int)(n_stages->data.sequence.items.top - n_stages->data.sequence.items.start);
+    if (n == 0) return fail_node(p, n_stages, "stages is empty: a job needs at least one stage");
+    if (n > 1000) return fail_node(p, n_stages, "%d stages: at most 1000", n);
+    job->stages = calloc((size_t)n, sizeof *job->stages);
+    p->marks = calloc((size_t)n, sizeof *p->marks);
+    if (!job->stages || !p->marks) return fail_node(p, n_stages, "out of memory");
+    job->nstages = n;
+    for (int s = 0; s < n; s++)
+        if (parse_stage(p, s, node(p, n_stages->data.sequence.items.start[s])) != 0) return -1;
+    int64_t first = 0;
+    for (int s = 0; s < n; s++) {
+        job->stages[s].first_trial = first;
+        first += job->stages[s].ntrials;
+    }
+    job->ntrials = first;
+    for (int s = 0; s < n; s++)
+        if (p->marks[s].from_text && parse_from(p, s) != 0) return -1;
+    if (check_cycles(p) != 0) return -1;
+    for (int s = 0; s < n; s++) {
+        qn_stage *st = &job->stages[s];
+        if (stage_metric(p, s) != 0) return -1;
+        if (!has_step(st, QN_STEP_PRUNE) && (p->marks[s].has_prune_axis || p->base_prune_set))
+            return fail(p, p->marks[s].has_prune_axis ? p->marks[s].prune_axis : p->base_prune,
+                        "prune.* is set but stage '%s' has no prune step: add prune to its run list", st->name);
+    }
+    return validate_all(p);
+}
+
+static void free_marks(parser *p) {
+    for (int s = 0; p->marks && s < p->job->nstages; s++) {
+        stage_marks *sm = &p->marks[s];
+        for (int a = 0; sm->values && a < p->job->stages[s].naxes; a++) free(sm->values[a]);
+        free(sm->values);
+        free(sm->steps);
+        free(sm->from_text);
+    }
+    free(p->marks);
+}
+
+int qn_job_load_text(const char *path, const char *text_in, size_t len, qn_job *job, char *err, size_t errlen) {
+    memset(job, 0, sizeof *job);
+    qn_config_defaults(&job->base);
+    job->path = strdup(path);
+    job->text = malloc(len + 1);
+    if (!job->path || !job->text) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        qn_job_free(job);
+        return -1;
+    }
+    memcpy(job->text, text_in, len);
+    job->text[len] = 0;
+
+    yaml_parser_t yp;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&yp)) {
+        snprintf(err, errlen, "%s: cannot start the YAML parser", path);
+        qn_job_free(job);
+        return -1;
+    }
+    yaml_parser_set_input_string(&yp, (const unsigned char *)job->text, len);
+    int rc = 0;
+    if (!yaml_parser_load(&yp, &doc)) {
+        snprintf(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", path, (int)yp.problem_mark.line + 1,
+                 (int)yp.problem_mark.column + 1, yp.problem ? yp.problem : "malformed document",
+                 yp.context ? " " : "", yp.context ? yp.context : "");
+        yaml_parser_delete(&yp);
+        qn_job_free(job);
+        return -1;
+    }
+    parser p = {.path = path, .doc = &doc, .err = err, .errlen = errlen, .job = job};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        snprintf(err, errlen, "%s:1:1: the job file is empty", path);
+        rc = -1;
+    } else {
+        rc = parse_document(&p, root);
+    }
+    if (rc == 0) {
+        /* One document per job file. */
+        yaml_document_t next;
+        if (yaml_parser_load(&yp, &next)) {
+            yaml_node_t *r2 = yaml_document_get_root_node(&next);
+            if (r2) rc = fail_node(&p, r2, "a job file holds one YAML document; this is a second one");
+            yaml_document_delete(&next);
+        }
+    }
+    free_marks(&p);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&yp);
+    if (rc != 0) qn_job_free(job);
+    return rc;
+}
+
+int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen) {
+    memset(job, 0, sizeof *job);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open the job file: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            if (cap >= (64u << 20)) {
+                fclose(f);
+                free(buf);
+                snprintf(err, errlen, "%s: the job file is larger than 64 MiB", path);
+                return -1;
+            }
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            } else {
+                buf = nb;
+            }
+        }
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (!buf || read_error) {
+        free(buf);
+        snprintf(err, errlen, "%s: cannot read the job file", path);
+        return -1;
+    }
+    int rc = qn_job_load_text(path, buf, len, job, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void qn_job_free(qn_job *job) {
+    for (int s = 0; job->stages && s < job->nstages; s++) {
+        qn_stage *st = &job->stages[s];
+        for (int a = 0; st->axes && a < st->naxes; a++) {
+            for (int v = 0; v < st->axes[a].nvalues; v++) value_free(&st->axes[a].values[v]);
+            free(st->axes[a].values);
+            free(st->axes[a].name);
+        }
+        free(st->axes);
+        free(st->name);
+        free(st->kind);
+        free(st->metric);
+        free(st->from.metric);
+    }
+    free(job->stages);
+    free(job->path);
+    free(job->text);
+    free(job->name);
+    memset(job, 0, sizeof *job);
+}

@@ -1,0 +1,215 @@
+/* job_plan.c: the trials a job expands to (grid points, row-major, last axis fastest), their
+ * configurations, the canonical plan text that --resume compares, and `quench validate`'s report. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_internal.h"
+#include "qn_job.h"
+
+int qn_job_trial(const qn_job *job, int64_t id, qn_trial *out) {
+    memset(out, 0, sizeof *out);
+    if (id < 0 || id >= job->ntrials) return -1;
+    int s = 0;
+    while (s < job->nstages && id >= job->stages[s].first_trial + job->stages[s].ntrials) s++;
+    const qn_stage *st = &job->stages[s];
+    out->id = id;
+    out->stage = s;
+    out->seed = qn_trial_seed(job->seed, id);
+    out->nparams = st->naxes;
+    out->params = calloc((size_t)st->naxes + 1, sizeof *out->params);
+    if (!out->params) return -1;
+    int64_t rest = id - st->first_trial;
+    for (int a = st->naxes - 1; a >= 0; a--) {
+        const qn_axis *ax = &st->axes[a];
+        const qn_value *v = &ax->values[rest % ax->nvalues];
+        rest /= ax->nvalues;
+        out->params[a].name = strdup(ax->name);
+        out->params[a].value = *v;
+        if (v->kind == QN_VAL_STR) out->params[a].value.str = strdup(v->str);
+    }
+    return 0;
+}
+
+void qn_trial_free(qn_trial *t) {
+    for (int i = 0; t->params && i < t->nparams; i++) {
+        free(t->params[i].name);
+        if (t->params[i].value.kind == QN_VAL_STR) free(t->params[i].value.str);
+    }
+    free(t->params);
+    t->params = NULL;
+    t->nparams = 0;
+}
+
+int qn_trial_config_build(const qn_job *job, const qn_param *inherited, int ninherited, const qn_trial *trial,
+                          qn_trial_config *out, char *err, size_t errlen) {
+    *out = job->base;
+    for (int i = 0; i < ninherited; i++)
+        if (qn_config_set(out, inherited[i].name, &inherited[i].value, err, errlen) != 0) return -1;
+    for (int i = 0; i < trial->nparams; i++)
+        if (qn_config_set(out, trial->params[i].name, &trial->params[i].value, err, errlen) != 0) return -1;
+    return qn_config_finish(out, err, errlen);
+}
+
+/* ---------------------------------------------------------------- text */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void add(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || b->oom) return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->len + (size_t)n + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->oom = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void add_operand(sbuf *b, const char *name, const qn_quant_operand *op) {
+    if (!op->name[0]) {
+        add(b, "base quant.%s none\n", name);
+        return;
+    }
+    if (op->frac_pct >= 0)
+        add(b, "base quant.%s %s width=%d frac_width=%.12g%%\n", name, op->name, op->width, op->frac_pct);
+    else
+        add(b, "base quant.%s %s width=%d frac_width=%d\n", name, op->name, op->width, op->frac_width);
+}
+
+static void add_from(sbuf *b, const qn_job *job, const qn_stage *st) {
+    if (st->from.kind == QN_FROM_STAGE)
+        add(b, "%s", job->stages[st->from.stage].name);
+    else if (st->from.kind == QN_FROM_BEST)
+        add(b, "best(%s, %s, %s)", job->stages[st->from.stage].name, st->from.metric, st->from.maximize ? "max" : "min");
+    else
+        add(b, "-");
+}
+
+char *qn_job_plan_text(const qn_job *job) {
+    sbuf b = {0};
+    const qn_trial_config *c = &job->base;
+    add(&b, "seed %llu\n", (unsigned long long)job->seed);
+    add(&b, "base model %s embed_dim=%d hidden_size=%d num_labels=%d\n", c->model.arch, c->model.embed_dim,
+        c->model.hidden_size, c->model.num_labels);
+    add(&b, "base data %s train_size=%d eval_size=%d max_len=%d label_noise=%.17g\n", c->data.dataset,
+        c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
+    add(&b, "base train %s epochs=%d batch_size=%d lr=%.17g weight_decay=%.17g beta1=%.17g beta2=%.17g eps=%.17g\n",
+        c->train.optimizer, c->train.epochs, c->train.batch_size, c->train.lr, c->train.weight_decay, c->train.beta1,
+        c->train.beta2, c->train.eps);
+    add_operand(&b, "data_in", &c->quant.data_in);
+    add_operand(&b, "weight", &c->quant.weight);
+    add_operand(&b, "bias", &c->quant.bias);
+    const qn_prune_target *pt[2] = {&c->prune.weight, &c->prune.activation};
+    const char *pn[2] = {"weight", "activation"};
+    for (int i = 0; i < 2; i++)
+        add(&b, "base prune.%s %s scope=%s sparsity=%.17g\n", pn[i], pt[i]->method[0] ? pt[i]->method : "none",
+            pt[i]->scope, pt[i]->sparsity);
+    for (int s = 0; s < job->nstages; s++) {
+        const qn_stage *st = &job->stages[s];
+        add(&b, "stage %s %s %lld trials from ", st->name, st->kind, (long long)st->ntrials);
+        add_from(&b, job, st);
+        add(&b, " run");
+        for (int i = 0; i < st->nsteps; i++) add(&b, " %s", qn_step_name(st->steps[i]));
+        add(&b, " metric %s %s\n", st->metric, st->maximize ? "max" : "min");
+        for (int a = 0; a < st->naxes; a++) {
+            add(&b, "  axis %s:", st->axes[a].name);
+            for (int v = 0; v < st->axes[a].nvalues; v++) {
+                const qn_value *x = &st->axes[a].values[v];
+                if (x->kind == QN_VAL_STR)
+                    add(&b, " \"%s\"", x->str);
+                else
+                    add(&b, " %.17g", x->num);
+            }
+            add(&b, "\n");
+        }
+    }
+    if (b.oom) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : strdup("");
+}
+
+/* ---------------------------------------------------------------- quench validate */
+
+static int64_t training_steps(const qn_stage *st) {
+    int64_t n = 0;
+    for (int i = 0; i < st->nsteps; i++) n += st->steps[i] == QN_STEP_TRAIN || st->steps[i] == QN_STEP_QAT;
+    return n;
+}
+
+void qn_job_print_plan(const qn_job *job, FILE *out) {
+    const qn_trial_config *c = &job->base;
+    fprintf(out, "job %s (%s): %d stage%s, %lld trials, seed %llu\n", job->name, job->path, job->nstages,
+            job->nstages == 1 ? "" : "s", (long long)job->ntrials, (unsigned long long)job->seed);
+    fprintf(out, "  model  %s: embed_dim %d, hidden_size %d, %d labels\n", c->model.arch, c->model.embed_dim,
+            c->model.hidden_size, c->model.num_labels);
+    fprintf(out, "  data   %s: %d train / %d eval examples, max_len %d, label noise %g\n", c->data.dataset,
+            c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
+    fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
+            c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
+    if (qn_config_has_quant(c))
+        fprintf(out, "  quant  %s: width %d, frac_width %d (weight)\n", c->quant.weight.name, c->quant.weight.width,
+                c->quant.weight.frac_width);
+    fprintf(out, "\n%-16s %-5s %7s  %-28s %s\n", "stage", "kind", "trials", "from", "run");
+    for (int s = 0; s < job->nstages; s++) {
+        const qn_stage *st = &job->stages[s];
+        sbuf from = {0}, run = {0};
+        add_from(&from, job, st);
+        for (int i = 0; i < st->nsteps; i++) add(&run, "%s%s", i ? ", " : "", qn_step_name(st->steps[i]));
+        fprintf(out, "%-16s %-5s %7lld  %-28s %s\n", st->name, st->kind, (long long)st->ntrials, from.buf ? from.buf : "-",
+                run.buf ? run.buf : "");
+        free(from.buf);
+        free(run.buf);
+        for (int a = 0; a < st->naxes; a++) {
+            fprintf(out, "    %s (%d):", st->axes[a].name, st->axes[a].nvalues);
+            for (int v = 0; v < st->axes[a].nvalues && v < 12; v++) {
+                char buf[64];
+                fprintf(out, "%s %s", v ? "," : "", qn_value_format(&st->axes[a].values[v], buf, sizeof buf));
+            }
+            if (st->axes[a].nvalues > 12) fprintf(out, ", ... (%d more)", st->axes[a].nvalues - 12);
+            fprintf(out, "\n");
+        }
+        int64_t steps = training_steps(st);
+        fprintf(out, "    key metric %s (%s); trial ids %lld..%lld; cost per trial: %lld training examples",
+                st->metric, st->maximize ? "max" : "min", (long long)st->first_trial,
+                (long long)(st->first_trial + st->ntrials - 1), (long long)(steps * c->train.epochs * c->data.train_size));
+        fprintf(out, " (at the base epochs and train_size)\n");
+    }
+    /* Execution order: a stage runs once the stage it starts from has finished. */
+    fprintf(out, "\norder:");
+    int *done = calloc((size_t)job->nstages, sizeof *done);
+    int printed = 0;
+    for (int round = 0; done && round < job->nstages; round++) {
+        int first = 1;
+        for (int s = 0; s < job->nstages; s++) {
+            const qn_stage *st = &job->stages[s];
+            if (done[s] || (st->from.kind != QN_FROM_NONE && done[st->from.stage] != 1)) continue;
+            fprintf(out, "%s%s", first ? (printed ? " -> " : " ") : " + ", st->name);
+            done[s] = 2;
+            first = 0;
+            printed = 1;
+        }
+        for (int s = 0; s < job->nstages; s++)
+            if (done[s] == 2) done[s] = 1;
+    }
+    free(done);
+    fprintf(out, "\n(stages joined by + can run at the same time)\n");
+}

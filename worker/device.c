@@ -69,7 +69,7 @@ int qn_device_probe(int local_rank, int measure_gemm, qn_device_profile *out) {
         char err[256];
         if (qn_cuda_device_props(dev, &p, err, sizeof err) == 0) {
             snprintf(out->kind, sizeof out->kind, "cuda");
-            snprintf(out->name, sizeof out->name, "%s", p.name);
+            snprintf(out->name, sizeof out->name, "%.95s", p.name);
             out->cc_major = p.cc_major;
             out->cc_minor = p.cc_minor;
             out->cores = p.sms;

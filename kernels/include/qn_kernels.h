@@ -62,7 +62,7 @@ int qn_cuda_available(void); /* number of usable GPUs; 0 without CUDA support or
 int qn_cuda_quant_integer(const float *d_x, float *d_y, size_t n, int width, int frac_width,
                           char *err, size_t errlen);
 typedef struct {
-    char name[96];
+    char name[256];
     int cc_major, cc_minor, sms;
     double memory_bytes;
 } qn_cuda_props;

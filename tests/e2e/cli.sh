@@ -46,6 +46,7 @@ check_err 2 "use --resume" "$QUENCH" run "$JOBS/study.yaml" -o "$WORK/s.h5"
 "$QUENCH" run "$JOBS/study.yaml" -o "$WORK/s.h5" --resume --progress plain >"$WORK/r.log" && die "resume of a study with a failed trial exited 0"
 grep -q "resuming: 11 of 11" "$WORK/r.log" || die "resume of a finished study: $(cat "$WORK/r.log")"
 # A job whose trials changed is refused on --resume, naming what changed.
+sum=$(md5sum <"$WORK/s.h5")
 sed 's/quant.width: \[4, 8\]/quant.width: [4, 6]/' "$JOBS/study.yaml" >"$WORK/changed.yaml"
 check_err 2 "different plan" "$QUENCH" run "$WORK/changed.yaml" -o "$WORK/s.h5" --resume
 [[ $(md5sum <"$WORK/s.h5") == "$sum" ]] || die "a refused resume changed the file"

@@ -601,7 +601,9 @@ static void teardown(study *st) {
 static int coordinate(study *st) {
     const qn_run_opts *opts = st->opts;
     int use_mpi = opts->use_mpi && st->nranks > 1;
-    int bar = opts->progress == QN_PROGRESS_BAR || (opts->progress == QN_PROGRESS_AUTO && isatty(STDOUT_FILENO));
+    /* Under Slurm, mpirun may hand rank 0 a pseudo-terminal whose output ends in a log file: plain lines. */
+    int bar = opts->progress == QN_PROGRESS_BAR ||
+              (opts->progress == QN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && !getenv("SLURM_JOB_ID"));
     qn_progress_init(&st->progress, stdout, bar, opts->progress == QN_PROGRESS_QUIET, st->n, st->finished);
     st->t0 = qn_now();
 

@@ -106,6 +106,7 @@ void qn_config_defaults(qn_trial_config *c) {
     for (int i = 0; i < 3; i++) ops[i]->frac_pct = -1.0;
     snprintf(c->prune.weight.scope, sizeof c->prune.weight.scope, "local");
     snprintf(c->prune.activation.scope, sizeof c->prune.activation.scope, "local");
+    c->prune.weight.sparsity = c->prune.activation.sparsity = -1.0; /* not set */
 }
 
 static int in_choices(const char *s, const char *choices) {
@@ -120,10 +121,20 @@ static int in_choices(const char *s, const char *choices) {
     return 0;
 }
 
+/* "a|b|c" -> "a, b or c" */
 static void choices_text(const char *choices, char *out, size_t len) {
-    snprintf(out, len, "%s", choices);
-    for (char *p = out; *p; p++)
-        if (*p == '|') *p = '/';
+    size_t n = 0;
+    const char *last = strrchr(choices, '|');
+    out[0] = 0;
+    for (const char *p = choices; *p && n + 5 < len; p++) {
+        if (*p == '|') {
+            const char *sep = p == last ? " or " : ", ";
+            n += (size_t)snprintf(out + n, len - n, "%s", sep);
+        } else {
+            out[n++] = *p;
+            out[n] = 0;
+        }
+    }
 }
 
 static void *field_ptr(qn_trial_config *c, const char *path) {
@@ -174,7 +185,7 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
         }
         if (!in_choices(v->str, f->choices)) {
             choices_text(f->choices, tmp, sizeof tmp);
-            snprintf(err, errlen, "unknown %s '%.100s': available: %s", f->path, v->str, tmp);
+            snprintf(err, errlen, "unknown %s '%.100s': expected %s", f->path, v->str, tmp);
             return -1;
         }
         size_t cap = !strcmp(f->path, "data.dataset") ? sizeof c->data.dataset : sizeof c->model.arch;
@@ -209,7 +220,7 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
         if (v->kind != QN_VAL_STR || !in_choices(v->str, quant_formats)) {
             char tmp[64];
             choices_text(quant_formats, tmp, sizeof tmp);
-            snprintf(err, errlen, "unknown %s '%.100s': available: %s", name, v->kind == QN_VAL_STR ? v->str : "number",
+            snprintf(err, errlen, "unknown %s '%.100s': expected %s", name, v->kind == QN_VAL_STR ? v->str : "number",
                      tmp);
             return -1;
         }
@@ -272,7 +283,7 @@ static int set_prune(qn_prune_target *t, const char *name, const char *key, cons
     if (v->kind != QN_VAL_STR || !in_choices(v->str, choices)) {
         char tmp[64];
         choices_text(choices, tmp, sizeof tmp);
-        snprintf(err, errlen, "unknown %s '%.100s': available: %s", name, v->kind == QN_VAL_STR ? v->str : "number", tmp);
+        snprintf(err, errlen, "unknown %s '%.100s': expected %s", name, v->kind == QN_VAL_STR ? v->str : "number", tmp);
         return -1;
     }
     if (!strcmp(key, "method"))
@@ -337,16 +348,38 @@ int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
         qn_quant_operand *op = ops[o];
         if (!op->name[0]) continue;
         if (op->width == 0) {
-            snprintf(err, errlen, "quant.%s.width is not set (quant.name is %s)", quant_operands[o], op->name);
+            int shared = !strcmp(ops[0]->name, ops[1]->name) && !strcmp(ops[0]->name, ops[2]->name) &&
+                         ops[0]->width == 0 && ops[1]->width == 0 && ops[2]->width == 0;
+            snprintf(err, errlen, "quant%s%s.width is not set (quant%s%s.name is %s)", shared ? "" : ".",
+                     shared ? "" : quant_operands[o], shared ? "" : ".", shared ? "" : quant_operands[o], op->name);
             return -1;
         }
         if (op->frac_pct >= 0) {
             /* round half up: 25% of 6 bits is 2 (1.5 rounds up) */
             op->frac_width = (int)floor(op->width * op->frac_pct / 100.0 + 0.5);
         }
+    }
+    for (int o = 0; o < 3; o++) {
+        qn_quant_operand *op = ops[o];
+        if (!op->name[0]) continue;
         if (op->frac_width > op->width) {
-            snprintf(err, errlen, "quant.%s.frac_width %d is larger than quant.%s.width %d", quant_operands[o],
-                     op->frac_width, quant_operands[o], op->width);
+            /* Written once for all operands (quant.width): name it the way the user wrote it. */
+            int shared = 1;
+            for (int k = 0; k < 3; k++)
+                shared = shared && !strcmp(ops[k]->name, op->name) && ops[k]->width == op->width &&
+                         ops[k]->frac_width == op->frac_width;
+            const char *operand = shared ? "" : quant_operands[o], *dot = shared ? "" : ".";
+            snprintf(err, errlen, "quant%s%s.frac_width %d is larger than quant%s%s.width %d", dot, operand,
+                     op->frac_width, dot, operand, op->width);
+            return -1;
+        }
+    }
+    qn_prune_target *targets[2] = {&cfg->prune.weight, &cfg->prune.activation};
+    const char *target_names[2] = {"weight", "activation"};
+    for (int t = 0; t < 2; t++) {
+        if (targets[t]->method[0] && targets[t]->sparsity < 0) {
+            snprintf(err, errlen, "prune.%s.sparsity is not set (prune.%s.method is %s): set prune.sparsity",
+                     target_names[t], target_names[t], targets[t]->method);
             return -1;
         }
     }

@@ -1,4 +1,5 @@
-/* suggest.c: "did you mean": the closest known word by edit distance. */
+/* suggest.c: "did you mean": the closest known word by edit distance (optimal string alignment:
+ * insertions, deletions, substitutions and swaps of neighbours, the typist's usual slips). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,18 +8,20 @@
 static int distance(const char *a, const char *b) {
     size_t n = strlen(a), m = strlen(b);
     if (n > 64 || m > 64) return 1 << 20;
-    int prev[65], cur[65];
-    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
+    int d[65][65];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
     for (size_t i = 1; i <= n; i++) {
-        cur[0] = (int)i;
         for (size_t j = 1; j <= m; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
         }
-        memcpy(prev, cur, sizeof(int) * (m + 1));
     }
-    return prev[m];
+    return d[n][m];
 }
 
 const char *qn_suggest(const char *word, const char *const *candidates, int n) {

@@ -1,4 +1,5 @@
 /* results_file.c: creating, resuming and writing the results file (one writer, durable rows). */
+#define _GNU_SOURCE /* F_OFD_SETLK */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -37,24 +38,25 @@ static void handle_free(qn_results *r) {
 }
 
 /* HDF5's own flock would keep readers (quench ls, h5py) out while a run writes: the writer turns it
- * off and guards against a second writer with an fcntl lock, which is independent of flock. */
+ * off and guards against a second writer with an OFD fcntl lock, which is independent of flock. */
 static hid_t fapl_without_locking(void) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_file_locking(fapl, 0, 1);
     return fapl;
 }
 
+/* An open-file-description lock: it conflicts with any other open of the file, in this process or
+ * another, and the kernel drops it when the writer dies (kill -9 included). */
 static int take_writer_lock(qn_results *r, char *err, size_t errlen) {
     r->lock_fd = open(r->path, O_RDWR | O_CLOEXEC);
     if (r->lock_fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", r->path, strerror(errno));
-        return 1;
+        return errno == ENOENT || errno == EACCES || errno == EISDIR ? 2 : 1;
     }
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    if (fcntl(r->lock_fd, F_SETLK, &fl) != 0) {
-        struct flock who = fl;
-        fcntl(r->lock_fd, F_GETLK, &who);
-        snprintf(err, errlen, "%s is being written by another quench run (pid %ld)", r->path, (long)who.l_pid);
+    if (fcntl(r->lock_fd, F_OFD_SETLK, &fl) != 0) {
+        snprintf(err, errlen, "%s is being written by another quench run: wait for it to end, or use another -o",
+                 r->path);
         return 2;
     }
     return 0;
@@ -218,17 +220,22 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
         handle_free(r);
         return 2;
     }
+    /* Lock first and check read-only: a refused resume leaves the file byte for byte as it was
+     * (opening for writing alone may mark the superblock). */
+    int rc = take_writer_lock(r, err, errlen);
+    if (rc) {
+        handle_free(r);
+        return rc;
+    }
     hid_t fapl = fapl_without_locking();
-    r->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-    H5Pclose(fapl);
+    r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (r->file < 0) {
-        snprintf(err, errlen, "%s: cannot open the results file for writing", path);
+        H5Pclose(fapl);
+        snprintf(err, errlen, "%s: cannot open the results file", path);
         handle_free(r);
         return 1;
     }
-    r->writable = 1;
-    int rc = take_writer_lock(r, err, errlen);
-    if (!rc) rc = check_format(r, err, errlen);
+    rc = check_format(r, err, errlen);
     if (!rc) {
         char *plan = qn_attr_get_str(r->file, "plan");
         if (!plan || strcmp(plan, plan_text) != 0) {
@@ -238,6 +245,17 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
             rc = 2;
         }
         free(plan);
+    }
+    H5Fclose(r->file);
+    r->file = rc ? H5I_INVALID_HID : H5Fopen(path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (!rc && r->file < 0) {
+        snprintf(err, errlen, "%s: cannot open the results file for writing", path);
+        rc = 1;
+    }
+    if (!rc) {
+        r->writable = 1;
+        rc = check_format(r, err, errlen); /* reads rows and sessions of the writable handle */
     }
     if (!rc) {
         hid_t t = H5Gopen2(r->file, "trials", H5P_DEFAULT);

@@ -8,7 +8,7 @@
  *  - Columns are created on first use; rows written before a column existed read NaN (numbers)
  *    or "" (strings) there. All columns of /trials always have the same length after a call.
  *  - Readers (ls, export, h5py) may open the file while a run writes it: the writer does not take
- *    HDF5's flock (it guards against a second writer with its own fcntl lock instead).
+ *    HDF5's flock (it guards against a second writer with its own open-file-description fcntl lock instead).
  */
 #ifndef QN_RESULTS_H
 #define QN_RESULTS_H

@@ -1,6 +1,7 @@
 /* cmd_devices.c: quench devices [--no-bench] */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "qn_device.h"
@@ -31,7 +32,9 @@ int qn_cmd_devices(int argc, char **argv) {
         }
     }
     int ngpu = qn_cuda_device_count();
-    printf("host %s: %d CUDA device%s%s\n", "", ngpu, ngpu == 1 ? "" : "s",
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    printf("host %s: %d CUDA device%s%s\n", host, ngpu, ngpu == 1 ? "" : "s",
 #ifdef QUENCH_HAVE_CUDA
            ""
 #else

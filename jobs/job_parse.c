@@ -364,7 +364,7 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
             return fail_node(p, n_name, "duplicate stage name '%s' (also stage %d)", st->name, i + 1);
     if (n_kind) {
         if (n_kind->type != YAML_SCALAR_NODE || strcmp(text(n_kind), "grid") != 0)
-            return fail_node(p, n_kind, "unknown stage kind '%.100s': available: grid",
+            return fail_node(p, n_kind, "unknown stage kind '%.100s': expected grid",
                              n_kind->type == YAML_SCALAR_NODE ? text(n_kind) : kind_name(n_kind));
     }
     st->kind = strdup("grid");

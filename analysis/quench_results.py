@@ -25,7 +25,7 @@ def load_trials(path):
 
         def take(name, obj):
             if isinstance(obj, h5py.Dataset):
-                data = obj.asstr()[:rows] if obj.dtype.kind == "O" else obj[:rows]
+                data = obj.asstr()[:rows] if obj.dtype.kind in "OS" else obj[:rows]
                 cols[name] = data
 
         trials.visititems(take)

@@ -7,6 +7,30 @@
 
 #define CHUNK_ROWS 256
 
+/* String columns are fixed-length, NUL-padded UTF-8: their bytes live in the column's chunks.
+ * Variable-length strings would live in the global heap, and a writer killed mid-flush can leave
+ * a heap reference behind that HDF5 then fails to free when the row is written again on resume. */
+static size_t str_width(const char *name) { return strcmp(name, "error") == 0 ? 512 : 128; }
+
+static hid_t fixed_str_type(size_t width) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    return t;
+}
+
+/* Copy at most width bytes of s into out (zero-filled), never cutting a UTF-8 sequence. */
+static void fit_utf8(const char *s, char *out, size_t width) {
+    size_t n = strlen(s);
+    if (n > width) {
+        n = width;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] continues a sequence */
+    }
+    memset(out, 0, width);
+    memcpy(out, s, n);
+}
+
 static hid_t native(qn_results *r, qn_col_type t) {
     switch (t) {
     case QN_COL_I64: return H5T_NATIVE_INT64;
@@ -71,7 +95,22 @@ int qn_col_put_i32(hid_t ds, int64_t row, int32_t v) { return put(ds, row, H5T_N
 int qn_col_put_f64(hid_t ds, int64_t row, double v) { return put(ds, row, H5T_NATIVE_DOUBLE, &v); }
 int qn_col_put_str(qn_results *r, hid_t ds, int64_t row, const char *s) {
     const char *p = s ? s : "";
-    return put(ds, row, r->str_type, &p);
+    hid_t t = H5Dget_type(ds);
+    int rc;
+    if (H5Tis_variable_str(t) > 0) {
+        rc = put(ds, row, r->str_type, &p);
+    } else {
+        size_t width = H5Tget_size(t);
+        char *buf = malloc(width ? width : 1);
+        rc = -1;
+        if (buf) {
+            fit_utf8(p, buf, width);
+            rc = put(ds, row, t, buf);
+            free(buf);
+        }
+    }
+    H5Tclose(t);
+    return rc;
 }
 
 int qn_col_put_missing(qn_results *r, hid_t ds, int64_t row) {
@@ -95,11 +134,21 @@ int qn_col_get_str(qn_results *r, hid_t ds, int64_t row, char *buf, size_t len) 
         snprintf(buf, len, "%.12g", x);
         return 0;
     }
-    char *p = NULL;
-    if (get(ds, row, r->str_type, &p) != 0) return -1;
-    snprintf(buf, len, "%s", p ? p : "");
-    H5free_memory(p);
-    return 0;
+    hid_t t = H5Dget_type(ds);
+    int rc = -1;
+    if (H5Tis_variable_str(t) > 0) {
+        char *p = NULL;
+        rc = get(ds, row, r->str_type, &p);
+        if (rc == 0) snprintf(buf, len, "%s", p ? p : "");
+        H5free_memory(p);
+    } else {
+        size_t width = H5Tget_size(t);
+        char *tmp = calloc(width + 1, 1);
+        if (tmp && (rc = get(ds, row, t, tmp)) == 0) snprintf(buf, len, "%s", tmp);
+        free(tmp);
+    }
+    H5Tclose(t);
+    return rc;
 }
 
 hid_t qn_col_open(qn_results *r, hid_t group, const char *name, qn_col_type type, int64_t rows) {
@@ -108,11 +157,13 @@ hid_t qn_col_open(qn_results *r, hid_t group, const char *name, qn_col_type type
     hid_t sp = H5Screate_simple(1, &dims, &maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
+    hid_t str = type == QN_COL_STR ? fixed_str_type(str_width(name)) : H5I_INVALID_HID;
     hid_t ftype = type == QN_COL_I64   ? H5T_STD_I64LE
                   : type == QN_COL_I32 ? H5T_STD_I32LE
                   : type == QN_COL_F64 ? H5T_IEEE_F64LE
-                                       : r->str_type;
+                                       : str;
     hid_t ds = H5Dcreate2(group, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (str >= 0) H5Tclose(str);
     H5Pclose(dcpl);
     H5Sclose(sp);
     if (ds < 0) return ds;
@@ -123,6 +174,23 @@ hid_t qn_col_open(qn_results *r, hid_t group, const char *name, qn_col_type type
         }
     (void)native;
     return ds;
+}
+
+/* Columns may be longer than `rows` after a crash in the middle of an append: trim them. */
+int qn_group_trim(hid_t g, int64_t rows) {
+    char **names;
+    int n = qn_group_datasets(g, &names);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        hid_t ds = H5Dopen2(g, names[i], H5P_DEFAULT);
+        if (ds < 0) continue;
+        int64_t len = qn_col_length(ds);
+        if (len > rows) bad |= qn_col_set_length(ds, rows);
+        else if (len < rows) bad = 1;
+        H5Dclose(ds);
+    }
+    qn_names_free(names, n);
+    return bad ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- attributes */
@@ -142,9 +210,22 @@ int qn_attr_put_str(qn_results *r, hid_t obj, const char *name, const char *valu
     return rc < 0 ? -1 : 0;
 }
 
+/* A numeric attribute that exists is rewritten in place: the object header keeps its shape. */
+static hid_t attr_numeric(hid_t obj, const char *name, hid_t type, hid_t space) {
+    if (H5Aexists(obj, name) > 0) {
+        hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+        hid_t t = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
+        int same = t >= 0 && H5Tequal(t, type) > 0;
+        if (t >= 0) H5Tclose(t);
+        if (same) return a;
+        if (a >= 0) H5Aclose(a);
+    }
+    return attr_replace(obj, name, type, space);
+}
+
 int qn_attr_put_i64(hid_t obj, const char *name, int64_t value) {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = attr_replace(obj, name, H5T_STD_I64LE, sp);
+    hid_t a = attr_numeric(obj, name, H5T_STD_I64LE, sp);
     herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &value);
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);
@@ -153,7 +234,7 @@ int qn_attr_put_i64(hid_t obj, const char *name, int64_t value) {
 
 int qn_attr_put_f64(hid_t obj, const char *name, double value) {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = attr_replace(obj, name, H5T_IEEE_F64LE, sp);
+    hid_t a = attr_numeric(obj, name, H5T_IEEE_F64LE, sp);
     herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_DOUBLE, &value);
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);

@@ -2,12 +2,12 @@
 #define _GNU_SOURCE /* F_OFD_SETLK */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "results_internal.h"
@@ -75,11 +75,13 @@ static hid_t group_open_or_create(hid_t parent, const char *name) {
     return group_create(parent, name);
 }
 
-/* Make everything written so far durable: HDF5's flush writes, fsync reaches the disk. */
+/* Make everything written so far durable (results_commit.c). */
 static int make_durable(qn_results *r) {
-    if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) return -1;
-    void *handle = NULL;
-    if (H5Fget_vfd_handle(r->file, H5P_DEFAULT, &handle) >= 0 && handle) fsync(*(int *)handle);
+    char err[QN_ERR_LEN];
+    if (qn_results_commit(r, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "quench: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -96,22 +98,16 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
         snprintf(err, errlen, "out of memory");
         return 1;
     }
-    hid_t fapl = fapl_without_locking();
-    r->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    hid_t fapl = qn_results_fapl_memory();
+    r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl); /* in memory until the first commit */
     H5Pclose(fapl);
     if (r->file < 0) {
-        snprintf(err, errlen, "%s: cannot create the results file (%s)", path,
-                 errno ? strerror(errno) : "HDF5 error");
+        snprintf(err, errlen, "%s: cannot create the results file (HDF5 error)", path);
         handle_free(r);
-        return access(path, F_OK) == 0 ? 2 : 1;
+        return 1;
     }
     r->writable = 1;
     r->session = 1;
-    int lock = take_writer_lock(r, err, errlen);
-    if (lock) {
-        handle_free(r);
-        return lock;
-    }
     char created[32];
     time_t now = time(NULL);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -142,31 +138,14 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
     H5Gclose(sub[0]);
     H5Gclose(sub[1]);
     H5Gclose(trials);
-    if (bad || make_durable(r) != 0) {
-        snprintf(err, errlen, "%s: cannot write the results file", path);
+    int rc = bad ? -1 : qn_results_commit(r, 1, err, errlen);
+    if (rc != 0) {
+        if (bad) snprintf(err, errlen, "%s: cannot write the results file", path);
         handle_free(r);
-        unlink(path);
-        return 1;
+        return rc == -2 ? 2 : 1;
     }
     *out = r;
     return 0;
-}
-
-/* Columns may be longer than `rows` after a crash in the middle of an append: trim them. */
-static int trim_group(hid_t g, int64_t rows) {
-    char **names;
-    int n = qn_group_datasets(g, &names);
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        hid_t ds = H5Dopen2(g, names[i], H5P_DEFAULT);
-        if (ds < 0) continue;
-        int64_t len = qn_col_length(ds);
-        if (len > rows) bad |= qn_col_set_length(ds, rows);
-        else if (len < rows) bad = 1;
-        H5Dclose(ds);
-    }
-    qn_names_free(names, n);
-    return bad ? -1 : 0;
 }
 
 static int check_format(qn_results *r, char *err, size_t errlen) {
@@ -220,8 +199,7 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
         handle_free(r);
         return 2;
     }
-    /* Lock first and check read-only: a refused resume leaves the file byte for byte as it was
-     * (opening for writing alone may mark the superblock). */
+    /* Lock first and check read-only: a refused resume leaves the file byte for byte as it was. */
     int rc = take_writer_lock(r, err, errlen);
     if (rc) {
         handle_free(r);
@@ -247,6 +225,9 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
         free(plan);
     }
     H5Fclose(r->file);
+    H5Pclose(fapl);
+    /* Continue in memory from the committed image (results_commit.c). */
+    fapl = qn_results_fapl_memory();
     r->file = rc ? H5I_INVALID_HID : H5Fopen(path, H5F_ACC_RDWR, fapl);
     H5Pclose(fapl);
     if (!rc && r->file < 0) {
@@ -258,17 +239,14 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
         rc = check_format(r, err, errlen); /* reads rows and sessions of the writable handle */
     }
     if (!rc) {
+        /* Files written before commits were atomic could hold columns longer than `rows`. */
         hid_t t = H5Gopen2(r->file, "trials", H5P_DEFAULT);
         hid_t p = H5Gopen2(t, "params", H5P_DEFAULT), m = H5Gopen2(t, "metrics", H5P_DEFAULT);
-        if (trim_group(t, r->rows) || trim_group(p, r->rows) || trim_group(m, r->rows)) {
+        if (qn_group_trim(t, r->rows) || qn_group_trim(p, r->rows) || qn_group_trim(m, r->rows)) {
             snprintf(err, errlen, "%s is damaged: a /trials column is shorter than its rows attribute", path);
             rc = 2;
         }
         H5Gclose(p), H5Gclose(m), H5Gclose(t);
-        hid_t d = H5Gopen2(r->file, "devices", H5P_DEFAULT);
-        int64_t drows = 0;
-        if (d >= 0 && qn_attr_get_i64(d, "rows", &drows) == 0) trim_group(d, drows);
-        if (d >= 0) H5Gclose(d);
     }
     if (!rc) {
         qn_attr_put_i64(r->file, "sessions", ++r->session);
@@ -352,17 +330,8 @@ static int fill_missing(qn_results *r, hid_t g, int64_t row, const char *const *
     return bad ? -1 : 0;
 }
 
-static char *params_json(const qn_trial_record *rec) {
-    json_t *o = json_object();
-    for (int i = 0; i < rec->nparams; i++) {
-        const qn_value *v = &rec->params[i].value;
-        json_object_set_new(o, rec->params[i].name, v->kind == QN_VAL_STR ? json_string(v->str) : json_real(v->num));
-    }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
-}
-
+/* /trial/<id> holds the trial's arrays only (curves, checkpoint); its scalars are its /trials row.
+ * A group left by a writer killed mid-trial is replaced. */
 static int write_trial_group(qn_results *r, const qn_trial_record *rec) {
     char name[64];
     snprintf(name, sizeof name, "/trial/%lld", (long long)rec->id);
@@ -370,13 +339,6 @@ static int write_trial_group(qn_results *r, const qn_trial_record *rec) {
     hid_t g = H5Gcreate2(r->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return -1;
     int bad = 0;
-    char *pj = params_json(rec);
-    bad |= qn_attr_put_str(r, g, "stage", rec->stage);
-    bad |= qn_attr_put_str(r, g, "status", rec->status);
-    bad |= qn_attr_put_str(r, g, "error", rec->error ? rec->error : "");
-    bad |= qn_attr_put_str(r, g, "params_json", pj ? pj : "{}");
-    bad |= qn_attr_put_i64(g, "parent", rec->parent);
-    free(pj);
     for (int i = 0; i < rec->ncurves; i++) {
         hsize_t n = (hsize_t)rec->curve_lens[i];
         hid_t sp = H5Screate_simple(1, &n, NULL);
@@ -404,8 +366,10 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
     hid_t pg = H5Gopen2(t, "params", H5P_DEFAULT), mg = H5Gopen2(t, "metrics", H5P_DEFAULT);
     int bad = t < 0 || pg < 0 || mg < 0;
     int64_t rows_now = r->rows;
+    const char *what = "/trials"; /* the part being written, for the message */
     /* The fixed columns. */
     for (int i = 0; i < 9 && !bad; i++) {
+        what = trial_columns[i];
         hid_t ds = H5Dopen2(t, trial_columns[i], H5P_DEFAULT);
         if (ds < 0) { bad = 1; break; }
         switch (i) {
@@ -427,6 +391,7 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
     for (int i = 0; i < rec->nparams && !bad && np < 256; i++) {
         const qn_param *p = &rec->params[i];
         pnames[np++] = p->name;
+        what = p->name;
         hid_t ds = qn_col_open(r, pg, p->name, p->value.kind == QN_VAL_STR ? QN_COL_STR : QN_COL_F64, rows_now);
         if (ds < 0) { bad = 1; break; }
         if (qn_col_type_of(ds) == QN_COL_STR) {
@@ -442,20 +407,26 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
         }
         H5Dclose(ds);
     }
+    if (!bad) what = "params (missing values)";
     bad |= !bad && fill_missing(r, pg, row, pnames, np) != 0;
     for (int i = 0; i < rec->nmetrics && !bad; i++) {
+        what = rec->metric_names[i];
         hid_t ds = qn_col_open(r, mg, rec->metric_names[i], QN_COL_F64, rows_now);
         bad |= ds < 0 || qn_col_put_f64(ds, row, rec->metric_values[i]) != 0;
         if (ds >= 0) H5Dclose(ds);
     }
+    if (!bad) what = "metrics (missing values)";
     bad |= !bad && fill_missing(r, mg, row, (const char *const *)rec->metric_names, rec->nmetrics) != 0;
+    if (!bad) what = "/trial/<id>";
     bad |= !bad && write_trial_group(r, rec) != 0;
+    if (!bad) what = "the rows attribute";
     if (!bad && row >= r->rows) bad |= qn_attr_put_i64(t, "rows", row + 1) != 0;
     if (t >= 0) H5Gclose(t);
     if (pg >= 0) H5Gclose(pg);
     if (mg >= 0) H5Gclose(mg);
+    if (!bad) what = "the commit";
     if (bad || make_durable(r) != 0) {
-        snprintf(err, errlen, "%s: cannot write trial %lld to the results file", r->path, (long long)rec->id);
+        snprintf(err, errlen, "%s: cannot write trial %lld to the results file (%s)", r->path, (long long)rec->id, what);
         return -1;
     }
     if (row >= r->rows) r->rows = row + 1;
@@ -509,11 +480,15 @@ int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, siz
     hid_t stages = H5Gopen2(r->file, "stages", H5P_DEFAULT);
     hid_t g = stages < 0 ? -1 : group_open_or_create(stages, s->name);
     int bad = g < 0;
-    if (!bad) {
+    /* The text attributes never change: written once, so no variable-length string is ever
+     * rewritten (see results_columns.c); the counters are rewritten in place. */
+    if (!bad && H5Aexists(g, "kind") <= 0) {
         bad |= qn_attr_put_str(r, g, "kind", s->kind);
         bad |= qn_attr_put_str(r, g, "from", s->from ? s->from : "");
         bad |= qn_attr_put_str(r, g, "metric", s->metric);
         bad |= qn_attr_put_str(r, g, "goal", s->maximize ? "maximize" : "minimize");
+    }
+    if (!bad) {
         bad |= qn_attr_put_i64(g, "ntrials", s->ntrials);
         bad |= qn_attr_put_i64(g, "done", s->done);
         bad |= qn_attr_put_i64(g, "failed", s->failed);

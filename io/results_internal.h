@@ -11,7 +11,7 @@ struct qn_results {
     hid_t file;
     char *path;
     int writable;
-    int lock_fd;      /* the writer's fcntl lock (-1 for readers) */
+    int lock_fd;      /* the writer's OFD lock on the current FILE (-1 for readers) */
     int64_t rows;     /* complete rows in /trials */
     int session;
     hid_t str_type;   /* variable-length UTF-8 string */
@@ -45,6 +45,18 @@ int qn_attr_put_f64(hid_t obj, const char *name, double value);
 char *qn_attr_get_str(hid_t obj, const char *name);
 int qn_attr_get_i64(hid_t obj, const char *name, int64_t *value);
 int qn_attr_get_f64(hid_t obj, const char *name, double *value);
+
+/* Cut every dataset of `group` to `rows` values (they may be longer after a crash); -1 if one
+ * is shorter. */
+int qn_group_trim(hid_t group, int64_t rows);
+
+/* The writer's file access: the file lives in memory (core driver) between commits. */
+hid_t qn_results_fapl_memory(void);
+/* Take an OFD write lock on fd: 0, or -1 if another open file description holds one. */
+int qn_lock_fd(int fd);
+/* Make everything written so far durable by replacing FILE with the current image (results_commit.c).
+ * first: FILE must not exist yet (returns -2 if it does). Returns 0, or -1 with err. */
+int qn_results_commit(qn_results *r, int first, char *err, size_t errlen);
 
 /* Names of the datasets in a group, in creation order; returns the count (names malloc'd). */
 int qn_group_datasets(hid_t group, char ***names);

@@ -2,13 +2,13 @@
  *
  * Contract:
  *  - One writer (the coordinator). Every qn_results_append_trial() is durable when it returns:
- *    the row is complete in every column, /trials attribute `rows` counts it, the file is flushed
- *    and fsync'ed. A file cut off at any instant opens, and rows past `rows` are ignored and
- *    trimmed on resume.
+ *    the file on disk is atomically replaced by the complete new image (io/results_commit.c), so
+ *    a writer killed at any instant leaves the file of its last commit. Stage summaries and dropped
+ *    checkpoints become durable with the next trial (or at close).
  *  - Columns are created on first use; rows written before a column existed read NaN (numbers)
  *    or "" (strings) there. All columns of /trials always have the same length after a call.
  *  - Readers (ls, export, h5py) may open the file while a run writes it: the writer does not take
- *    HDF5's flock (it guards against a second writer with its own open-file-description fcntl lock instead).
+ *    HDF5's flock; an OFD lock on the file refuses a second writer.
  */
 #ifndef QN_RESULTS_H
 #define QN_RESULTS_H

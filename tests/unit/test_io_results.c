@@ -113,23 +113,23 @@ static void read_f64(hid_t f, const char *name, double *out, int n) {
     H5Dclose(ds);
 }
 
+/* String columns are fixed-length UTF-8 (results_columns.c says why). */
 static void read_str(hid_t f, const char *name, int row, char *out, size_t len) {
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     cr_assert_geq(ds, 0, "no dataset %s", name);
     hid_t type = H5Dget_type(ds);
-    cr_assert(H5Tis_variable_str(type) > 0, "%s is not a variable-length string column", name);
+    cr_assert_eq(H5Tget_class(type), H5T_STRING, "%s is not a string column", name);
+    cr_assert(H5Tis_variable_str(type) == 0, "%s is a variable-length string column", name);
+    cr_assert_eq(H5Tget_cset(type), H5T_CSET_UTF8);
+    size_t width = H5Tget_size(type);
     hid_t space = H5Dget_space(ds);
     hsize_t dims;
     H5Sget_simple_extent_dims(space, &dims, NULL);
-    char **rows = calloc(dims, sizeof(char *));
-    hid_t mem = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mem, H5T_VARIABLE);
-    H5Tset_cset(mem, H5T_CSET_UTF8);
-    cr_assert_geq(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows), 0);
-    snprintf(out, len, "%s", rows[row] ? rows[row] : "");
-    H5Dvlen_reclaim(mem, space, H5P_DEFAULT, rows);
-    free(rows);
-    H5Tclose(mem);
+    char *all = calloc(dims * width + 1, 1);
+    cr_assert_geq(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, all), 0);
+    size_t n = strnlen(all + (size_t)row * width, width);
+    snprintf(out, len, "%.*s", (int)n, all + (size_t)row * width);
+    free(all);
     H5Tclose(type);
     H5Sclose(space);
     H5Dclose(ds);
@@ -186,6 +186,8 @@ Test(results, round_trip_of_columns_curves_and_checkpoints, .init = make_dir, .f
     cr_expect_str_eq(s, "loss became NaN at step 3 (epoch 1)");
     read_str(f, "trials/stage", 2, s, sizeof s);
     cr_expect_str_eq(s, "sweep");
+    read_str(f, "trials/device", 1, s, sizeof s);
+    cr_expect_str_eq(s, "cpu");
     double curve[5];
     read_f64(f, "trial/2/train_loss", curve, 5);
     for (int i = 0; i < 5; i++) cr_expect_eq(curve[i], 2.0 + 0.5 * i);
@@ -266,13 +268,19 @@ Test(results, existing_file_refused_and_changed_plan_refused, .init = make_dir, 
 static void writer_child(const char *path, const qn_job *job, const char *plan) {
     char err[QN_ERR_LEN];
     qn_results *r;
-    if (qn_results_open_resume(path, plan, &r, err, sizeof err) != 0) _exit(3);
+    if (qn_results_open_resume(path, plan, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "writer child: %s\n", err);
+        _exit(3);
+    }
     for (int64_t id = qn_results_nrows(r); id < 100000; id++) {
         record_buf b;
         make_record(&b, id, id % 3 == 0);
         b.rec.checkpoint = b.ckpt; /* checkpoints too: the biggest writes */
         b.rec.checkpoint_len = 7;
-        if (qn_results_append_trial(r, &b.rec, err, sizeof err) != 0) _exit(4);
+        if (qn_results_append_trial(r, &b.rec, err, sizeof err) != 0) {
+            fprintf(stderr, "writer child: %s\n", err);
+            _exit(4);
+        }
     }
     (void)job;
     _exit(0);

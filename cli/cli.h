@@ -8,6 +8,8 @@ int qn_cmd_validate(int argc, char **argv);
 int qn_cmd_ls(int argc, char **argv);
 int qn_cmd_export(int argc, char **argv);
 int qn_cmd_devices(int argc, char **argv);
+int qn_cmd_quantize(int argc, char **argv);
+int qn_cmd_bench(int argc, char **argv);
 
 /* Print "quench: CMD: message (see quench CMD --help)" and return 2. */
 int qn_usage_error(const char *cmd, const char *fmt, ...);

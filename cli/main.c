@@ -17,6 +17,8 @@ static const char *usage =
     "  validate JOB         check a job file and print its stages, trial counts and plan\n"
     "  ls FILE              status counts, best trial per stage, and the table of trials\n"
     "  export FILE --csv    the trial table as CSV\n"
+    "  quantize -f SPEC IN.npy OUT.npy   fake-quantize an array in any format (docs/formats.md)\n"
+    "  bench kernels        format throughput against memcpy measured in the same run\n"
     "  devices              the devices this machine offers to workers\n"
     "\n"
     "options:\n"
@@ -24,7 +26,7 @@ static const char *usage =
     "  --version            print the version\n"
     "\n"
     "exit codes: 0 success, 1 internal failure, 2 bad input, 3 study finished with failed trials\n"
-    "docs: README.md, docs/cli.md, docs/jobs.md, docs/results-format.md\n";
+    "docs: README.md, docs/cli.md, docs/jobs.md, docs/results-format.md, docs/formats.md\n";
 
 int qn_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
@@ -56,7 +58,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"run", qn_cmd_run}, {"validate", qn_cmd_validate}, {"ls", qn_cmd_ls},
-                    {"export", qn_cmd_export}, {"devices", qn_cmd_devices}};
+                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench},
+                    {"devices", qn_cmd_devices}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
     const char *names[sizeof commands / sizeof commands[0]];

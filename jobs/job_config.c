@@ -44,8 +44,9 @@ static const field fields[] = {
 
 /* Per-operand quantization keys (quant.KEY sets all three operands, quant.OPERAND.KEY one). */
 static const char *const quant_operands[] = {"data_in", "weight", "bias"};
-static const char *const quant_keys[] = {"name", "width", "frac_width"};
-static const char *const quant_formats = "integer|none";
+static const char *const quant_keys[] = {"name", "width", "frac_width", "exponent_width", "exponent_bias",
+                                        "exponent_bias_width", "block_size", "bipolar", "scaling_factor",
+                                        "double_quant", "threshold"};
 /* Per-target pruning keys (prune.KEY sets weight and activation, prune.TARGET.KEY one). */
 static const char *const prune_targets[] = {"weight", "activation"};
 static const char *const prune_keys[] = {"method", "scope", "sparsity"};
@@ -217,14 +218,53 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
 static int set_quant(qn_quant_operand *op, const char *name, const char *key, const qn_value *v, char *err,
                      size_t errlen) {
     if (!strcmp(key, "name")) {
-        if (v->kind != QN_VAL_STR || !in_choices(v->str, quant_formats)) {
-            char tmp[64];
-            choices_text(quant_formats, tmp, sizeof tmp);
-            snprintf(err, errlen, "unknown %s '%.100s': expected %s", name, v->kind == QN_VAL_STR ? v->str : "number",
-                     tmp);
+        qn_format_kind kind = v->kind == QN_VAL_STR ? qn_format_kind_of(v->str) : QN_FMT_NONE;
+        if (v->kind != QN_VAL_STR || (kind == QN_FMT_NONE && strcmp(v->str, "none") != 0)) {
+            const char *names[QN_FMT_COUNT + 1];
+            int n = 0;
+            for (int k = 1; k < QN_FMT_COUNT; k++) names[n++] = qn_format_name((qn_format_kind)k);
+            names[n++] = "none";
+            const char *hint = v->kind == QN_VAL_STR ? qn_suggest(v->str, names, n) : NULL;
+            if (hint)
+                snprintf(err, errlen, "unknown %s '%.100s': did you mean '%s'?", name, v->str, hint);
+            else
+                snprintf(err, errlen, "unknown %s '%.100s': expected one of %s, or none", name,
+                         v->kind == QN_VAL_STR ? v->str : "number", qn_format_names());
             return -1;
         }
         snprintf(op->name, sizeof op->name, "%s", strcmp(v->str, "none") ? v->str : "");
+        return 0;
+    }
+    static const struct {
+        const char *key;
+        unsigned bit;
+    } ints[] = {{"exponent_width", QN_QK_EXPONENT_WIDTH}, {"exponent_bias", QN_QK_EXPONENT_BIAS},
+                {"exponent_bias_width", QN_QK_EXPONENT_BIAS_WIDTH}, {"block_size", QN_QK_BLOCK_SIZE},
+                {"bipolar", QN_QK_BIPOLAR}, {"scaling_factor", QN_QK_SCALING_FACTOR},
+                {"double_quant", QN_QK_DOUBLE_QUANT}};
+    for (int i = 0; i < COUNT(ints); i++) {
+        if (strcmp(key, ints[i].key) != 0) continue;
+        double x;
+        if (check_number(name, v, 1, &x, err, errlen) != 0) return -1;
+        if (fabs(x) > 1e6) {
+            snprintf(err, errlen, "%s is out of range (got %g)", name, x);
+            return -1;
+        }
+        int *fields[] = {&op->exponent_width, &op->exponent_bias, &op->exponent_bias_width, &op->block_size,
+                         &op->bipolar, &op->scaling_factor, &op->double_quant};
+        *fields[i] = (int)x;
+        op->given |= ints[i].bit;
+        return 0;
+    }
+    if (!strcmp(key, "threshold")) {
+        double x;
+        if (check_number(name, v, 0, &x, err, errlen) != 0) return -1;
+        if (x < 0) {
+            snprintf(err, errlen, "%s must be at least 0 (got %g)", name, x);
+            return -1;
+        }
+        op->threshold = x;
+        op->given |= QN_QK_THRESHOLD;
         return 0;
     }
     if (!strcmp(key, "width")) {
@@ -254,6 +294,7 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
         }
         op->frac_pct = pct;
         op->frac_width = 0;
+        op->given |= QN_QK_FRAC_WIDTH;
         return 0;
     }
     double x;
@@ -264,7 +305,34 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
     }
     op->frac_width = (int)x;
     op->frac_pct = -1.0;
+    op->given |= QN_QK_FRAC_WIDTH;
     return 0;
+}
+
+int qn_quant_operand_format(const qn_quant_operand *op, qn_format *f, char *err, size_t errlen) {
+    qn_format_kind kind = qn_format_kind_of(op->name);
+    qn_format_defaults(kind, f);
+    if (kind == QN_FMT_NONE) return 0;
+    struct {
+        const char *key;
+        int given;
+        double value;
+    } keys[] = {
+        {"width", op->width > 0, op->width},
+        /* integer's frac_width defaults to 0 bits */
+        {"frac_width", (op->given & QN_QK_FRAC_WIDTH) || kind == QN_FMT_INTEGER, op->frac_width},
+        {"exponent_width", !!(op->given & QN_QK_EXPONENT_WIDTH), op->exponent_width},
+        {"exponent_bias", !!(op->given & QN_QK_EXPONENT_BIAS), op->exponent_bias},
+        {"exponent_bias_width", !!(op->given & QN_QK_EXPONENT_BIAS_WIDTH), op->exponent_bias_width},
+        {"block_size", !!(op->given & QN_QK_BLOCK_SIZE), op->block_size},
+        {"bipolar", !!(op->given & QN_QK_BIPOLAR), op->bipolar},
+        {"scaling_factor", !!(op->given & QN_QK_SCALING_FACTOR), op->scaling_factor},
+        {"double_quant", !!(op->given & QN_QK_DOUBLE_QUANT), op->double_quant},
+        {"threshold", !!(op->given & QN_QK_THRESHOLD), op->threshold},
+    };
+    for (int i = 0; i < COUNT(keys); i++)
+        if (keys[i].given && qn_format_set(f, keys[i].key, keys[i].value, err, errlen) != 0) return -1;
+    return qn_format_check(f, err, errlen);
 }
 
 static int set_prune(qn_prune_target *t, const char *name, const char *key, const qn_value *v, char *err,
@@ -342,16 +410,27 @@ int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, cha
     return -1;
 }
 
+static int same_operand(const qn_quant_operand *a, const qn_quant_operand *b) {
+    return !strcmp(a->name, b->name) && a->width == b->width && a->frac_width == b->frac_width && a->given == b->given &&
+           a->exponent_width == b->exponent_width && a->exponent_bias == b->exponent_bias &&
+           a->exponent_bias_width == b->exponent_bias_width && a->block_size == b->block_size &&
+           a->bipolar == b->bipolar && a->scaling_factor == b->scaling_factor && a->double_quant == b->double_quant &&
+           a->threshold == b->threshold;
+}
+
 int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
     qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
     for (int o = 0; o < 3; o++) {
         qn_quant_operand *op = ops[o];
         if (!op->name[0]) continue;
-        if (op->width == 0) {
-            int shared = !strcmp(ops[0]->name, ops[1]->name) && !strcmp(ops[0]->name, ops[2]->name) &&
-                         ops[0]->width == 0 && ops[1]->width == 0 && ops[2]->width == 0;
-            snprintf(err, errlen, "quant%s%s.width is not set (quant%s%s.name is %s)", shared ? "" : ".",
-                     shared ? "" : quant_operands[o], shared ? "" : ".", shared ? "" : quant_operands[o], op->name);
+        if (op->frac_pct >= 0 && strcmp(op->name, "integer") != 0) {
+            snprintf(err, errlen, "quant.%s.frac_width as a percentage of the width applies to integer, not %s",
+                     quant_operands[o], op->name);
+            return -1;
+        }
+        if (op->frac_pct >= 0 && op->width == 0) {
+            snprintf(err, errlen, "quant.%s.frac_width is a percentage of quant.%s.width, which is not set",
+                     quant_operands[o], quant_operands[o]);
             return -1;
         }
         if (op->frac_pct >= 0) {
@@ -362,15 +441,18 @@ int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
     for (int o = 0; o < 3; o++) {
         qn_quant_operand *op = ops[o];
         if (!op->name[0]) continue;
-        if (op->frac_width > op->width) {
-            /* Written once for all operands (quant.width): name it the way the user wrote it. */
-            int shared = 1;
-            for (int k = 0; k < 3; k++)
-                shared = shared && !strcmp(ops[k]->name, op->name) && ops[k]->width == op->width &&
-                         ops[k]->frac_width == op->frac_width;
-            const char *operand = shared ? "" : quant_operands[o], *dot = shared ? "" : ".";
+        /* Written once for all operands (quant.width): name it the way the user wrote it. */
+        int shared = same_operand(ops[0], op) && same_operand(ops[1], op) && same_operand(ops[2], op);
+        const char *operand = shared ? "" : quant_operands[o], *dot = shared ? "" : ".";
+        if (!strcmp(op->name, "integer") && op->frac_width > op->width && op->width > 0) {
             snprintf(err, errlen, "quant%s%s.frac_width %d is larger than quant%s%s.width %d", dot, operand,
                      op->frac_width, dot, operand, op->width);
+            return -1;
+        }
+        qn_format f;
+        char msg[QN_ERR_LEN];
+        if (qn_quant_operand_format(op, &f, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "quant%s%s: %s", dot, operand, msg);
             return -1;
         }
     }

@@ -545,7 +545,12 @@ static int axis_for_error(const qn_stage *st, const char *msg) {
             best_len = len;
         }
     }
-    return best;
+    if (best >= 0) return best;
+    /* No key named: blame the first axis of the message's group ("quant: ..." -> quant.name). */
+    size_t group = strcspn(msg, ".: ");
+    for (int a = 0; a < st->naxes; a++)
+        if (strncmp(st->axes[a].name, msg, group) == 0 && st->axes[a].name[group] == '.') return a;
+    return -1;
 }
 
 static int has_step(const qn_stage *st, qn_step s) {

@@ -87,10 +87,12 @@ static void add_operand(sbuf *b, const char *name, const qn_quant_operand *op) {
         add(b, "base quant.%s none\n", name);
         return;
     }
-    if (op->frac_pct >= 0)
-        add(b, "base quant.%s %s width=%d frac_width=%.12g%%\n", name, op->name, op->width, op->frac_pct);
-    else
-        add(b, "base quant.%s %s width=%d frac_width=%d\n", name, op->name, op->width, op->frac_width);
+    qn_format f;
+    char err[QN_ERR_LEN], desc[256];
+    if (qn_quant_operand_format(op, &f, err, sizeof err) != 0) snprintf(desc, sizeof desc, "%s (invalid)", op->name);
+    else qn_format_describe(&f, desc, sizeof desc);
+    if (op->frac_pct >= 0) add(b, "base quant.%s %s frac_width=%.12g%%\n", name, desc, op->frac_pct);
+    else add(b, "base quant.%s %s\n", name, desc);
 }
 
 static void add_from(sbuf *b, const qn_job *job, const qn_stage *st) {
@@ -165,9 +167,12 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
     fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
             c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
-    if (qn_config_has_quant(c))
-        fprintf(out, "  quant  %s: width %d, frac_width %d (weight)\n", c->quant.weight.name, c->quant.weight.width,
-                c->quant.weight.frac_width);
+    if (qn_config_has_quant(c)) {
+        qn_format f;
+        char err[QN_ERR_LEN], desc[256];
+        if (qn_quant_operand_format(&c->quant.weight, &f, err, sizeof err) == 0)
+            fprintf(out, "  quant  %s (weight)\n", qn_format_describe(&f, desc, sizeof desc));
+    }
     fprintf(out, "\n%-16s %-5s %7s  %-28s %s\n", "stage", "kind", "trials", "from", "run");
     for (int s = 0; s < job->nstages; s++) {
         const qn_stage *st = &job->stages[s];

@@ -96,26 +96,31 @@ void qn_mlp_free(qn_mlp *m) {
     free(m);
 }
 
-void qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q) {
-    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].quant = *q;
+int qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q, char *err, size_t errlen) {
+    const qn_quant_operand *ops[3] = {&q->data_in, &q->weight, &q->bias};
+    for (int k = 0; k < QN_MLP_LAYERS; k++) {
+        m->layers[k].quant = *q;
+        for (int o = 0; o < 3; o++)
+            if (qn_quant_operand_format(ops[o], &m->layers[k].fmt[o], err, errlen) != 0) return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- quantized Linear */
 
-static int quantized(const qn_quant_operand *op) { return op->name[0] && strcmp(op->name, "none") != 0; }
-
-static void fake_quant(const qn_quant_operand *op, const float *x, float *y, size_t n) {
-    if (!quantized(op)) {
-        if (x != y) memcpy(y, x, n * sizeof(float));
-        return;
+/* Fake-quantize a (rows, cols) operand; blocks run along cols (a Linear's input features). */
+static void fake_quant(qn_mlp *m, const qn_format *f, const float *x, float *y, int64_t rows, int64_t cols) {
+    int64_t shape[2] = {rows, cols};
+    char err[160];
+    if (qn_format_apply(f, x, y, shape, 2, err, sizeof err) != 0) {
+        m->quant_failed = 1;
+        if (x != y) memcpy(y, x, (size_t)(rows * cols) * sizeof(float));
     }
-    /* "integer" is the only format until the number-formats work lands; the job validator refuses others. */
-    qn_quant_integer(x, y, n, op->width, op->frac_width);
 }
 
 /* Mask the input (activation pruning), quantize it, weight and bias, then y = xq Wq^T + bq.
  * x (B,in) -> y (B,out) */
-static void linear_forward(qn_linear *l, const float *x, float *y, int B, qn_rng *rng) {
+static void linear_forward(qn_mlp *m, qn_linear *l, const float *x, float *y, int B, qn_rng *rng) {
     size_t nx = (size_t)B * l->in;
     const float *src = x;
     if (l->act_prune.method[0]) {
@@ -134,9 +139,9 @@ static void linear_forward(qn_linear *l, const float *x, float *y, int B, qn_rng
         l->act_zeros += (double)zeros;
         l->act_total += (double)nx;
     }
-    fake_quant(&l->quant.data_in, src, l->x_q, nx);
-    fake_quant(&l->quant.weight, l->W, l->Wq, (size_t)l->out * l->in);
-    fake_quant(&l->quant.bias, l->b, l->bq, (size_t)l->out);
+    fake_quant(m, &l->fmt[0], src, l->x_q, B, l->in);
+    fake_quant(m, &l->fmt[1], l->W, l->Wq, l->out, l->in);
+    fake_quant(m, &l->fmt[2], l->b, l->bq, 1, l->out);
     for (int b = 0; b < B; b++) memcpy(y + (size_t)b * l->out, l->bq, (size_t)l->out * sizeof(float));
     qn_sgemm(0, 1, B, l->out, l->in, 1.0f, l->x_q, l->in, l->Wq, l->in, 1.0f, y, l->out);
 }
@@ -174,9 +179,9 @@ float qn_mlp_forward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
         float inv = 1.0f / (float)len;
         for (int i = 0; i < E; i++) out[i] *= inv;
     }
-    linear_forward(&m->layers[0], m->pooled, m->h1, B, rng); /* (B,E) -> (B,H) */
+    linear_forward(m, &m->layers[0], m->pooled, m->h1, B, rng); /* (B,E) -> (B,H) */
     for (size_t i = 0; i < (size_t)B * H; i++) m->r1[i] = m->h1[i] > 0.0f ? m->h1[i] : 0.0f;
-    linear_forward(&m->layers[1], m->r1, m->logits, B, rng); /* (B,H) -> (B,C) */
+    linear_forward(m, &m->layers[1], m->r1, m->logits, B, rng); /* (B,H) -> (B,C) */
     /* softmax and cross-entropy (B,C) */
     double loss = 0.0;
     for (int b = 0; b < B; b++) {

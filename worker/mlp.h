@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qn_formats.h"
 #include "qn_job.h"
 #include "qn_kernels.h"
 
@@ -23,6 +24,7 @@ typedef struct {
     float *dW, *db;         /* views into grads */
     uint8_t *weight_mask;   /* (out,in) or NULL: pruned weights */
     qn_quant_cfg quant;     /* per operand: data_in, weight, bias */
+    qn_format fmt[3];       /* their formats (QN_FMT_NONE: not quantized) */
     qn_prune_target act_prune; /* activation pruning of the layer's input (method[0] == 0: off) */
     /* forward activations kept for the backward (sized for the largest batch) */
     float *x_q;             /* (B,in) the input after masking and quantization */
@@ -48,6 +50,7 @@ typedef struct {
     float *probs;           /* (B,C) */
     float *dlogits, *dr1, *dpooled; /* (B,C), (B,H), (B,E) */
     uint8_t *adam_mask;     /* (nparams) 0 where a weight is pruned, or NULL */
+    int quant_failed;       /* a fake quantization ran out of memory: the trial fails */
 } qn_mlp;
 
 /* Parameter count for this configuration and vocabulary. */
@@ -56,8 +59,9 @@ size_t qn_mlp_param_count(int V, int E, int H, int C);
  * U(-1/sqrt(in), 1/sqrt(in))). Returns NULL when out of memory. */
 qn_mlp *qn_mlp_new(int V, int E, int H, int C, int max_batch, int T, uint64_t seed);
 void qn_mlp_free(qn_mlp *m);
-/* Set every layer's quantization (the trial's config applies to all Linear layers). */
-void qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q);
+/* Set every layer's quantization (the trial's config applies to all Linear layers). Returns 0, or
+ * -1 with a message when an operand's keys do not make a format (the job validator catches that first). */
+int qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q, char *err, size_t errlen);
 
 /* Forward on B examples: ids (B,T), lengths (B), labels (B) or NULL. Returns the mean loss (0 when
  * labels is NULL); probabilities are in m->probs. rng drives random activation masks. */

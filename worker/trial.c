@@ -204,7 +204,11 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         }
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
-    qn_mlp_set_quant(m, &cfg->quant);
+    if (qn_mlp_set_quant(m, &cfg->quant, out->error, sizeof out->error) != 0) {
+        qn_mlp_free(m);
+        out->wall_s = seconds() - t0;
+        return 0; /* a failed trial with the format's message */
+    }
     qn_rng rng;
     qn_rng_seed(&rng, qn_splitmix64(trial_seed ^ 0x7a11ull));
     curve_buf curve = {0};
@@ -243,6 +247,7 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         }
         }
     }
+    if (rc == 0 && !failed && m->quant_failed) rc = -1;
     if (rc < 0) {
         snprintf(out->error, sizeof out->error, "out of memory running the trial");
     }

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "qn_formats.h"
+
 #define QN_ERR_LEN 512
 
 typedef enum { QN_VAL_NUM = 0, QN_VAL_STR = 1 } qn_value_kind;
@@ -79,12 +81,27 @@ typedef struct {
     int line, col;
 } qn_stage;
 
-/* Quantization of one operand of a Linear layer (MASE names). name[0] == 0: not quantized. */
+/* Quantization of one operand of a Linear layer, by MASE's format names and keys
+ * (docs/formats.md). name[0] == 0: not quantized. Plain data. */
+enum {
+    QN_QK_FRAC_WIDTH = 1 << 0,
+    QN_QK_EXPONENT_WIDTH = 1 << 1,
+    QN_QK_EXPONENT_BIAS = 1 << 2,
+    QN_QK_EXPONENT_BIAS_WIDTH = 1 << 3,
+    QN_QK_BLOCK_SIZE = 1 << 4,
+    QN_QK_BIPOLAR = 1 << 5,
+    QN_QK_SCALING_FACTOR = 1 << 6,
+    QN_QK_DOUBLE_QUANT = 1 << 7,
+    QN_QK_THRESHOLD = 1 << 8,
+};
 typedef struct {
-    char name[24];      /* "integer" (other formats arrive with the number-formats work) */
-    int width;
+    char name[24];      /* "integer", "minifloat_ieee", "mxint", "nf4", ... */
+    int width;          /* 0: not given */
     int frac_width;     /* resolved absolute bits */
     double frac_pct;    /* >= 0 when written as a percentage of width; resolved into frac_width */
+    unsigned given;     /* QN_QK_* bits: which of the keys below the job gave */
+    int exponent_width, exponent_bias, exponent_bias_width, block_size, bipolar, scaling_factor, double_quant;
+    double threshold;
 } qn_quant_operand;
 
 typedef struct {
@@ -161,6 +178,10 @@ void qn_trial_free(qn_trial *t);
 
 /* Seed of trial `id`: a hash of the job seed and the id (never of the rank that runs it). */
 uint64_t qn_trial_seed(uint64_t job_seed, int64_t id);
+
+/* The number format of a quantized operand (its MASE defaults filled in). Returns 0, or -1 with a
+ * message when the keys do not fit the format. Needs kernels' qn_formats.h. */
+int qn_quant_operand_format(const qn_quant_operand *op, qn_format *format, char *err, size_t errlen);
 
 /* Apply one dotted parameter to a configuration. Returns 0, or -1 with a message (no location) in err. */
 int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, char *err, size_t errlen);

@@ -44,10 +44,13 @@ size_t qn_mask_l1(const float *x, size_t n, float threshold, uint8_t *mask) {
 }
 
 size_t qn_mask_random(size_t n, double sparsity, qn_rng *rng, uint8_t *mask) {
-    size_t zeros = 0;
+    /* One draw from the stream keys a counter-based generator, so element i's coin does not depend
+     * on the others: the CUDA kernel draws the same mask in parallel. */
+    const uint64_t key = qn_rng_u64(rng);
     const float s = (float)sparsity;
+    size_t zeros = 0;
     for (size_t i = 0; i < n; i++) {
-        mask[i] = !(qn_rng_uniform(rng) < s); /* as torch.rand(shape) < sparsity -> drop */
+        mask[i] = !(qn_mask_coin(key, i) < s); /* as torch.rand(shape) < sparsity -> drop */
         zeros += !mask[i];
     }
     return zeros;

@@ -6,6 +6,15 @@
 
 #include "qn_kernels.h"
 
+/* rintf without a libm call, so the loop vectorizes on any x86-64: adding and removing 1.5 * 2^23
+ * rounds to an integer with ties to even (default rounding mode; quench is never built with
+ * -ffast-math). Values of 2^23 and above are integers already; copysign keeps -0.0 (rint(-0.3) = -0.0). */
+static inline float rne(float v) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    float r = fabsf(v) < 8388608.0f ? (v + magic) - magic : v;
+    return copysignf(r, v);
+}
+
 void qn_quant_integer(const float *x, float *y, size_t n, int width, int frac_width) {
     const float lo = -ldexpf(1.0f, width - 1);
     const float hi = ldexpf(1.0f, width - 1) - 1.0f;
@@ -13,7 +22,7 @@ void qn_quant_integer(const float *x, float *y, size_t n, int width, int frac_wi
         /* 2^f and 2^-f are both normal floats: multiplying is exact scaling, and vectorizes. */
         const float scale = ldexpf(1.0f, frac_width), inv = ldexpf(1.0f, -frac_width);
         for (size_t i = 0; i < n; i++) {
-            float v = rintf(x[i] * scale);
+            float v = rne(x[i] * scale);
             v = v < lo ? lo : v;
             v = v > hi ? hi : v;
             y[i] = v * inv;

@@ -19,6 +19,12 @@
 extern "C" {
 #endif
 
+#ifdef __CUDACC__
+#define QN_KERNELS_HD __host__ __device__
+#else
+#define QN_KERNELS_HD
+#endif
+
 /* ---- random numbers: xoshiro256** seeded through splitmix64; the same stream on every machine ---- */
 typedef struct { uint64_t s[4]; } qn_rng;
 void qn_rng_seed(qn_rng *r, uint64_t seed);
@@ -50,7 +56,16 @@ void qn_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *
 float qn_abs_quantile(const float *const *bufs, const size_t *lens, int nbufs, double q);
 /* mask[i] = |x[i]| > threshold (strict, as MASE). Returns the number of zeros in the mask. */
 size_t qn_mask_l1(const float *x, size_t n, float threshold, uint8_t *mask);
-/* Random mask keeping each element with probability 1 - sparsity. Returns the number of zeros. */
+/* Uniform [0, 1) coin of element i under key (splitmix64 of key + i, 24 bits), the same on CPU and GPU. */
+QN_KERNELS_HD static inline float qn_mask_coin(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+/* Random mask keeping each element with probability 1 - sparsity (one key drawn from rng, then a
+ * counter-based coin per element). Returns the number of zeros. */
 size_t qn_mask_random(size_t n, double sparsity, qn_rng *rng, uint8_t *mask);
 /* y[i] = mask[i] ? x[i] : 0 (in place allowed). */
 void qn_apply_mask(const float *x, const uint8_t *mask, float *y, size_t n);
@@ -69,6 +84,11 @@ typedef struct {
 int qn_cuda_device_props(int device, qn_cuda_props *out, char *err, size_t errlen);
 /* Measured SGEMM rate (cuBLAS) on the device, GFLOP/s. */
 double qn_cuda_gemm_gflops(int device);
+/* Pruning masks on device pointers, the same masks as the CPU ones (mask: 1 keep, 0 pruned). */
+float qn_cuda_abs_quantile(const float *d_x, size_t n, double q, char *err, size_t errlen); /* NaN on error */
+int qn_cuda_mask_l1(const float *d_x, size_t n, float threshold, uint8_t *d_mask, char *err, size_t errlen);
+int qn_cuda_mask_random(size_t n, double sparsity, uint64_t key, uint8_t *d_mask, char *err, size_t errlen);
+int qn_cuda_apply_mask(const float *d_x, const uint8_t *d_mask, float *d_y, size_t n, char *err, size_t errlen);
 #endif
 
 #ifdef __cplusplus

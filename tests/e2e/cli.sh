@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$QUENCH" --help | grep -q "usage: quench" || die "quench --help"
 "$QUENCH" --version | grep -Eq "^quench [0-9]+\.[0-9]+\.[0-9]+$" || die "quench --version"
-for cmd in run validate ls export devices; do
+for cmd in run validate ls export quantize devices; do
   "$QUENCH" $cmd --help | grep -q "usage: quench $cmd" || die "quench $cmd --help"
 done
 # Only working subcommands are listed.

@@ -63,9 +63,10 @@ Test(mlp, linear_integer_hand_checked_vector) {
     memcpy(m->layers[0].b, b, sizeof b);
     qn_quant_cfg q;
     memset(&q, 0, sizeof q);
-    qn_quant_operand op = {"integer", 8, 4, -1.0};
+    qn_quant_operand op = {.name = "integer", .width = 8, .frac_width = 4, .frac_pct = -1.0};
     q.data_in = q.weight = q.bias = op;
-    qn_mlp_set_quant(m, &q);
+    char err[256];
+    cr_assert_eq(qn_mlp_set_quant(m, &q, err, sizeof err), 0, "%s", err);
     const int32_t one_id[2] = {2, 0}, one_len[1] = {1};
     qn_rng rng;
     qn_rng_seed(&rng, 1);
@@ -81,9 +82,10 @@ Test(mlp, straight_through_gradient_uses_quantized_operands) {
     qn_mlp *m = qn_mlp_new(V, E, H, C, B, T, 4);
     qn_quant_cfg q;
     memset(&q, 0, sizeof q);
-    qn_quant_operand op = {"integer", 4, 2, -1.0};
+    qn_quant_operand op = {.name = "integer", .width = 4, .frac_width = 2, .frac_pct = -1.0};
     q.data_in = q.weight = q.bias = op;
-    qn_mlp_set_quant(m, &q);
+    char err[256];
+    cr_assert_eq(qn_mlp_set_quant(m, &q, err, sizeof err), 0, "%s", err);
     qn_rng rng;
     qn_rng_seed(&rng, 1);
     qn_mlp_forward(m, ids, lengths, labels, B, &rng);
@@ -161,7 +163,7 @@ Test(trial, ptq_from_parent_and_qat) {
     qn_trial_result parent;
     cr_assert_eq(qn_trial_execute(ctx, &c, train, 2, 3, 5, NULL, 0, 1, &parent), 0);
     qn_trial_config q = c;
-    qn_quant_operand op = {"integer", 16, 8, -1.0};
+    qn_quant_operand op = {.name = "integer", .width = 16, .frac_width = 8, .frac_pct = -1.0};
     q.quant.data_in = q.quant.weight = q.quant.bias = op;
     const qn_step steps[] = {QN_STEP_PTQ_EVAL, QN_STEP_QAT};
     qn_trial_result r;
@@ -172,7 +174,7 @@ Test(trial, ptq_from_parent_and_qat) {
               metric(&r, "ptq_accuracy"), metric(&parent, "accuracy"));
     cr_expect_gt(metric(&r, "qat_accuracy"), 0.6);
     /* a 2-bit PTQ hurts */
-    qn_quant_operand tiny = {"integer", 2, 1, -1.0};
+    qn_quant_operand tiny = {.name = "integer", .width = 2, .frac_width = 1, .frac_pct = -1.0};
     q.quant.data_in = q.quant.weight = q.quant.bias = tiny;
     const qn_step ptq[] = {QN_STEP_PTQ_EVAL};
     qn_trial_result r2;

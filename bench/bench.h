@@ -8,4 +8,10 @@
 /* Every format's fake quantization on `mib` MiB of float32 against memcpy. Returns 0 or 1. */
 int qn_bench_kernels(size_t mib, int reps, int json, FILE *out);
 
+#ifdef QUENCH_HAVE_CUDA
+/* The same on GPU 0, against a device-to-device copy, plus the NF4 and MXINT8 dequantization
+ * kernels; with json, appends a "gpu" member to the object being printed. */
+int qn_cuda_bench_formats(const char *const *specs, int nspecs, size_t mib, int reps, int json, FILE *out);
+#endif
+
 #endif

@@ -86,7 +86,12 @@ int qn_bench_kernels(size_t mib, int reps, int json, FILE *out) {
         if (json) fprintf(out, "%s\"%s\": {\"gbs\": %.3f, \"ratio\": %.4f}", k ? ", " : "", name, gbs, gbs / memcpy_gbs);
         else fprintf(out, "%-16s %9.2f GB/s  %6.3fx memcpy   %s\n", name, gbs, gbs / memcpy_gbs, bench_specs[k]);
     }
-    if (json) fprintf(out, "}}\n");
+    if (json) fprintf(out, "}");
+#ifdef QUENCH_HAVE_CUDA
+    if (qn_cuda_available() > 0) rc |= qn_cuda_bench_formats(bench_specs, NSPECS, mib, reps, json, out);
+    else if (!json) fprintf(out, "\nno GPU: the GPU figures need one\n");
+#endif
+    if (json) fprintf(out, "}\n");
     free(x), free(y);
     return rc;
 }

@@ -126,10 +126,14 @@ static void linear_forward(qn_mlp *m, qn_linear *l, const float *x, float *y, in
     if (l->act_prune.method[0]) {
         size_t zeros;
         if (strcmp(l->act_prune.method, "l1-norm") == 0) {
-            /* One threshold over the whole input (all rows together), recomputed on every forward. */
-            const float *bufs[1] = {x};
-            size_t lens[1] = {nx};
-            float t = qn_abs_quantile(bufs, lens, 1, l->act_prune.sparsity);
+            /* local: one threshold over the whole input (all rows together), recomputed on every
+             * forward; global: the threshold fixed at prune time */
+            float t = l->act_threshold;
+            if (strcmp(l->act_prune.scope, "global") != 0) {
+                const float *bufs[1] = {x};
+                size_t lens[1] = {nx};
+                t = qn_abs_quantile(bufs, lens, 1, l->act_prune.sparsity);
+            }
             zeros = qn_mask_l1(x, nx, t, l->x_mask);
         } else {
             zeros = qn_mask_random(nx, l->act_prune.sparsity, rng, l->x_mask);
@@ -225,7 +229,23 @@ void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t) {
                   (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
 }
 
-double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed) {
+/* Global l1-norm activation threshold: the quantile of |input| over every Linear layer's input on
+ * one unpruned forward of the calibration batch. */
+static float global_activation_threshold(qn_mlp *m, double sparsity, const int32_t *ids, const int32_t *lengths, int B) {
+    qn_prune_target saved[QN_MLP_LAYERS];
+    for (int k = 0; k < QN_MLP_LAYERS; k++) saved[k] = m->layers[k].act_prune, m->layers[k].act_prune.method[0] = 0;
+    qn_rng rng;
+    qn_rng_seed(&rng, 1);
+    qn_mlp_forward(m, ids, lengths, NULL, B, &rng);
+    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_prune = saved[k];
+    /* the layers' inputs before masking and quantization: pooled (B,E) and r1 (B,H) */
+    const float *bufs[QN_MLP_LAYERS] = {m->pooled, m->r1};
+    size_t lens[QN_MLP_LAYERS] = {(size_t)B * m->E, (size_t)B * m->H};
+    return qn_abs_quantile(bufs, lens, QN_MLP_LAYERS, sparsity);
+}
+
+double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                    const int32_t *ids, const int32_t *lengths, int B) {
     qn_rng rng;
     qn_rng_seed(&rng, seed);
     size_t zeros = 0, total = 0;
@@ -272,6 +292,11 @@ double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_tar
         total += n;
         if (act) l->act_prune = *act;
         l->act_zeros = l->act_total = 0.0;
+    }
+    if (act && act->method[0] && !strcmp(act->method, "l1-norm") && !strcmp(act->scope, "global") && ids && B > 0) {
+        float t = global_activation_threshold(m, act->sparsity, ids, lengths, B);
+        if (isnan(t)) return NAN;
+        for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_threshold = t;
     }
     return total ? (double)zeros / (double)total : 0.0;
 }

@@ -26,6 +26,7 @@ typedef struct {
     qn_quant_cfg quant;     /* per operand: data_in, weight, bias */
     qn_format fmt[3];       /* their formats (QN_FMT_NONE: not quantized) */
     qn_prune_target act_prune; /* activation pruning of the layer's input (method[0] == 0: off) */
+    float act_threshold;    /* l1-norm, global scope: the threshold fixed from the calibration batch */
     /* forward activations kept for the backward (sized for the largest batch) */
     float *x_q;             /* (B,in) the input after masking and quantization */
     uint8_t *x_mask;        /* (B,in) activation mask, when pruning activations */
@@ -73,7 +74,11 @@ void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
 void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t);
 
 /* Compute and apply weight masks (method random or l1-norm, scope local or global); enable
- * activation pruning per act. Returns the achieved weight sparsity over the Linear weights. */
-double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed);
+ * activation pruning per act. Global l1-norm activation pruning takes one threshold from the
+ * inputs of every Linear layer on a calibration batch (ids/lengths, B examples), as MASE takes it
+ * from the sample activations it recorded; local scope recomputes it on every forward. Returns the
+ * achieved weight sparsity over the Linear weights, or NaN when out of memory. */
+double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                    const int32_t *ids, const int32_t *lengths, int B);
 
 #endif

@@ -240,7 +240,11 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             if (pruned_activations) add_metric(out, "activation_sparsity", activation_sparsity(m));
             break;
         case QN_STEP_PRUNE: {
-            double sp = qn_mlp_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull));
+            /* calibration batch for global activation thresholds: the first training examples */
+            const qn_dataset *cal = ctx->train;
+            int nb = cal->n < B ? cal->n : B;
+            double sp = qn_mlp_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull),
+                                     cal->ids, cal->lengths, nb);
             if (isnan(sp)) rc = -1;
             else add_metric(out, "weight_sparsity", sp);
             break;

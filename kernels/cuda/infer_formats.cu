@@ -166,3 +166,28 @@ extern "C" int qn_cuda_infer_format_apply(const qn_format *f, const float *d_x, 
     snprintf(err, errlen, "format %d has no CUDA implementation", (int)f->kind);
     return -1;
 }
+
+namespace {
+__global__ void nf4_dequant_kernel(const unsigned char *packed, const float *absmax, size_t n, unsigned log2_bs, int nf4,
+                                   float *out) {
+    /* two outputs per packed byte: the high nibble is the earlier element */
+    GRID_STRIDE(j, (n + 1) / 2) {
+        unsigned char byte = packed[j];
+        size_t i = 2 * j;
+        float a = absmax[i >> log2_bs];
+        out[i] = (nf4 ? c_nf4[byte >> 4] : c_fp4[byte >> 4]) * a;
+        if (i + 1 < n) out[i + 1] = (nf4 ? c_nf4[byte & 0xF] : c_fp4[byte & 0xF]) * absmax[(i + 1) >> log2_bs];
+    }
+}
+} // namespace
+
+extern "C" int qn_cuda_4bit_dequantize(const unsigned char *d_packed, const float *d_absmax, size_t n, int blocksize,
+                                       int nf4, float *d_out, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    if (upload_tables(err, errlen) != 0) return -1;
+    unsigned log2_bs = 0;
+    while ((1u << log2_bs) < (unsigned)blocksize) log2_bs++;
+    nf4_dequant_kernel<<<grid_for((n + 1) / 2), kThreads>>>(d_packed, d_absmax, n, log2_bs, nf4, d_out);
+    QN_CUDA_TRY(cudaGetLastError(), err, errlen);
+    return 0;
+}

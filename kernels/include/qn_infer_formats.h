@@ -79,6 +79,12 @@ int qn_llm_int8_decompose(const float *A, int rows, int cols, float threshold, i
 /* Quantize and dequantize in one go (fake quantization). */
 void qn_quant_int8_rowwise(const float *x, float *y, int rows, int cols);
 
+#ifdef QUENCH_HAVE_CUDA
+/* Dequantize packed 4-bit codes with their fp32 absmax (device pointers) to float32 (nf4: 1, fp4: 0). */
+int qn_cuda_4bit_dequantize(const unsigned char *d_packed, const float *d_absmax, size_t n, int blocksize, int nf4,
+                            float *d_out, char *err, size_t errlen);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

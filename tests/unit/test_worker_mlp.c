@@ -223,3 +223,27 @@ Test(trial, diverging_loss_is_a_failed_trial) {
     qn_trial_result_free(&r);
     qn_worker_ctx_free(ctx);
 }
+
+Test(trial, activation_pruning_local_and_global) {
+    qn_worker_ctx *ctx = qn_worker_ctx_new();
+    const qn_step steps[] = {QN_STEP_TRAIN, QN_STEP_PRUNE, QN_STEP_EVAL};
+    const char *scopes[] = {"local", "global"};
+    for (int s = 0; s < 2; s++) {
+        qn_trial_config c = small_config();
+        c.train.epochs = 1;
+        snprintf(c.prune.activation.method, sizeof c.prune.activation.method, "l1-norm");
+        snprintf(c.prune.activation.scope, sizeof c.prune.activation.scope, "%s", scopes[s]);
+        c.prune.activation.sparsity = 0.5;
+        qn_trial_result r;
+        cr_assert_eq(qn_trial_execute(ctx, &c, steps, 3, 3, 9, NULL, 0, 0, &r), 0);
+        cr_assert_eq(r.status, QN_TRIAL_DONE, "%s", r.error);
+        double sp = metric(&r, "activation_sparsity");
+        /* local: the quantile of each batch with a strict comparison, so at least half (more where
+         * the ReLU output holds many exact zeros); global: a threshold fixed on a calibration batch */
+        if (s == 0) cr_expect(sp >= 0.5 && sp < 0.9, "local activation sparsity %.3f", sp);
+        else cr_expect(sp > 0.3 && sp < 0.7, "global activation sparsity %.3f", sp);
+        cr_expect_eq(metric(&r, "weight_sparsity"), 0.0, "weights untouched");
+        qn_trial_result_free(&r);
+    }
+    qn_worker_ctx_free(ctx);
+}

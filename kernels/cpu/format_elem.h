@@ -14,7 +14,7 @@ QN_HD static inline float qn_minifloat_denorm_elem(float xi, int m, float emin, 
     float E = qn_clampf(qn_ceil_log2f(v + 1e-9f), emin, emax);
     float p = qn_exp2i(E);
     float s = qn_clampf(rintf((v / p) * two_m), 0.0f, smax);
-    return qn_passthrough(xi, sgn * p * s / two_m);
+    return qn_passthrough(xi, sgn * p * (s / two_m)); /* MASE: sign * 2**exponent * mantissa */
 }
 
 /* minifloat_ieee: implicit bit and subnormals, no carry across binades; bias b (per block for
@@ -28,9 +28,9 @@ QN_HD static inline float qn_minifloat_ieee_elem(float xi, int m, float b, float
     if (E != -b) {
         float s = qn_clampf(rintf((v / p) * two_m - two_m), 0.0f, smax);
         q = sgn * p * (1.0f + s / two_m);
-    } else {
+    } else { /* subnormal: mantissa s / 2^m * 2 under the exponent -b, in MASE's order */
         float s = qn_clampf(rintf((v / p) * two_m / 2.0f), 0.0f, smax);
-        q = sgn * s * ldexpf(1.0f, (int)(1.0f - b) - m);
+        q = sgn * p * (s / two_m * 2.0f);
     }
     return qn_passthrough(xi, q);
 }
@@ -136,7 +136,7 @@ static inline float qn_minifloat_denorm_fast(float xi, int m, float emin, float 
     float E = qn_clampf(qn_exponent_of(u) + (mant != 0 ? 1.0f : 0.0f), emin, emax); /* ceil(log2 u) */
     float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
     float s = qn_clampf(qn_rne_fast((v * inv_p) * two_m), 0.0f, smax);
-    return qn_passthrough(xi, sgn * p * s / two_m);
+    return qn_passthrough(xi, sgn * p * (s / two_m));
 }
 
 static inline float qn_minifloat_ieee_fast(float xi, int m, float b, float emin, float emax) {
@@ -146,8 +146,7 @@ static inline float qn_minifloat_ieee_fast(float xi, int m, float b, float emin,
     float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
     float sn = qn_clampf(qn_rne_fast((v * inv_p) * two_m - two_m), 0.0f, smax);
     float ss = qn_clampf(qn_rne_fast((v * inv_p) * two_m / 2.0f), 0.0f, smax);
-    float sub_step = qn_exp2i_fast(1.0f - b - (float)m);
-    float q = E != -b ? sgn * p * (1.0f + sn / two_m) : sgn * ss * sub_step;
+    float q = E != -b ? sgn * p * (1.0f + sn / two_m) : sgn * p * (ss / two_m * 2.0f);
     return qn_passthrough(xi, q);
 }
 

@@ -26,7 +26,8 @@ void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bip
 void qn_quant_ternary(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
-        float delta = 0.75f * (float)mean_abs(xr, rest);
+        /* MASE: 0.75 * torch.sum(|x|) / n, in that order */
+        float delta = rest ? 0.75f * (float)(mean_abs(xr, rest) * (double)rest) / (float)rest : 0.0f;
         float alpha = 1.0f;
         if (scaling_factor) {
             double s = 0.0;

@@ -140,13 +140,13 @@ __global__ void lead_stats_kernel(const float *x, size_t rest, int ternary, int 
         if ((int)threadIdx.x < w) sum[threadIdx.x] += sum[threadIdx.x + w];
         __syncthreads();
     }
-    double mean = rest ? sum[0] / (double)rest : 0.0;
-    __syncthreads();
+    double total = sum[0];
+    __syncthreads(); /* every thread has read sum[0] before it is reused below */
     if (!ternary) {
-        if (threadIdx.x == 0) alpha[blockIdx.x] = (float)mean;
+        if (threadIdx.x == 0) alpha[blockIdx.x] = rest ? (float)(total / (double)rest) : 0.0f;
         return;
     }
-    float d = 0.75f * (float)mean;
+    float d = rest ? 0.75f * (float)total / (float)rest : 0.0f; /* MASE's order: 0.75 * sum / n */
     if (threadIdx.x == 0) delta[blockIdx.x] = d;
     if (!scaled) return;
     s = 0.0;

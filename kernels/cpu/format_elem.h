@@ -51,7 +51,7 @@ QN_HD static inline float qn_block_fp_elem(float xi, float E, int m) {
     float p = qn_exp2i(E);
     float sgn = qn_signf(xi + 1e-9f), v = fabsf(xi) + 1e-9f;
     float s = qn_clampf(rintf((v / p) * two_m), 0.0f, smax);
-    return qn_passthrough(xi, sgn * p * s / two_m);
+    return qn_passthrough(xi, sgn * p * (s / two_m)); /* MASE: sign * 2**exponent * mantissa */
 }
 
 /* mxint element: p = 2^ceil(log2 max), scale = 2^(clamped code - 127), half = 2^(k-1). */

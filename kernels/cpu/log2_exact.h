@@ -14,6 +14,13 @@
 #define QN_HD
 #endif
 
+/* x86-64 CPU loops: an AVX2 clone chosen at run time (the same bits: no FMA contraction in C17 mode). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define QN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define QN_SIMD_CLONES
+#endif
+
 #define QN_LOG2_WINDOW (1u << 12)
 #define QN_SQRT2_MANTISSA 0x3504F3u /* fraction bits of sqrtf(2) */
 

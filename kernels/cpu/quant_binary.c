@@ -3,15 +3,16 @@
  * takes any shape as lead x rest. Deterministic only (MASE's stochastic binary follows torch's RNG). */
 #include <math.h>
 
+#include "log2_exact.h"
 #include "qn_formats.h"
 
-static double mean_abs(const float *x, size_t n) {
+QN_SIMD_CLONES static double mean_abs(const float *x, size_t n) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += fabsf(x[i]);
     return n ? s / (double)n : 0.0;
 }
 
-void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bipolar) {
+QN_SIMD_CLONES void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bipolar) {
     if (bipolar) {
         for (size_t i = 0; i < lead * rest; i++) y[i] = x[i] >= 0.0f ? 1.0f : -1.0f; /* -0.0 and 0 give +1 */
         return;
@@ -23,7 +24,7 @@ void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bip
     }
 }
 
-void qn_quant_ternary(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
+QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
         /* MASE: 0.75 * torch.sum(|x|) / n, in that order */

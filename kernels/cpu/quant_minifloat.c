@@ -17,12 +17,6 @@ static int fast_ok(int m, int b, float emin, float emax) {
     return emin >= -126.0f && emax <= 126.0f && 1 - b - m >= -126 && m <= 23;
 }
 
-/* x86-64: an AVX2 clone of the hot loops, chosen at run time (results are the same bits). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define QN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define QN_SIMD_CLONES
-#endif
 
 /* Chunks small enough to stay in L1: a branch-free pass that also flags the elements whose exponent
  * log2f's own rounding decides, then the (rare) exact recomputation of those. */

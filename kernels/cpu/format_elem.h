@@ -130,23 +130,24 @@ static inline float qn_rne_fast(float v) {
 static inline float qn_exponent_of(float v) { return (float)((int)((qn_f32_bits(v) >> 23) & 0xFFu) - 127); }
 
 static inline float qn_minifloat_denorm_fast(float xi, int m, float emin, float emax) {
-    const float two_m = (float)(1 << m), smax = two_m - 1.0f;
+    /* dividing by powers of two is multiplying by their exact inverses: the same bits, no divps */
+    const float two_m = (float)(1 << m), inv_two_m = 1.0f / two_m, smax = two_m - 1.0f;
     float sgn = xi + 1e-9f > 0.0f ? 1.0f : (xi + 1e-9f < 0.0f ? -1.0f : 0.0f), v = fabsf(xi), u = v + 1e-9f;
     uint32_t mant = qn_f32_bits(u) & 0x7FFFFFu;
     float E = qn_clampf(qn_exponent_of(u) + (mant != 0 ? 1.0f : 0.0f), emin, emax); /* ceil(log2 u) */
     float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
     float s = qn_clampf(qn_rne_fast((v * inv_p) * two_m), 0.0f, smax);
-    return qn_passthrough(xi, sgn * p * (s / two_m));
+    return qn_passthrough(xi, sgn * p * (s * inv_two_m));
 }
 
 static inline float qn_minifloat_ieee_fast(float xi, int m, float b, float emin, float emax) {
-    const float two_m = (float)(1 << m), smax = two_m - 1.0f;
+    const float two_m = (float)(1 << m), inv_two_m = 1.0f / two_m, smax = two_m - 1.0f;
     float sgn = xi + 1e-9f > 0.0f ? 1.0f : (xi + 1e-9f < 0.0f ? -1.0f : 0.0f), v = fabsf(xi);
     float E = qn_clampf(qn_exponent_of(v + 1e-9f), emin, emax); /* floor(log2) */
     float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
     float sn = qn_clampf(qn_rne_fast((v * inv_p) * two_m - two_m), 0.0f, smax);
-    float ss = qn_clampf(qn_rne_fast((v * inv_p) * two_m / 2.0f), 0.0f, smax);
-    float q = E != -b ? sgn * p * (1.0f + sn / two_m) : sgn * p * (ss / two_m * 2.0f);
+    float ss = qn_clampf(qn_rne_fast((v * inv_p) * two_m * 0.5f), 0.0f, smax);
+    float q = E != -b ? sgn * p * (1.0f + sn * inv_two_m) : sgn * p * (ss * inv_two_m * 2.0f);
     return qn_passthrough(xi, q);
 }
 

@@ -60,39 +60,36 @@ QN_HD static inline float qn_mxint_elem(float xi, float p, float scale, float ha
     return e / half * scale;
 }
 
-/* mxfp element codec (y already divided by the shared scale): MASE's truncate-then-round mantissa
- * and underflow, with the mantissa carry going into the exponent (MASE ORs it in; see quant_mx.c). */
+/* mxfp element (y already divided by the shared scale): rounded to the nearest element value with
+ * ties to even, mantissa carries into the exponent, subnormals below 2^(1-bias) in steps of
+ * 2^(1-bias-fb), saturation at the largest code; the all-ones exponent is finite, as MASE has it.
+ * MASE's codec at 56a5aa23 truncates to 15 bits first, ORs the carry in and flushes below 2^-bias;
+ * quench follows the MX definition there (docs/formats.md). */
 QN_HD static inline float qn_mxfp_elem(float yv, int fb, int bias, int emax_code) {
     if (yv == 0.0f || isnan(yv)) return yv;
     const int emax = emax_code - bias;
-    float sign = signbit(yv) ? -1.0f : 1.0f, a = fabsf(yv);
-    int X;
-    float F = frexpf(a, &X) * 2.0f; /* a = F * 2^(X-1), F in [1, 2) */
-    X -= 1;
-    int YE, YF;
-    if (X < -bias) return sign * 0.0f; /* underflow */
-    if (X > emax || isinf(a)) {
-        YE = emax_code;
-        YF = (1 << fb) - 1;
+    const float levels = ldexpf(1.0f, fb), min_normal = ldexpf(1.0f, 1 - bias), step = min_normal / levels;
+    float a = fabsf(yv), v;
+    if (isinf(a)) {
+        v = (2.0f - 1.0f / levels) * ldexpf(1.0f, emax);
+    } else if (a < min_normal) {
+        float f = rintf(a / step); /* f == levels carries into the smallest normal, the same value */
+        v = f * step;
     } else {
-        YE = X + bias;
-        uint32_t frac = qn_f32_bits(F) & 0x7FFFFFu;
-        float t = (float)(frac >> 8); /* 15 bits kept: truncation first, then round half to even */
-        YF = (int)rintf(t / ldexpf(1.0f, 15 - fb));
-        if (YF == (1 << fb)) { /* carry into the exponent, saturating at the largest code */
-            YF = 0;
-            if (++YE > emax_code) {
-                YE = emax_code;
-                YF = (1 << fb) - 1;
+        float E = qn_floor_log2f(a);
+        if (E > (float)emax) {
+            v = (2.0f - 1.0f / levels) * ldexpf(1.0f, emax);
+        } else {
+            float f = rintf((a / ldexpf(1.0f, (int)E) - 1.0f) * levels);
+            if (f >= levels) { /* carry */
+                f = 0.0f;
+                E += 1.0f;
             }
+            v = E > (float)emax ? (2.0f - 1.0f / levels) * ldexpf(1.0f, emax)
+                                : (1.0f + f / levels) * ldexpf(1.0f, (int)E);
         }
-        if (YE == 0 && YF != 0) YF = (YF | (1 << fb)) >> 1;
     }
-    float v;
-    if (YE == 0 && YF == 0) v = 0.0f;
-    else if (YE == 0) v = ldexpf((float)YF, 1 - bias - fb);
-    else v = ldexpf(1.0f + ldexpf((float)YF, -fb), YE - bias);
-    return sign * v;
+    return signbit(yv) ? -v : v;
 }
 
 /* float32 with subnormals flushed to (signed) zero, as MASE's mxfp does on its input. */

@@ -2,11 +2,9 @@
  *
  * mxint: scale 2^ceil(log2 max), two's-complement elements (so +max clamps to 2^(k-1)-1 steps and
  * -max is exact), 8-bit scale code.
- * mxfp: MASE's element codec, with its truncate-then-round mantissa, underflow below the smallest
- * normal, and its finite all-ones exponent (E4M3 reaches 480, E5M2 114688). One deliberate
- * difference: where the mantissa rounds up to 2.0, MASE ORs it into the exponent field
- * ((YE << fb) | YF), which halves the value when YE is odd; quench carries into the exponent, as
- * the MX/IEEE definition does, saturating at the largest code (docs/formats.md). */
+ * mxfp: MASE's shared exponent (floor(log2 max) - emax, subnormal inputs flushed) and its finite
+ * all-ones element exponent (E4M3 reaches 480, E5M2 114688); the element rounding follows the MX
+ * definition where MASE's codec is defective (see qn_mxfp_elem and docs/formats.md). */
 #include <stdint.h>
 
 #include "format_elem.h"

@@ -124,24 +124,30 @@ Test(formats, mxint) {
     check1d("mxint:width=4,block_size=4", a, wk, 4);
 }
 
-Test(formats, mxfp_with_the_carry_fixed) {
-    /* MASE's vectors where no mantissa carries */
+Test(formats, mxfp_rounds_as_the_mx_definition) {
+    /* MASE's vectors where its codec and the MX definition agree */
     const float a[] = {1.0f, -0.3f, 0.05f, 0.7f}, wa[] = {1.0f, -0.3125f, 0.05078125f, 0.6875f};
     check1d("mxfp:exponent_width=4,frac_width=3,block_size=4", a, wa, 4);
     const float b[] = {1.0f, -0.3f, 0.05f, 100.0f}, wb[] = {1.0f, -0.3125f, 0.046875f, 96.0f};
     check1d("mxfp:exponent_width=5,frac_width=2,block_size=4", b, wb, 4);
     const float c[] = {1.0f, -0.3f, 0.05f, 0.7f}, wc[] = {1.0f, -0.25f, 0.0f, 0.75f};
     check1d("mxfp:exponent_width=2,frac_width=1,block_size=4", c, wc, 4);
-    const float d[] = {6.0f, 2.5f, -1.2f, 0.6f}, wd[] = {6.0f, 2.0f, -1.0f, 0.0f};
+    /* where MASE differs: 0.6 and 0.75 are E2M1 subnormals (MASE flushes 0.6 to 0 and gives 0.5 for
+     * 0.75), a carry goes into the exponent (MASE's OR turns 7.0 into 4.0, 1.8 into 1.0, 0.49609375
+     * into 0.25), and past the largest code the value saturates (E4M3 480 * 2^-8 = 1.875) */
+    const float d[] = {6.0f, 2.5f, -1.2f, 0.6f}, wd[] = {6.0f, 2.0f, -1.0f, 0.5f};
     check1d("mxfp:exponent_width=2,frac_width=1,block_size=4", d, wd, 4);
-    const float e[] = {6.0f, 0.75f, 3.5f, -5.0f}, we[] = {6.0f, 0.5f, 4.0f, -4.0f};
+    const float e[] = {6.0f, 0.75f, 3.5f, -5.0f}, we[] = {6.0f, 1.0f, 4.0f, -4.0f};
     check1d("mxfp:exponent_width=2,frac_width=1,block_size=4", e, we, 4);
-    /* where MASE's OR halves the value (1.9375 -> 1.0, 7.0 -> 4.0), the carry rounds up, and past the
-     * largest code saturates to it (E4M3 480 * 2^-8 = 1.875, E2M1 6) */
-    const float f[] = {1.9375f, 0.5f, -0.25f, 0.001f}, wf[] = {1.875f, 0.5f, -0.25f, 0.0009765625f};
-    check1d("mxfp:exponent_width=4,frac_width=3,block_size=4", f, wf, 4);
     const float g[] = {7.0f, 1.8f, 1.0f, 0.0f}, wg[] = {6.0f, 2.0f, 1.0f, 0.0f};
     check1d("mxfp:exponent_width=2,frac_width=1,block_size=4", g, wg, 4);
+    const float f[] = {1.9375f, 0.5f, -0.25f, 0.001f}, wf[] = {1.875f, 0.5f, -0.25f, 0.0009765625f};
+    check1d("mxfp:exponent_width=4,frac_width=3,block_size=4", f, wf, 4);
+    const float h[] = {1.5f, 0.49609375f, 0.0f, -0.75f}, wh[] = {1.5f, 0.5f, 0.0f, -0.75f};
+    check1d("mxfp:exponent_width=4,frac_width=3,block_size=4", h, wh, 4);
+    /* E4M3 subnormals: 2^-9 steps below 2^-6 (scale 1 in this block) */
+    const float k[] = {448.0f, 0x1p-8f, 0.0025f, 0x1p-11f}, wk[] = {448.0f, 0x1p-8f, 0x1p-9f, 0.0f};
+    check1d("mxfp:exponent_width=4,frac_width=3,block_size=4", k, wk, 4);
 }
 
 Test(formats, binary_and_ternary) {
@@ -205,7 +211,7 @@ Test(formats, idempotent_sign_symmetric_and_finite, .timeout = 120) {
         "integer:width=8,frac_width=4", "minifloat_ieee:width=8,exponent_width=4",
         "minifloat_ieee:width=6,exponent_width=3", "log:width=5",
         /* not mxint (a block max of 2^S clamps to (1 - 2^-7) 2^S) nor mxfp (a saturated block max
-         * lowers the shared exponent on a second pass, and MASE flushes below the smallest normal) */
+         * lowers the shared exponent on a second pass) */
         "binary:bipolar=1", "ternary", "fp16", "bf16",
     };
     const char *symmetric[] = {

@@ -28,6 +28,6 @@ echo "The results are in $out. To look at them:"
 echo "  $quench ls $out                       # status, best trial per stage, table of trials"
 echo "  $quench export $out --csv > trials.csv"
 echo "  h5ls -r $out                               # the HDF5 layout (docs/results-format.md)"
-echo "  /usr/bin/python3 -c 'import h5py, pandas as pd; f = h5py.File(\"$out\", \"r\"); t = f[\"trials\"]; \\"
-echo "      print(pd.DataFrame({k: t[k][:t.attrs[\"rows\"]] for k in (\"id\", \"stage\", \"status\", \"metrics/qat_accuracy\")}))'"
+echo "  PYTHONPATH=analysis /usr/bin/python3 -c 'from quench_results import load_trials; \\"
+echo "      print(load_trials(\"$out\")[[\"id\", \"stage\", \"params/quant.width\", \"metrics/qat_accuracy\"]])'"
 exit $rc

@@ -3,6 +3,7 @@
  * outputs on the format's grid, special values as docs/formats.md says. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,4 +306,42 @@ Test(formats, mxint8_packed_to_bf16_edge_cases) {
         cr_expect(fabsf(back[i] - x[i]) <= ldexpf(1.0f, (int)blk.scale - 127 - 6) * 0.5f + fabsf(x[i]) * 0x1p-8f,
                   "x=%g back %g", x[i], back[i]);
     }
+}
+
+/* Format SPECs from the command line: mutated specs either parse to a checked format or fail with
+ * a one-line message; a parsed format applies without error. */
+Test(formats, spec_parser_fuzz) {
+    const char *seeds[] = {"integer:width=8,frac_width=4", "minifloat_ieee:width=8,exponent_width=4,exponent_bias=7",
+                           "block_fp:width=8,exponent_width=8,block_size=16", "mxfp:exponent_width=4,frac_width=3",
+                           "nf4:block_size=64,double_quant=1", "int8:threshold=6", "fp16"};
+    const char alphabet[] = "abcdefghijklmnopqrstuvwxyz_:=,.-+0123456789e \t%";
+    uint64_t s = 99;
+    float x[64], y[64];
+    for (int i = 0; i < 64; i++) x[i] = (float)i * 0.37f - 11.0f;
+    int64_t shape[2] = {4, 16};
+    int parsed = 0;
+    for (int it = 0; it < 20000; it++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s", seeds[it % 7]);
+        size_t n = strlen(spec);
+        for (int e = 0; e < 1 + (int)(it % 2); e++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            size_t pos = n ? (size_t)(s >> 16) % n : 0;
+            char c = alphabet[(s >> 40) % (sizeof alphabet - 1)];
+            switch (s % 3) {
+            case 0: spec[pos] = c; break;
+            case 1: if (n + 1 < sizeof spec) { memmove(spec + pos + 1, spec + pos, n - pos + 1); spec[pos] = c; n++; } break;
+            default: memmove(spec + pos, spec + pos + 1, n - pos); if (n) n--; break;
+            }
+        }
+        qn_format f;
+        char err[256] = "";
+        if (qn_format_parse(spec, &f, err, sizeof err) == 0) {
+            parsed++;
+            cr_assert_eq(qn_format_apply(&f, x, y, shape, 2, err, sizeof err), 0, "'%s' parsed but does not apply: %s", spec, err);
+        } else {
+            cr_assert(err[0] && !strchr(err, '\n'), "'%s': bad message '%s'", spec, err);
+        }
+    }
+    cr_log_info("%d of 20000 mutated specs parsed", parsed);
 }

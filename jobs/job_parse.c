@@ -564,6 +564,7 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
     qn_stage *st = &job->stages[s];
     stage_marks *sm = &p->marks[s];
     int needs_quant = has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT);
+    int needs_prune = has_step(st, QN_STEP_PRUNE);
     /* Enough to check every value of every axis with every parent: all trials when they are few. */
     int64_t limit = st->ntrials <= 100000 ? st->ntrials : 100000;
     for (int64_t i = 0; i < limit; i++) {
@@ -585,6 +586,11 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
                     return fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg,
                                 job->stages[st->from.stage].name);
                 return fail(p, p->base_quant.line ? p->base_quant : sm->name, "%s", msg);
+            }
+            if (needs_prune && !cfg.prune.weight.method[0] && !cfg.prune.activation.method[0]) {
+                qn_trial_free(&t);
+                return fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
+                                        "(or prune.weight.method / prune.activation.method)", st->name);
             }
             if (needs_quant && !qn_config_has_quant(&cfg)) {
                 qn_trial_free(&t);

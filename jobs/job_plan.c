@@ -201,13 +201,14 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
     /* Execution order: a stage runs once the stage it starts from has finished. */
     fprintf(out, "\norder:");
     int *done = calloc((size_t)job->nstages, sizeof *done);
-    int printed = 0;
+    int printed = 0, parallel = 0;
     for (int round = 0; done && round < job->nstages; round++) {
         int first = 1;
         for (int s = 0; s < job->nstages; s++) {
             const qn_stage *st = &job->stages[s];
             if (done[s] || (st->from.kind != QN_FROM_NONE && done[st->from.stage] != 1)) continue;
             fprintf(out, "%s%s", first ? (printed ? " -> " : " ") : " + ", st->name);
+            parallel |= !first;
             done[s] = 2;
             first = 0;
             printed = 1;
@@ -216,5 +217,6 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             if (done[s] == 2) done[s] = 1;
     }
     free(done);
-    fprintf(out, "\n(stages joined by + can run at the same time)\n");
+    fprintf(out, "\n");
+    if (parallel) fprintf(out, "(stages joined by + can run at the same time)\n");
 }

@@ -21,17 +21,7 @@ static void *xcalloc(size_t n, size_t size, int *fail) {
 }
 
 static void linear_views(qn_linear *l, const char *name, int in, int out, float *W, float *dW, int B, int *fail) {
-    l->name = name;
-    l->in = in;
-    l->out = out;
-    l->W = W;
-    l->b = W + (size_t)out * in;
-    l->dW = dW;
-    l->db = dW + (size_t)out * in;
-    l->x_q = xcalloc((size_t)B * in, sizeof(float), fail);
-    l->x_mask = xcalloc((size_t)B * in, 1, fail);
-    l->Wq = xcalloc((size_t)out * in, sizeof(float), fail);
-    l->bq = xcalloc((size_t)out, sizeof(float), fail);
+    if (qn_linear_init(l, name, in, out, W, dW, B) != 0) *fail = 1;
 }
 
 qn_mlp *qn_mlp_new(int V, int E, int H, int C, int max_batch, int T, uint64_t seed) {
@@ -83,12 +73,7 @@ qn_mlp *qn_mlp_new(int V, int E, int H, int C, int max_batch, int T, uint64_t se
 void qn_mlp_free(qn_mlp *m) {
     if (!m) return;
     for (int k = 0; k < QN_MLP_LAYERS; k++) {
-        qn_linear *l = &m->layers[k];
-        free(l->x_q);
-        free(l->x_mask);
-        free(l->Wq);
-        free(l->bq);
-        free(l->weight_mask);
+        qn_linear_free(&m->layers[k]);
     }
     free(m->params), free(m->grads), free(m->m), free(m->v);
     free(m->pooled), free(m->h1), free(m->r1), free(m->logits), free(m->probs);
@@ -97,73 +82,9 @@ void qn_mlp_free(qn_mlp *m) {
 }
 
 int qn_mlp_set_quant(qn_mlp *m, const qn_quant_cfg *q, char *err, size_t errlen) {
-    const qn_quant_operand *ops[3] = {&q->data_in, &q->weight, &q->bias};
-    for (int k = 0; k < QN_MLP_LAYERS; k++) {
-        m->layers[k].quant = *q;
-        for (int o = 0; o < 3; o++)
-            if (qn_quant_operand_format(ops[o], &m->layers[k].fmt[o], err, errlen) != 0) return -1;
-    }
+    for (int k = 0; k < QN_MLP_LAYERS; k++)
+        if (qn_linear_set_quant(&m->layers[k], q, err, errlen) != 0) return -1;
     return 0;
-}
-
-/* ---------------------------------------------------------------- quantized Linear */
-
-/* Fake-quantize a (rows, cols) operand; blocks run along cols (a Linear's input features). */
-static void fake_quant(qn_mlp *m, const qn_format *f, const float *x, float *y, int64_t rows, int64_t cols) {
-    int64_t shape[2] = {rows, cols};
-    char err[160];
-    if (qn_format_apply(f, x, y, shape, 2, err, sizeof err) != 0) {
-        m->quant_failed = 1;
-        if (x != y) memcpy(y, x, (size_t)(rows * cols) * sizeof(float));
-    }
-}
-
-/* Mask the input (activation pruning), quantize it, weight and bias, then y = xq Wq^T + bq.
- * x (B,in) -> y (B,out) */
-static void linear_forward(qn_mlp *m, qn_linear *l, const float *x, float *y, int B, qn_rng *rng) {
-    size_t nx = (size_t)B * l->in;
-    const float *src = x;
-    if (l->act_prune.method[0]) {
-        size_t zeros;
-        if (strcmp(l->act_prune.method, "l1-norm") == 0) {
-            /* local: one threshold over the whole input (all rows together), recomputed on every
-             * forward; global: the threshold fixed at prune time */
-            float t = l->act_threshold;
-            if (strcmp(l->act_prune.scope, "global") != 0) {
-                const float *bufs[1] = {x};
-                size_t lens[1] = {nx};
-                t = qn_abs_quantile(bufs, lens, 1, l->act_prune.sparsity);
-            }
-            zeros = qn_mask_l1(x, nx, t, l->x_mask);
-        } else {
-            zeros = qn_mask_random(nx, l->act_prune.sparsity, rng, l->x_mask);
-        }
-        qn_apply_mask(x, l->x_mask, l->x_q, nx);
-        src = l->x_q;
-        l->act_zeros += (double)zeros;
-        l->act_total += (double)nx;
-    }
-    fake_quant(m, &l->fmt[0], src, l->x_q, B, l->in);
-    fake_quant(m, &l->fmt[1], l->W, l->Wq, l->out, l->in);
-    fake_quant(m, &l->fmt[2], l->b, l->bq, 1, l->out);
-    for (int b = 0; b < B; b++) memcpy(y + (size_t)b * l->out, l->bq, (size_t)l->out * sizeof(float));
-    qn_sgemm(0, 1, B, l->out, l->in, 1.0f, l->x_q, l->in, l->Wq, l->in, 1.0f, y, l->out);
-}
-
-/* dy (B,out) -> dW (out,in), db (out), dx (B,in). Straight-through: the gradients of the quantized
- * operands pass to the float ones unchanged; masked activations pass no gradient. */
-static void linear_backward(qn_linear *l, const float *dy, float *dx, int B) {
-    qn_sgemm(1, 0, l->out, l->in, B, 1.0f, dy, l->out, l->x_q, l->in, 0.0f, l->dW, l->in);
-    for (int o = 0; o < l->out; o++) {
-        float s = 0.0f;
-        for (int b = 0; b < B; b++) s += dy[(size_t)b * l->out + o];
-        l->db[o] = s;
-    }
-    if (!dx) return;
-    qn_sgemm(0, 0, B, l->in, l->out, 1.0f, dy, l->out, l->Wq, l->in, 0.0f, dx, l->in);
-    if (l->act_prune.method[0])
-        for (size_t i = 0; i < (size_t)B * l->in; i++)
-            if (!l->x_mask[i]) dx[i] = 0.0f;
 }
 
 /* ---------------------------------------------------------------- the model */
@@ -183,9 +104,9 @@ float qn_mlp_forward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
         float inv = 1.0f / (float)len;
         for (int i = 0; i < E; i++) out[i] *= inv;
     }
-    linear_forward(m, &m->layers[0], m->pooled, m->h1, B, rng); /* (B,E) -> (B,H) */
+    qn_linear_forward(&m->layers[0], m->pooled, m->h1, B, rng, &m->quant_failed); /* (B,E) -> (B,H) */
     for (size_t i = 0; i < (size_t)B * H; i++) m->r1[i] = m->h1[i] > 0.0f ? m->h1[i] : 0.0f;
-    linear_forward(m, &m->layers[1], m->r1, m->logits, B, rng); /* (B,H) -> (B,C) */
+    qn_linear_forward(&m->layers[1], m->r1, m->logits, B, rng, &m->quant_failed); /* (B,H) -> (B,C) */
     /* softmax and cross-entropy (B,C) */
     double loss = 0.0;
     for (int b = 0; b < B; b++) {
@@ -208,10 +129,10 @@ void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++)
             m->dlogits[(size_t)b * C + c] = (m->probs[(size_t)b * C + c] - (c == labels[b] ? 1.0f : 0.0f)) / (float)B;
-    linear_backward(&m->layers[1], m->dlogits, m->dr1, B); /* -> dr1 (B,H) */
+    qn_linear_backward(&m->layers[1], m->dlogits, m->dr1, B, 0); /* -> dr1 (B,H) */
     for (size_t i = 0; i < (size_t)B * H; i++)
         if (m->h1[i] <= 0.0f) m->dr1[i] = 0.0f;             /* ReLU */
-    linear_backward(&m->layers[0], m->dr1, m->dpooled, B);  /* -> dpooled (B,E) */
+    qn_linear_backward(&m->layers[0], m->dr1, m->dpooled, B, 0);  /* -> dpooled (B,E) */
     /* mean pooling: each token's embedding gets dpooled / len */
     for (int b = 0; b < B; b++) {
         const float *g = m->dpooled + (size_t)b * E;

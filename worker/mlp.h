@@ -13,26 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "linear.h"
 #include "qn_formats.h"
 #include "qn_job.h"
 #include "qn_kernels.h"
-
-typedef struct {
-    const char *name;       /* "fc1", "fc2" */
-    int in, out;
-    float *W, *b;           /* (out,in), (out) views into params */
-    float *dW, *db;         /* views into grads */
-    uint8_t *weight_mask;   /* (out,in) or NULL: pruned weights */
-    qn_quant_cfg quant;     /* per operand: data_in, weight, bias */
-    qn_format fmt[3];       /* their formats (QN_FMT_NONE: not quantized) */
-    qn_prune_target act_prune; /* activation pruning of the layer's input (method[0] == 0: off) */
-    float act_threshold;    /* l1-norm, global scope: the threshold fixed from the calibration batch */
-    /* forward activations kept for the backward (sized for the largest batch) */
-    float *x_q;             /* (B,in) the input after masking and quantization */
-    uint8_t *x_mask;        /* (B,in) activation mask, when pruning activations */
-    float *Wq, *bq;         /* quantized weight and bias of the current forward */
-    double act_zeros, act_total; /* activation sparsity counters */
-} qn_linear;
 
 #define QN_MLP_LAYERS 2
 

@@ -3,6 +3,7 @@
  * fp32 absmax per block, values multiplied by the fp32 reciprocal, the nearest code by midpoints with
  * a strict >, two codes per byte with the earlier element in the high nibble. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ uint8_t qn_fp4_encode(float v) { return qn_fp4_encode_elem(v); }
 /* ---------------------------------------------------------------- the 8-bit dynamic code */
 
 static float dynamic8[256];
-static int dynamic8_ready;
+static pthread_once_t dynamic8_once = PTHREAD_ONCE_INIT; /* built once, even with concurrent first callers */
 
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -32,9 +33,15 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 /* create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): for i = 0..6, the 2^i
- * midpoints of torch.linspace(0.1, 1, 2^i + 1) in float32, times 10^(i-6), both signs; then 0 and 1.
- * linspace follows ATen's CPU kernel: step = (end - start) / (steps - 1) in float, the lower half
- * start + step * k, the upper half end - step * (steps - 1 - k). */
+ * midpoints of torch.linspace(0.1, 1, 2^i + 1) in float32, times float32(10^(i-6)), both signs;
+ * then 0 and 1, sorted. linspace follows ATen's CPU kernel (RangeFactoriesKernel.cpp): step =
+ * (end - start) / (steps - 1) in float, the lower half start + step * k, the upper half
+ * end - step * (steps - 1 - k). The x86 builds of that kernel (AVX2/AVX512, GCC's default
+ * -ffp-contract=fast) fuse each of those into one FMA, so fmaf here: this reproduces, all 256
+ * values bit for bit, a published dump of bnb's map (HeCBench quantBnB code.h).
+ * Residual uncertainty: a torch whose kernel is not contracted (pre-AVX2 CPU, other compilers), or
+ * an older torch (start + k * step throughout), differs by one ulp in about 20 of the 254 entries;
+ * a checkpoint's nested_quant_map is the authority when bit-exact loading matters. */
 static void build_dynamic8(void) {
     int n = 0;
     for (int i = 0; i < 7; i++) {
@@ -42,8 +49,8 @@ static void build_dynamic8(void) {
         float start = 0.1f, end = 1.0f, step = (end - start) / (float)(steps - 1);
         float bound[65];
         for (int k = 0; k < steps; k++)
-            bound[k] = k < half ? start + step * (float)k : end - step * (float)(steps - 1 - k);
-        float scale = (float)pow(10.0, i - 6);
+            bound[k] = k < half ? fmaf(step, (float)k, start) : fmaf(-step, (float)(steps - 1 - k), end);
+        float scale = (float)pow(10.0, i - 6); /* Python's 10**(i-6) (a double), cast to float by torch */
         for (int k = 0; k + 1 < steps; k++) {
             float mean = (bound[k] + bound[k + 1]) / 2.0f;
             dynamic8[n++] = scale * mean;
@@ -53,11 +60,10 @@ static void build_dynamic8(void) {
     dynamic8[n++] = 0.0f;
     dynamic8[n++] = 1.0f;
     qsort(dynamic8, 256, sizeof(float), cmp_float);
-    dynamic8_ready = 1;
 }
 
 const float *qn_dynamic8_code(void) {
-    if (!dynamic8_ready) build_dynamic8();
+    pthread_once(&dynamic8_once, build_dynamic8);
     return dynamic8;
 }
 

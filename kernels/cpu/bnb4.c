@@ -110,6 +110,8 @@ int qn_4bit_quantize(const float *x, size_t n, qn_4bit_type type, int blocksize,
         qn_4bit_free(out);
         return -1;
     }
+    /* bnb takes torch's float32 mean (a device-dependent reduction order); a double sum rounded
+     * once is the order-free choice, within an ulp or so of any of them. */
     double sum = 0.0;
     for (size_t b = 0; b < nb; b++) sum += out->absmax[b];
     out->offset = nb ? (float)(sum / (double)nb) : 0.0f;

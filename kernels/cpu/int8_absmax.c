@@ -1,7 +1,9 @@
 /* int8_absmax.c: bitsandbytes' vector-wise int8 quantization (W8A16 per output channel, LLM.int8()
- * rows) and its outlier decomposition (research note, section 2), as bitsandbytes' reference path
- * computes them: q = rint(x * (127 / absmax)) with ties to even, in [-127, 127]; dequantization
- * (q * absmax) * (1/127 as float32). */
+ * rows) and its outlier decomposition (research note, section 2), as bitsandbytes' PyTorch path
+ * (backends/default/ops.py) computes them: q = round(x * (127 / absmax)), ties to even, in
+ * [-127, 127] (its CUDA kInt8VectorQuant takes 127/absmax with the approximate __fdividef, so it can
+ * differ by one step near ties); dequantization as int8_vectorwise_dequant,
+ * A * stats * 7.874015718698502e-3: (q * absmax) * float32(1/127), left to right, not q * (absmax / 127). */
 #include <math.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /* qn_infer_formats.h: the inference formats of the labs with their packed storage: IEEE fp16 and
  * bfloat16, bitsandbytes' NF4 and FP4 (blockwise, optional double quantization of the absmax), and
  * bitsandbytes' int8 absmax per row (W8A16) with LLM.int8()'s outlier decomposition.
- * Bit-level behaviour follows bitsandbytes' CUDA kernels (shared/research/lowbit-and-kernels.md). */
+ * Bit-level behaviour follows bitsandbytes (shared/research/lowbit-and-kernels.md): its CUDA kernels
+ * for the 4-bit formats, its PyTorch path for int8 (whose CUDA kernel divides approximately). */
 #ifndef QN_INFER_FORMATS_H
 #define QN_INFER_FORMATS_H
 
@@ -72,8 +73,10 @@ int qn_nf4_unpack_blocks(const qn_nf4_block64 *in, size_t nblocks, size_t n, qn_
 /* q = rint(x * 127 / absmax_row), in [-127, 127]; an all-zero row gives zeros. */
 void qn_int8_rowwise_quantize(const float *W, int rows, int cols, int8_t *q, float *row_absmax);
 void qn_int8_rowwise_dequantize(const int8_t *q, const float *row_absmax, int rows, int cols, float *out);
-/* LLM.int8(): columns where any |A| >= threshold are outliers (threshold 0: none); the row absmax
- * excludes them and q holds 0 there. Returns the number of outlier columns. */
+/* LLM.int8(): columns where any |A| >= threshold are outliers (threshold 0: none). As bitsandbytes,
+ * the row absmax leaves out only the outlier values themselves (|A| >= threshold), and q is 0 across
+ * the outlier columns (outlier_cols[c] = 1; the PyTorch path, while the CUDA kernel zeroes only the
+ * outlier values). Returns the number of outlier columns. */
 int qn_llm_int8_decompose(const float *A, int rows, int cols, float threshold, int8_t *q, float *row_stat,
                           uint8_t *outlier_cols);
 /* Quantize and dequantize in one go (fake quantization). */

@@ -81,6 +81,13 @@ Test(dynamic8, code_facts_and_encoding) {
         if (i != 127 || c[i] == 0.0f) cr_expect_eq(qn_dynamic8_encode(c[i]), i, "code %d (%g) maps to itself", i, c[i]);
     cr_expect_eq(qn_dynamic8_encode(2.0f), 255);
     cr_expect_eq(qn_dynamic8_encode(-2.0f), 0);
+    for (int i = 0; i < 127; i++) cr_expect_eq(c[254 - i], -c[i], "symmetric at %d", i);
+    /* entries where torch's linspace variants disagree by an ulp (start + k*step, the halfway
+     * formula, the halfway formula with FMA): the values of a published dump of bnb's map */
+    cr_expect_eq(c[138], 0.000493750034365803f);
+    cr_expect_eq(c[224], 0.5710937976837158f);
+    cr_expect_eq(c[229], 0.6414062976837158f);
+    cr_expect_eq(c[234], 0.7117187976837158f);
 }
 
 Test(fourbit, double_quant_reconstructs_the_absmax) {
@@ -109,6 +116,27 @@ Test(fourbit, double_quant_reconstructs_the_absmax) {
     cr_expect_lt(e2, e1 * 1.05, "double quantization costs little: %g vs %g", e2, e1);
     qn_4bit_free(&plain), qn_4bit_free(&dq);
     free(x), free(y), free(z);
+}
+
+Test(fourbit, double_quant_of_equal_absmax_is_exact) {
+    /* every block has absmax 3: the offset is 3, absmax2 is 0, r = inf, 0 * inf = NaN, the binary
+     * search lands on code 0, and code[0] * 0 + 3 gives the absmax back exactly */
+    float x[64 * 4];
+    for (int i = 0; i < 64 * 4; i++) x[i] = i % 64 == 5 ? (i & 64 ? -3.0f : 3.0f) : 0.001f * (float)(i % 64);
+    qn_4bit_tensor t;
+    cr_assert_eq(qn_4bit_quantize(x, 64 * 4, QN_4BIT_FP4, 64, 1, &t), 0);
+    cr_expect_eq(t.offset, 3.0f);
+    cr_expect_eq(t.absmax2[0], 0.0f);
+    for (size_t b = 0; b < 4; b++) {
+        cr_expect_eq(t.absmax_q[b], 0);
+        cr_expect_eq(qn_4bit_block_absmax(&t, b), 3.0f);
+    }
+    float y[64 * 4];
+    qn_4bit_dequantize(&t, y);
+    cr_expect_eq(y[5], 3.0f);
+    cr_expect_eq(y[64 + 5], -3.0f);
+    cr_expect_float_eq(qn_4bit_bits_per_element(&t), 4.0 + (4 * 8.0 + 32.0 + 32.0) / 256, 1e-12);
+    qn_4bit_free(&t);
 }
 
 Test(fourbit, packed_block_structs_round_trip) {
@@ -150,6 +178,35 @@ Test(half, fp16_conversions) {
         cr_assert_eq(qn_f32_to_f16(qn_f16_to_f32((uint16_t)h)), h, "half %04x round trip", h);
     }
 }
+
+#ifdef __FLT16_MAX__
+/* the compiler's own _Float16 conversion (round to nearest even) as a second opinion, on a sweep
+ * of float bit patterns and on every tie and near-tie between neighbouring halves */
+Test(half, fp16_agrees_with_the_compiler) {
+    for (uint64_t b = 0; b < 0x100000000u; b += 4093) {
+        uint32_t u = (uint32_t)b;
+        float v;
+        memcpy(&v, &u, sizeof v);
+        if (isnan(v)) continue;
+        _Float16 h = (_Float16)v;
+        uint16_t want;
+        memcpy(&want, &h, sizeof want);
+        cr_assert_eq(qn_f32_to_f16(v), want, "float %08x (%g)", u, (double)v);
+    }
+    for (uint32_t h = 0; h < 0x7C00; h++) {
+        float lo = qn_f16_to_f32((uint16_t)h), hi = qn_f16_to_f32((uint16_t)(h + 1));
+        float mid = lo + (hi - lo) / 2; /* exact: both neighbours fit in a float with room to spare */
+        const float probes[3] = {mid, nextafterf(mid, 0.0f), nextafterf(mid, INFINITY)};
+        for (int p = 0; p < 3; p++) {
+            _Float16 c = (_Float16)probes[p];
+            uint16_t want;
+            memcpy(&want, &c, sizeof want);
+            cr_assert_eq(qn_f32_to_f16(probes[p]), want, "near the tie above half %04x", h);
+            cr_assert_eq(qn_f32_to_f16(-probes[p]), want | 0x8000, "negative, near the tie above half %04x", h);
+        }
+    }
+}
+#endif
 
 Test(half, bf16_conversions) {
     cr_expect_eq(qn_f32_to_bf16(1.0f), 0x3F80);

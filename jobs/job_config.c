@@ -23,9 +23,13 @@ typedef struct {
 } field;
 
 static const field fields[] = {
-    {"model.arch", F_STR, 0, 0, 0, 0, "mlp", 1},
+    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert", 1},
+    {"model.preset", F_STR, 0, 0, 0, 0, "bert-tiny|bert-mini|bert-small", 1},
     {"model.embed_dim", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"model.hidden_size", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.layers", F_INT, 1, 48, 0, 0, NULL, 0},
+    {"model.heads", F_INT, 1, 64, 0, 0, NULL, 0},
+    {"model.intermediate_size", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"model.num_labels", F_INT, 2, 1000, 0, 0, NULL, 1},
     {"data.dataset", F_STR, 0, 0, 0, 0, "synthetic-sentiment", 1},
     {"data.train_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
@@ -88,7 +92,7 @@ void qn_config_defaults(qn_trial_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->model.arch, sizeof c->model.arch, "mlp");
     c->model.embed_dim = 64;
-    c->model.hidden_size = 128;
+    c->model.hidden_size = 0; /* resolved by qn_config_finish: 128 for mlp, the preset's for bert */
     c->model.num_labels = 2;
     snprintf(c->data.dataset, sizeof c->data.dataset, "synthetic-sentiment");
     c->data.train_size = 4000;
@@ -142,6 +146,10 @@ static void *field_ptr(qn_trial_config *c, const char *path) {
     if (!strcmp(path, "model.arch")) return c->model.arch;
     if (!strcmp(path, "model.embed_dim")) return &c->model.embed_dim;
     if (!strcmp(path, "model.hidden_size")) return &c->model.hidden_size;
+    if (!strcmp(path, "model.preset")) return c->model.preset;
+    if (!strcmp(path, "model.layers")) return &c->model.layers;
+    if (!strcmp(path, "model.heads")) return &c->model.heads;
+    if (!strcmp(path, "model.intermediate_size")) return &c->model.intermediate_size;
     if (!strcmp(path, "model.num_labels")) return &c->model.num_labels;
     if (!strcmp(path, "data.dataset")) return c->data.dataset;
     if (!strcmp(path, "data.train_size")) return &c->data.train_size;
@@ -189,7 +197,9 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
             snprintf(err, errlen, "unknown %s '%.100s': expected %s", f->path, v->str, tmp);
             return -1;
         }
-        size_t cap = !strcmp(f->path, "data.dataset") ? sizeof c->data.dataset : sizeof c->model.arch;
+        size_t cap = !strcmp(f->path, "data.dataset") ? sizeof c->data.dataset
+                     : !strcmp(f->path, "model.preset") ? sizeof c->model.preset
+                                                        : sizeof c->model.arch;
         snprintf((char *)p, cap, "%s", v->str);
         return 0;
     }
@@ -418,7 +428,42 @@ static int same_operand(const qn_quant_operand *a, const qn_quant_operand *b) {
            a->threshold == b->threshold;
 }
 
+/* The model's sizes: mlp defaults, or a BERT preset (bert-tiny unless named) for what is not given. */
+static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen) {
+    if (!strcmp(m->arch, "mlp")) {
+        if (m->preset[0] || m->layers || m->heads || m->intermediate_size) {
+            snprintf(err, errlen, "model.preset, model.layers, model.heads and model.intermediate_size are for "
+                                  "model.arch: bert, not mlp");
+            return -1;
+        }
+        if (!m->hidden_size) m->hidden_size = 128;
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int L, C, NH, I;
+    } presets[] = {{"bert-tiny", 2, 128, 2, 512}, {"bert-mini", 4, 256, 4, 1024}, {"bert-small", 4, 512, 8, 2048}};
+    int p = 0;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(m->preset, presets[i].name)) p = i;
+    if (!m->preset[0]) snprintf(m->preset, sizeof m->preset, "%s", presets[0].name);
+    if (!m->hidden_size) m->hidden_size = presets[p].C;
+    if (!m->layers) m->layers = presets[p].L;
+    if (!m->heads) m->heads = presets[p].NH;
+    if (!m->intermediate_size) m->intermediate_size = presets[p].I;
+    if (m->hidden_size % m->heads != 0) {
+        snprintf(err, errlen, "model.hidden_size %d is not a multiple of model.heads %d", m->hidden_size, m->heads);
+        return -1;
+    }
+    if (max_len > 512) {
+        snprintf(err, errlen, "data.max_len %d is longer than BERT's 512 positions", max_len);
+        return -1;
+    }
+    return 0;
+}
+
 int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
+    if (finish_model(&cfg->model, cfg->data.max_len, err, errlen) != 0) return -1;
     qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
     for (int o = 0; o < 3; o++) {
         qn_quant_operand *op = ops[o];

@@ -110,6 +110,9 @@ char *qn_job_plan_text(const qn_job *job) {
     add(&b, "seed %llu\n", (unsigned long long)job->seed);
     add(&b, "base model %s embed_dim=%d hidden_size=%d num_labels=%d\n", c->model.arch, c->model.embed_dim,
         c->model.hidden_size, c->model.num_labels);
+    if (!strcmp(c->model.arch, "bert"))
+        add(&b, "base model bert preset=%s layers=%d heads=%d intermediate_size=%d\n", c->model.preset, c->model.layers,
+            c->model.heads, c->model.intermediate_size);
     add(&b, "base data %s train_size=%d eval_size=%d max_len=%d label_noise=%.17g\n", c->data.dataset,
         c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
     add(&b, "base train %s epochs=%d batch_size=%d lr=%.17g weight_decay=%.17g beta1=%.17g beta2=%.17g eps=%.17g\n",
@@ -161,8 +164,13 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
     const qn_trial_config *c = &job->base;
     fprintf(out, "job %s (%s): %d stage%s, %lld trials, seed %llu\n", job->name, job->path, job->nstages,
             job->nstages == 1 ? "" : "s", (long long)job->ntrials, (unsigned long long)job->seed);
-    fprintf(out, "  model  %s: embed_dim %d, hidden_size %d, %d labels\n", c->model.arch, c->model.embed_dim,
-            c->model.hidden_size, c->model.num_labels);
+    if (!strcmp(c->model.arch, "bert"))
+        fprintf(out, "  model  bert (%s sizes unless given): %d layers, hidden %d, %d heads, intermediate %d, %d labels\n",
+                c->model.preset, c->model.layers, c->model.hidden_size, c->model.heads, c->model.intermediate_size,
+                c->model.num_labels);
+    else
+        fprintf(out, "  model  %s: embed_dim %d, hidden_size %d, %d labels\n", c->model.arch, c->model.embed_dim,
+                c->model.hidden_size, c->model.num_labels);
     fprintf(out, "  data   %s: %d train / %d eval examples, max_len %d, label noise %g\n", c->data.dataset,
             c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
     fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,

@@ -48,6 +48,7 @@ static void fake_quant(const qn_format *f, const float *x, float *y, int64_t row
 void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng *rng, int *quant_failed) {
     size_t nx = (size_t)rows * l->in;
     const float *src = x;
+    l->last_rows = rows;
     if (l->act_prune.method[0]) {
         size_t zeros;
         if (strcmp(l->act_prune.method, "l1-norm") == 0) {

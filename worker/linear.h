@@ -29,6 +29,7 @@ typedef struct {
     float *Wq, *bq;         /* quantized weight and bias of the current forward */
     float *dx_scratch;      /* (rows,in) for accumulating a masked input gradient, allocated on use */
     double act_zeros, act_total; /* activation sparsity counters */
+    int last_rows;          /* rows of the last forward (x_q holds them) */
 } qn_linear;
 
 /* Views and buffers for up to max_rows input rows. Returns 0, or -1 when out of memory. */

@@ -77,7 +77,7 @@ void qn_mlp_free(qn_mlp *m) {
     }
     free(m->params), free(m->grads), free(m->m), free(m->v);
     free(m->pooled), free(m->h1), free(m->r1), free(m->logits), free(m->probs);
-    free(m->dlogits), free(m->dr1), free(m->dpooled), free(m->adam_mask);
+    free(m->dlogits), free(m->dr1), free(m->dpooled);
     free(m);
 }
 
@@ -144,80 +144,4 @@ void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
     }
 }
 
-void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t) {
-    m->step++;
-    qn_adamw_step(m->params, m->grads, m->m, m->v, m->adam_mask, m->nparams, (float)t->lr, (float)t->beta1,
-                  (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
-}
 
-/* Global l1-norm activation threshold: the quantile of |input| over every Linear layer's input on
- * one unpruned forward of the calibration batch. */
-static float global_activation_threshold(qn_mlp *m, double sparsity, const int32_t *ids, const int32_t *lengths, int B) {
-    qn_prune_target saved[QN_MLP_LAYERS];
-    for (int k = 0; k < QN_MLP_LAYERS; k++) saved[k] = m->layers[k].act_prune, m->layers[k].act_prune.method[0] = 0;
-    qn_rng rng;
-    qn_rng_seed(&rng, 1);
-    qn_mlp_forward(m, ids, lengths, NULL, B, &rng);
-    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_prune = saved[k];
-    /* the layers' inputs before masking and quantization: pooled (B,E) and r1 (B,H) */
-    const float *bufs[QN_MLP_LAYERS] = {m->pooled, m->r1};
-    size_t lens[QN_MLP_LAYERS] = {(size_t)B * m->E, (size_t)B * m->H};
-    return qn_abs_quantile(bufs, lens, QN_MLP_LAYERS, sparsity);
-}
-
-double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                    const int32_t *ids, const int32_t *lengths, int B) {
-    qn_rng rng;
-    qn_rng_seed(&rng, seed);
-    size_t zeros = 0, total = 0;
-    if (weight->method[0]) {
-        float global_t = 0.0f;
-        int l1 = strcmp(weight->method, "l1-norm") == 0;
-        if (l1 && strcmp(weight->scope, "global") == 0) {
-            const float *bufs[QN_MLP_LAYERS];
-            size_t lens[QN_MLP_LAYERS];
-            for (int k = 0; k < QN_MLP_LAYERS; k++) {
-                bufs[k] = m->layers[k].W;
-                lens[k] = (size_t)m->layers[k].out * m->layers[k].in;
-            }
-            global_t = qn_abs_quantile(bufs, lens, QN_MLP_LAYERS, weight->sparsity);
-        }
-        if (!m->adam_mask) {
-            m->adam_mask = malloc(m->nparams);
-            if (!m->adam_mask) return NAN;
-            memset(m->adam_mask, 1, m->nparams);
-        }
-        for (int k = 0; k < QN_MLP_LAYERS; k++) {
-            qn_linear *l = &m->layers[k];
-            size_t n = (size_t)l->out * l->in;
-            if (!l->weight_mask && !(l->weight_mask = malloc(n))) return NAN;
-            if (l1) {
-                float t = global_t;
-                if (strcmp(weight->scope, "global") != 0) {
-                    const float *bufs[1] = {l->W};
-                    size_t lens[1] = {n};
-                    t = qn_abs_quantile(bufs, lens, 1, weight->sparsity);
-                }
-                qn_mask_l1(l->W, n, t, l->weight_mask);
-            } else {
-                qn_mask_random(n, weight->sparsity, &rng, l->weight_mask);
-            }
-            qn_apply_mask(l->W, l->weight_mask, l->W, n);
-            memcpy(m->adam_mask + (l->W - m->params), l->weight_mask, n);
-        }
-    }
-    for (int k = 0; k < QN_MLP_LAYERS; k++) {
-        qn_linear *l = &m->layers[k];
-        size_t n = (size_t)l->out * l->in;
-        for (size_t i = 0; i < n; i++) zeros += l->W[i] == 0.0f;
-        total += n;
-        if (act) l->act_prune = *act;
-        l->act_zeros = l->act_total = 0.0;
-    }
-    if (act && act->method[0] && !strcmp(act->method, "l1-norm") && !strcmp(act->scope, "global") && ids && B > 0) {
-        float t = global_activation_threshold(m, act->sparsity, ids, lengths, B);
-        if (isnan(t)) return NAN;
-        for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_threshold = t;
-    }
-    return total ? (double)zeros / (double)total : 0.0;
-}

@@ -26,7 +26,6 @@ typedef struct {
     float *params, *grads, *m, *v; /* (nparams) each */
     float *emb, *demb;      /* (V,E) views */
     qn_linear layers[QN_MLP_LAYERS];
-    int step;               /* AdamW steps taken */
     /* activations (B = max_batch) */
     float *pooled;          /* (B,E) */
     float *h1;              /* (B,H) pre-activation */
@@ -34,7 +33,6 @@ typedef struct {
     float *logits;          /* (B,C) */
     float *probs;           /* (B,C) */
     float *dlogits, *dr1, *dpooled; /* (B,C), (B,H), (B,E) */
-    uint8_t *adam_mask;     /* (nparams) 0 where a weight is pruned, or NULL */
     int quant_failed;       /* a fake quantization ran out of memory: the trial fails */
 } qn_mlp;
 
@@ -54,15 +52,5 @@ float qn_mlp_forward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, cons
                      qn_rng *rng);
 /* Backward of the last forward (gradients are overwritten, not accumulated). */
 void qn_mlp_backward(qn_mlp *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B);
-/* One AdamW step over all parameters (pruned weights stay zero). */
-void qn_mlp_adamw(qn_mlp *m, const qn_train_cfg *t);
-
-/* Compute and apply weight masks (method random or l1-norm, scope local or global); enable
- * activation pruning per act. Global l1-norm activation pruning takes one threshold from the
- * inputs of every Linear layer on a calibration batch (ids/lengths, B examples), as MASE takes it
- * from the sample activations it recorded; local scope recomputes it on every forward. Returns the
- * achieved weight sparsity over the Linear weights, or NaN when out of memory. */
-double qn_mlp_prune(qn_mlp *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                    const int32_t *ids, const int32_t *lengths, int B);
 
 #endif

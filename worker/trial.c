@@ -1,11 +1,11 @@
-/* trial.c: run one trial's steps (train, eval, ptq_eval, qat, prune) on the MLP classifier. */
+/* trial.c: run one trial's steps (train, eval, ptq_eval, qat, prune) on the job's classifier. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "mlp.h"
+#include "model.h"
 #include "qn_dataset.h"
 #include "qn_kernels.h"
 #include "qn_worker.h"
@@ -30,9 +30,7 @@ void qn_worker_ctx_free(qn_worker_ctx *ctx) {
     free(ctx);
 }
 
-size_t qn_model_param_count(const qn_model_cfg *cfg, int vocab_size) {
-    return qn_mlp_param_count(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels);
-}
+size_t qn_model_param_count(const qn_model_cfg *cfg, int vocab_size) { return qn_model_cfg_param_count(cfg, vocab_size); }
 
 void qn_trial_result_free(qn_trial_result *r) {
     for (int i = 0; i < r->ncurves; i++) free(r->curves[i].values);
@@ -89,7 +87,7 @@ static int curve_push(curve_buf *c, float x) {
 
 /* Train for the configured epochs. Returns 0, 1 when the loss stopped being finite (message in
  * r->error), -1 when out of memory. */
-static int train(qn_mlp *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *rng, curve_buf *curve,
+static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *rng, curve_buf *curve,
                  double *last_epoch_loss, qn_trial_result *r) {
     int n = d->n, B = t->batch_size, T = d->max_len;
     int *order = malloc((size_t)n * sizeof *order);
@@ -118,15 +116,15 @@ static int train(qn_mlp *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *
                 lens[k] = d->lengths[e];
                 labels[k] = d->labels[e];
             }
-            float loss = qn_mlp_forward(m, ids, lens, labels, b, rng);
+            float loss = m->forward(m, ids, lens, labels, b, rng);
             if (!isfinite(loss)) {
                 snprintf(r->error, sizeof r->error, "loss became %s at step %d (epoch %d)", isnan(loss) ? "NaN" : "inf",
                          m->step + 1, epoch);
                 rc = 1;
                 break;
             }
-            qn_mlp_backward(m, ids, lens, labels, b);
-            qn_mlp_adamw(m, t);
+            m->backward(m, ids, lens, labels, b);
+            qn_model_adamw(m, t);
             if (curve_push(curve, loss) != 0) {
                 rc = -1;
                 break;
@@ -141,17 +139,17 @@ static int train(qn_mlp *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *
 }
 
 /* Accuracy and mean loss on the eval split. */
-static int evaluate(qn_mlp *m, const qn_dataset *d, int B, qn_rng *rng, double *accuracy, double *loss) {
+static int evaluate(qn_model *m, const qn_dataset *d, int B, qn_rng *rng, double *accuracy, double *loss) {
     int n = d->n, T = d->max_len, correct = 0;
     double sum = 0.0;
     for (int start = 0; start < n; start += B) {
         int b = n - start < B ? n - start : B;
-        float l = qn_mlp_forward(m, d->ids + (size_t)start * T, d->lengths + start, d->labels + start, b, rng);
+        float l = m->forward(m, d->ids + (size_t)start * T, d->lengths + start, d->labels + start, b, rng);
         sum += (double)l * b;
         for (int k = 0; k < b; k++) {
-            const float *p = m->probs + (size_t)k * m->C;
+            const float *p = m->probs + (size_t)k * m->num_labels;
             int best = 0;
-            for (int c = 1; c < m->C; c++)
+            for (int c = 1; c < m->num_labels; c++)
                 if (p[c] > p[best]) best = c;
             correct += best == d->labels[start + k];
         }
@@ -161,51 +159,37 @@ static int evaluate(qn_mlp *m, const qn_dataset *d, int B, qn_rng *rng, double *
     return 0;
 }
 
-static double activation_sparsity(const qn_mlp *m) {
-    double zeros = 0, total = 0;
-    for (int k = 0; k < QN_MLP_LAYERS; k++) zeros += m->layers[k].act_zeros, total += m->layers[k].act_total;
-    return total > 0 ? zeros / total : NAN;
-}
-
-static void reset_activation_counters(qn_mlp *m) {
-    for (int k = 0; k < QN_MLP_LAYERS; k++) m->layers[k].act_zeros = m->layers[k].act_total = 0.0;
-}
-
 int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_step *steps, int nsteps,
                      uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
                      int want_checkpoint, qn_trial_result *out) {
     memset(out, 0, sizeof *out);
     double t0 = seconds();
     out->status = QN_TRIAL_FAILED;
-    if (strcmp(cfg->model.arch, "mlp") != 0) {
-        snprintf(out->error, sizeof out->error, "model.arch '%s' is not available in this build", cfg->model.arch);
-        return 0;
-    }
     if (ensure_data(ctx, &cfg->data, data_seed) != 0) {
         snprintf(out->error, sizeof out->error, "out of memory generating the dataset");
         return -1;
     }
     int V = qn_synth_vocab_size();
     int B = cfg->train.batch_size;
-    qn_mlp *m = qn_mlp_new(V, cfg->model.embed_dim, cfg->model.hidden_size, cfg->model.num_labels, B,
-                           cfg->data.max_len, qn_splitmix64(trial_seed ^ 0x1417ull));
+    qn_model *m = qn_model_new(&cfg->model, V, B, cfg->data.max_len, qn_splitmix64(trial_seed ^ 0x1417ull), out->error,
+                               sizeof out->error);
     if (!m) {
-        snprintf(out->error, sizeof out->error, "out of memory building the model");
-        return -1;
+        out->wall_s = seconds() - t0;
+        return strstr(out->error, "out of memory") ? -1 : 0; /* else a failed trial with the reason */
     }
     if (parent) {
         if (parent_len != m->nparams) {
             snprintf(out->error, sizeof out->error,
                      "the parent checkpoint has %zu parameters but this model has %zu (model sizes differ)", parent_len,
                      m->nparams);
-            qn_mlp_free(m);
+            qn_model_free(m);
             out->wall_s = seconds() - t0;
             return 0;
         }
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
-    if (qn_mlp_set_quant(m, &cfg->quant, out->error, sizeof out->error) != 0) {
-        qn_mlp_free(m);
+    if (qn_model_set_quant(m, &cfg->quant, out->error, sizeof out->error) != 0) {
+        qn_model_free(m);
         out->wall_s = seconds() - t0;
         return 0; /* a failed trial with the format's message */
     }
@@ -225,33 +209,33 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             add_metric(out, "train_loss", last);
             if (steps[s] == QN_STEP_TRAIN) break;
             /* qat: evaluate the quantized model it trained */
-            reset_activation_counters(m);
+            qn_model_reset_activation_counters(m);
             evaluate(m, ctx->eval, B, &rng, &acc, &loss);
             add_metric(out, "qat_accuracy", acc);
             add_metric(out, "qat_loss", loss);
             break;
         case QN_STEP_EVAL:
         case QN_STEP_PTQ_EVAL:
-            reset_activation_counters(m);
+            qn_model_reset_activation_counters(m);
             evaluate(m, ctx->eval, B, &rng, &acc, &loss);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
-            pruned_activations = m->layers[0].act_prune.method[0] != 0;
-            if (pruned_activations) add_metric(out, "activation_sparsity", activation_sparsity(m));
+            pruned_activations = m->linears[0]->act_prune.method[0] != 0;
+            if (pruned_activations) add_metric(out, "activation_sparsity", qn_model_activation_sparsity(m));
             break;
         case QN_STEP_PRUNE: {
             /* calibration batch for global activation thresholds: the first training examples */
             const qn_dataset *cal = ctx->train;
             int nb = cal->n < B ? cal->n : B;
-            double sp = qn_mlp_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull),
-                                     cal->ids, cal->lengths, nb);
+            double sp = qn_model_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull),
+                                       cal->ids, cal->lengths, nb);
             if (isnan(sp)) rc = -1;
             else add_metric(out, "weight_sparsity", sp);
             break;
         }
         }
     }
-    if (rc == 0 && !failed && m->quant_failed) rc = -1;
+    if (rc == 0 && !failed && *m->quant_failed) rc = -1;
     if (rc < 0) {
         snprintf(out->error, sizeof out->error, "out of memory running the trial");
     }
@@ -274,7 +258,7 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             }
         }
     }
-    qn_mlp_free(m);
+    qn_model_free(m);
     out->wall_s = seconds() - t0;
     return rc < 0 ? -1 : 0;
 }

@@ -120,9 +120,11 @@ typedef struct {
 } qn_prune_cfg;
 
 typedef struct {
-    char arch[16];      /* "mlp" */
+    char arch[16];      /* "mlp" or "bert" */
+    char preset[16];    /* bert: "bert-tiny", "bert-mini", "bert-small" (sizes not given explicitly) */
     int embed_dim;      /* mlp: embedding size */
-    int hidden_size;    /* mlp: hidden Linear width */
+    int hidden_size;    /* mlp: hidden Linear width; bert: hidden size (0 in a job: the preset's) */
+    int layers, heads, intermediate_size; /* bert: encoder layers, attention heads, FFN width (0: the preset's) */
     int num_labels;
 } qn_model_cfg;
 

@@ -1,0 +1,199 @@
+/* model.c: the trial's classifier behind one interface (see model.h). */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert.h"
+#include "mlp.h"
+
+/* ---------------------------------------------------------------- the architectures */
+
+static float mlp_forward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
+                         qn_rng *rng) {
+    return qn_mlp_forward(m->impl, ids, lengths, labels, B, rng);
+}
+static void mlp_backward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B) {
+    qn_mlp_backward(m->impl, ids, lengths, labels, B);
+}
+static void mlp_destroy(void *impl) { qn_mlp_free(impl); }
+
+static float bert_forward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
+                          qn_rng *rng) {
+    return qn_bert_forward(m->impl, ids, lengths, labels, B, rng);
+}
+static void bert_backward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B) {
+    (void)lengths;
+    qn_bert_backward(m->impl, ids, labels, B);
+}
+static void bert_destroy(void *impl) { qn_bert_free(impl); }
+
+static qn_bert_config bert_config(const qn_model_cfg *cfg, int vocab_size) {
+    return (qn_bert_config){vocab_size, 512, 2, cfg->hidden_size, cfg->layers, cfg->heads, cfg->intermediate_size,
+                            cfg->num_labels, 1e-12f};
+}
+
+size_t qn_model_cfg_param_count(const qn_model_cfg *cfg, int vocab_size) {
+    if (!strcmp(cfg->arch, "mlp")) return qn_mlp_param_count(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels);
+    if (!strcmp(cfg->arch, "bert")) {
+        qn_bert_config c = bert_config(cfg, vocab_size);
+        return qn_bert_param_count(&c);
+    }
+    return 0;
+}
+
+qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, int T, uint64_t seed, char *err,
+                       size_t errlen) {
+    qn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory building the model");
+        return NULL;
+    }
+    m->num_labels = cfg->num_labels;
+    if (!strcmp(cfg->arch, "mlp")) {
+        qn_mlp *p = qn_mlp_new(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels, max_batch, T, seed);
+        if (!p) goto oom;
+        m->impl = p, m->forward = mlp_forward, m->backward = mlp_backward, m->destroy = mlp_destroy;
+        m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
+        m->probs = p->probs, m->quant_failed = &p->quant_failed;
+        for (int k = 0; k < QN_MLP_LAYERS; k++) m->linears[m->nlinears++] = &p->layers[k];
+    } else if (!strcmp(cfg->arch, "bert")) {
+        qn_bert_config c = bert_config(cfg, vocab_size);
+        if (T > c.max_position) {
+            snprintf(err, errlen, "%d tokens do not fit BERT's %d positions", T, c.max_position);
+            free(m);
+            return NULL;
+        }
+        qn_bert *p = qn_bert_new(&c, max_batch, T, seed);
+        if (!p) goto oom;
+        m->impl = p, m->forward = bert_forward, m->backward = bert_backward, m->destroy = bert_destroy;
+        m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
+        m->probs = p->probs, m->quant_failed = &p->quant_failed;
+        m->nlinears = qn_bert_linears(p, m->linears, QN_MODEL_MAX_LINEARS);
+    } else {
+        snprintf(err, errlen, "model.arch '%s' is not available in this build", cfg->arch);
+        free(m);
+        return NULL;
+    }
+    return m;
+oom:
+    snprintf(err, errlen, "out of memory building the model");
+    free(m);
+    return NULL;
+}
+
+void qn_model_free(qn_model *m) {
+    if (!m) return;
+    if (m->destroy) m->destroy(m->impl);
+    free(m->adam_mask);
+    free(m);
+}
+
+int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen) {
+    for (int i = 0; i < m->nlinears; i++)
+        if (qn_linear_set_quant(m->linears[i], q, err, errlen) != 0) return -1;
+    return 0;
+}
+
+void qn_model_adamw(qn_model *m, const qn_train_cfg *t) {
+    m->step++;
+    qn_adamw_step(m->params, m->grads, m->m, m->v, m->adam_mask, m->nparams, (float)t->lr, (float)t->beta1,
+                  (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
+}
+
+/* ---------------------------------------------------------------- pruning */
+
+/* One threshold from every Linear's input on one forward of the calibration batch, with activation
+ * pruning off and the inputs unquantized (the raw activations MASE records as samples). */
+static float global_activation_threshold(qn_model *m, double sparsity, const int32_t *ids, const int32_t *lengths,
+                                         int B) {
+    qn_prune_target saved_act[QN_MODEL_MAX_LINEARS];
+    qn_format saved_fmt[QN_MODEL_MAX_LINEARS];
+    for (int i = 0; i < m->nlinears; i++) {
+        saved_act[i] = m->linears[i]->act_prune, saved_fmt[i] = m->linears[i]->fmt[0];
+        m->linears[i]->act_prune.method[0] = 0;
+        qn_format_defaults(QN_FMT_NONE, &m->linears[i]->fmt[0]);
+    }
+    /* how many input rows each layer saw: B*T for token-wise layers, B for the per-sequence ones */
+    size_t rows_seen[QN_MODEL_MAX_LINEARS];
+    qn_rng rng;
+    qn_rng_seed(&rng, 1);
+    for (int i = 0; i < m->nlinears; i++) m->linears[i]->act_zeros = m->linears[i]->act_total = 0;
+    m->forward(m, ids, lengths, NULL, B, &rng);
+    const float *bufs[QN_MODEL_MAX_LINEARS];
+    size_t lens[QN_MODEL_MAX_LINEARS];
+    for (int i = 0; i < m->nlinears; i++) {
+        qn_linear *l = m->linears[i];
+        rows_seen[i] = l->last_rows;
+        bufs[i] = l->x_q;
+        lens[i] = rows_seen[i] * (size_t)l->in;
+        l->act_prune = saved_act[i], l->fmt[0] = saved_fmt[i];
+    }
+    return qn_abs_quantile(bufs, lens, m->nlinears, sparsity);
+}
+
+double qn_model_prune(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                      const int32_t *ids, const int32_t *lengths, int B) {
+    qn_rng rng;
+    qn_rng_seed(&rng, seed);
+    if (weight->method[0]) {
+        int l1 = strcmp(weight->method, "l1-norm") == 0, global = strcmp(weight->scope, "global") == 0;
+        float global_t = 0.0f;
+        if (l1 && global) {
+            const float *bufs[QN_MODEL_MAX_LINEARS];
+            size_t lens[QN_MODEL_MAX_LINEARS];
+            for (int k = 0; k < m->nlinears; k++)
+                bufs[k] = m->linears[k]->W, lens[k] = (size_t)m->linears[k]->out * m->linears[k]->in;
+            global_t = qn_abs_quantile(bufs, lens, m->nlinears, weight->sparsity);
+        }
+        if (!m->adam_mask) {
+            if (!(m->adam_mask = malloc(m->nparams))) return NAN;
+            memset(m->adam_mask, 1, m->nparams);
+        }
+        for (int k = 0; k < m->nlinears; k++) {
+            qn_linear *l = m->linears[k];
+            size_t n = (size_t)l->out * l->in;
+            if (!l->weight_mask && !(l->weight_mask = malloc(n))) return NAN;
+            if (l1) {
+                float t = global_t;
+                if (!global) {
+                    const float *bufs[1] = {l->W};
+                    size_t lens[1] = {n};
+                    t = qn_abs_quantile(bufs, lens, 1, weight->sparsity);
+                }
+                qn_mask_l1(l->W, n, t, l->weight_mask);
+            } else {
+                qn_mask_random(n, weight->sparsity, &rng, l->weight_mask);
+            }
+            qn_apply_mask(l->W, l->weight_mask, l->W, n);
+            memcpy(m->adam_mask + (l->W - m->params), l->weight_mask, n);
+        }
+    }
+    size_t zeros = 0, total = 0;
+    for (int k = 0; k < m->nlinears; k++) {
+        qn_linear *l = m->linears[k];
+        size_t n = (size_t)l->out * l->in;
+        for (size_t i = 0; i < n; i++) zeros += l->W[i] == 0.0f;
+        total += n;
+        if (act) l->act_prune = *act;
+        l->act_zeros = l->act_total = 0.0;
+    }
+    if (act && act->method[0] && !strcmp(act->method, "l1-norm") && !strcmp(act->scope, "global") && ids && B > 0) {
+        float t = global_activation_threshold(m, act->sparsity, ids, lengths, B);
+        if (isnan(t)) return NAN;
+        for (int k = 0; k < m->nlinears; k++) m->linears[k]->act_threshold = t;
+    }
+    return total ? (double)zeros / (double)total : 0.0;
+}
+
+double qn_model_activation_sparsity(const qn_model *m) {
+    double zeros = 0, total = 0;
+    for (int k = 0; k < m->nlinears; k++) zeros += m->linears[k]->act_zeros, total += m->linears[k]->act_total;
+    return total > 0 ? zeros / total : NAN;
+}
+
+void qn_model_reset_activation_counters(qn_model *m) {
+    for (int k = 0; k < m->nlinears; k++) m->linears[k]->act_zeros = m->linears[k]->act_total = 0.0;
+}

@@ -1,0 +1,53 @@
+/* model.h: the classifier a trial trains, whichever architecture the job names (model.arch: mlp or
+ * bert), behind one interface: forward, backward, AdamW, the Linear layers compression acts on, and
+ * pruning with MASE's semantics over those layers. */
+#ifndef QN_MODEL_H
+#define QN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "linear.h"
+#include "qn_job.h"
+#include "qn_kernels.h"
+
+#define QN_MODEL_MAX_LINEARS 512
+
+typedef struct qn_model qn_model;
+struct qn_model {
+    size_t nparams;
+    float *params, *grads, *m, *v;   /* the architecture's buffers */
+    uint8_t *adam_mask;              /* (nparams) 0 where a weight is pruned, or NULL */
+    int step;                        /* AdamW steps taken */
+    int num_labels;
+    const float *probs;              /* (B, num_labels) after a forward */
+    int *quant_failed;
+    int nlinears;
+    qn_linear *linears[QN_MODEL_MAX_LINEARS];
+    void *impl;
+    float (*forward)(qn_model *, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B, qn_rng *rng);
+    void (*backward)(qn_model *, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B);
+    void (*destroy)(void *impl);
+};
+
+/* Build the model cfg describes for a vocabulary of vocab_size tokens, batches up to max_batch of T
+ * tokens. NULL with a message when out of memory or the sizes do not fit. */
+qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, int T, uint64_t seed, char *err,
+                       size_t errlen);
+void qn_model_free(qn_model *m);
+/* Floats in the parameter buffer of that model (to check a checkpoint); 0 for an unknown arch. */
+size_t qn_model_cfg_param_count(const qn_model_cfg *cfg, int vocab_size);
+
+int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen);
+void qn_model_adamw(qn_model *m, const qn_train_cfg *t);
+/* Weight masks (random or l1-norm, local or global over all Linear weights) applied now and kept
+ * through fine-tuning; activation pruning enabled on every Linear input (global l1-norm: one
+ * threshold from the layers' inputs on the calibration batch ids/lengths of B rows). Returns the
+ * achieved sparsity over the Linear weights, NaN when out of memory. */
+double qn_model_prune(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                      const int32_t *ids, const int32_t *lengths, int B);
+/* Activation sparsity counted since the last reset, over every Linear input. */
+double qn_model_activation_sparsity(const qn_model *m);
+void qn_model_reset_activation_counters(qn_model *m);
+
+#endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qn_infer_formats.h"
 #include "qn_npy.h"
 
 #define MAX_HEADER (1u << 20)
@@ -65,20 +66,6 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, con
     return 2;
 }
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
-    if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | (man << 13); /* inf or NaN (payload kept) */
-    } else if (exp == 0) {
-        float v = ldexpf((float)man, -24); /* zero or subnormal: exact */
-        return sign ? -v : v;
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -185,7 +172,7 @@ int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy 
         if (size == 2) {
             uint16_t h;
             memcpy(&h, b, 2);
-            out->data[i] = half_to_float(h);
+            out->data[i] = qn_f16_to_f32(h);
         } else if (size == 4) {
             memcpy(&out->data[i], b, 4);
         } else {

@@ -18,6 +18,7 @@ static const char *usage =
     "  ls FILE              status counts, best trial per stage, and the table of trials\n"
     "  export FILE --csv    the trial table as CSV\n"
     "  quantize -f SPEC IN.npy OUT.npy   fake-quantize an array in any format (docs/formats.md)\n"
+    "  eval --model DIR ... run a Hugging Face BERT classifier on token ids (.npy in, logits out)\n"
     "  bench kernels        format throughput against memcpy measured in the same run\n"
     "  devices              the devices this machine offers to workers\n"
     "\n"
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"run", qn_cmd_run}, {"validate", qn_cmd_validate}, {"ls", qn_cmd_ls},
-                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench},
+                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval},
                     {"devices", qn_cmd_devices}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);

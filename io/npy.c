@@ -67,7 +67,9 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, con
 }
 
 
-int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy *out, char *err, size_t errlen) {
+/* ints: read an integer array (int8/16/32/64) into out->ints instead of a floating one into out->data */
+static int parse_any(const char *path, const unsigned char *buf, size_t len, qn_npy *out, int ints, char *err,
+                     size_t errlen) {
     memset(out, 0, sizeof *out);
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return fail(err, errlen, path, "not a .npy file (bad magic)", NULL);
     int major = buf[6], minor = buf[7];
@@ -137,10 +139,18 @@ int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy 
     char order = descr[0];
     const char *code = descr + 1;
     if (order != '<' && order != '>' && order != '=' && order != '|') code = descr, order = '=';
-    if (!strcmp(code, "f2")) size = 2;
-    else if (!strcmp(code, "f4")) size = 4;
-    else if (!strcmp(code, "f8")) size = 8;
-    if (!size) return fail(err, errlen, path, "unsupported dtype '%s' (expected float16, float32 or float64)", descr);
+    if (!ints) {
+        if (!strcmp(code, "f2")) size = 2;
+        else if (!strcmp(code, "f4")) size = 4;
+        else if (!strcmp(code, "f8")) size = 8;
+        if (!size) return fail(err, errlen, path, "unsupported dtype '%s' (expected float16, float32 or float64)", descr);
+    } else {
+        if (!strcmp(code, "i1")) size = 1;
+        else if (!strcmp(code, "i2")) size = 2;
+        else if (!strcmp(code, "i4")) size = 4;
+        else if (!strcmp(code, "i8")) size = 8;
+        if (!size) return fail(err, errlen, path, "unsupported dtype '%s' (expected int32 or int64)", descr);
+    }
     big = order == '>';
     size_t n = 1;
     for (int d = 0; d < out->ndim; d++)
@@ -160,12 +170,29 @@ int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy 
         return fail(err, errlen, path, "malformed: %s", detail);
     }
     out->n = n;
+    const unsigned char *d = buf + hstart + hlen;
+    if (ints) {
+        out->ints = malloc((n ? n : 1) * sizeof(int64_t));
+        if (!out->ints) {
+            snprintf(err, errlen, "%s: out of memory for %zu elements", path, n);
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = 0;
+            for (int k = 0; k < size; k++) {
+                unsigned char byte = d[i * (size_t)size + (size_t)(big ? k : size - 1 - k)]; /* most significant first */
+                u = u << 8 | byte;
+            }
+            if (size < 8 && (u >> (8 * size - 1)) & 1) u |= ~(uint64_t)0 << (8 * size); /* sign-extend */
+            memcpy(&out->ints[i], &u, sizeof u);
+        }
+        return 0;
+    }
     out->data = malloc((n ? n : 1) * sizeof(float));
     if (!out->data) {
         snprintf(err, errlen, "%s: out of memory for %zu elements", path, n);
         return 1;
     }
-    const unsigned char *d = buf + hstart + hlen;
     for (size_t i = 0; i < n; i++) {
         unsigned char b[8];
         for (int k = 0; k < size; k++) b[k] = d[i * (size_t)size + (size_t)(big ? size - 1 - k : k)];
@@ -184,7 +211,11 @@ int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy 
     return 0;
 }
 
-int qn_npy_read(const char *path, qn_npy *out, char *err, size_t errlen) {
+int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy *out, char *err, size_t errlen) {
+    return parse_any(path, buf, len, out, 0, err, errlen);
+}
+
+static int read_any(const char *path, qn_npy *out, int ints, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -211,14 +242,17 @@ int qn_npy_read(const char *path, qn_npy *out, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: read %zu of %zu bytes", path, got, len);
         return 1;
     }
-    int rc = qn_npy_parse(path, buf, len, out, err, errlen);
+    int rc = parse_any(path, buf, len, out, ints, err, errlen);
     free(buf);
     return rc;
 }
 
+int qn_npy_read(const char *path, qn_npy *out, char *err, size_t errlen) { return read_any(path, out, 0, err, errlen); }
+int qn_npy_read_ints(const char *path, qn_npy *out, char *err, size_t errlen) { return read_any(path, out, 1, err, errlen); }
+
 void qn_npy_free(qn_npy *a) {
-    free(a->data);
-    a->data = NULL;
+    free(a->data), free(a->ints);
+    a->data = NULL, a->ints = NULL;
 }
 
 int qn_npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim, char *err, size_t errlen) {

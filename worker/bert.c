@@ -157,8 +157,22 @@ static void add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+static float forward_core(qn_bert *m, const int32_t *ids, const int32_t *labels, int B, qn_rng *rng);
+
 float qn_bert_forward(qn_bert *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
                       qn_rng *rng) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < m->T; t++) m->mask[(size_t)b * m->T + t] = t < lengths[b];
+    return forward_core(m, ids, labels, B, rng);
+}
+
+float qn_bert_forward_masked(qn_bert *m, const int32_t *ids, const int32_t *mask, const int32_t *labels, int B,
+                             qn_rng *rng) {
+    memcpy(m->mask, mask, (size_t)B * m->T * sizeof(int32_t));
+    return forward_core(m, ids, labels, B, rng);
+}
+
+static float forward_core(qn_bert *m, const int32_t *ids, const int32_t *labels, int B, qn_rng *rng) {
     const qn_bert_config *c = &m->cfg;
     const int T = m->T, C = c->hidden, I = c->intermediate, NH = c->heads, NL = c->num_labels, BT = B * T;
     /* embeddings: (word + token type 0) + position, then LayerNorm (BT,C) */
@@ -167,7 +181,6 @@ float qn_bert_forward(qn_bert *m, const int32_t *ids, const int32_t *lengths, co
             const float *w = m->word + (size_t)ids[(size_t)b * T + t] * C, *ps = m->pos + (size_t)t * C;
             float *e = m->emb + ((size_t)b * T + t) * C;
             for (int i = 0; i < C; i++) e[i] = (w[i] + m->type[i]) + ps[i];
-            m->mask[(size_t)b * T + t] = t < lengths[b];
         }
     qn_layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb, m->emb_ln_w, m->emb_ln_b, BT, C, c->ln_eps);
     const float *x = m->x0;

@@ -78,7 +78,16 @@ int qn_bert_set_quant(qn_bert *m, const qn_quant_cfg *q, char *err, size_t errle
  * labels (B) or NULL. Returns the mean loss (0 without labels); probabilities in m->probs. */
 float qn_bert_forward(qn_bert *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
                       qn_rng *rng);
+/* The same with an explicit attention mask (B,T): 1 for tokens to attend to, 0 for padding. */
+float qn_bert_forward_masked(qn_bert *m, const int32_t *ids, const int32_t *mask, const int32_t *labels, int B,
+                             qn_rng *rng);
 /* Backward of the last forward (gradients overwritten). */
 void qn_bert_backward(qn_bert *m, const int32_t *ids, const int32_t *labels, int B);
+
+/* ---- Hugging Face checkpoints (bert_hf.c) ---- */
+/* The sizes of DIR/config.json. Returns 0, or 2 with "PATH: message". */
+int qn_bert_config_from_hf(const char *dir, qn_bert_config *c, char *err, size_t errlen);
+/* A model with DIR's config and the weights of DIR/model.safetensors. NULL with a message. */
+qn_bert *qn_bert_load_hf(const char *dir, int max_batch, int T, char *err, size_t errlen);
 
 #endif

@@ -14,7 +14,8 @@ typedef struct {
     int ndim;
     int64_t shape[QN_NPY_MAX_DIMS];
     size_t n;    /* elements (1 for a 0-d array) */
-    float *data; /* converted to float32, C order */
+    float *data; /* converted to float32, C order (qn_npy_read) */
+    int64_t *ints; /* qn_npy_read_ints: the values as int64 */
 } qn_npy;
 
 /* Read a .npy file (format 1.0, 2.0 or 3.0; dtype float16, float32 or float64, either byte order;
@@ -22,6 +23,8 @@ typedef struct {
 int qn_npy_read(const char *path, qn_npy *out, char *err, size_t errlen);
 /* Parse a .npy image already in memory (path names it in messages). */
 int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy *out, char *err, size_t errlen);
+/* Read an integer array (int8, int16, int32 or int64, either byte order) into ints. */
+int qn_npy_read_ints(const char *path, qn_npy *out, char *err, size_t errlen);
 void qn_npy_free(qn_npy *a);
 
 /* Write float32 data as .npy (format 1.0, '<f4', C order), through PATH.tmp and a rename. Returns 0

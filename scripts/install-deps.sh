@@ -11,6 +11,7 @@ packages=(
   libopenblas-dev                       # CPU GEMM
   libyaml-dev libjansson-dev            # job files; JSON
   python3 python3-h5py python3-numpy python3-pandas   # end-to-end checks and analysis
+  python3-torch                         # PyTorch reference for the BERT parity check
 )
 
 missing=()

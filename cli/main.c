@@ -17,6 +17,7 @@ static const char *usage =
     "  validate JOB         check a job file and print its stages, trial counts and plan\n"
     "  ls FILE              status counts, best trial per stage, and the table of trials\n"
     "  export FILE --csv    the trial table as CSV\n"
+    "  report FILE          figures (accuracy vs width, vs sparsity, loss curves) and index.html\n"
     "  quantize -f SPEC IN.npy OUT.npy   fake-quantize an array in any format (docs/formats.md)\n"
     "  eval --model DIR ... run a Hugging Face BERT classifier on token ids (.npy in, logits out)\n"
     "  bench kernels        format throughput against memcpy measured in the same run\n"
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"run", qn_cmd_run}, {"validate", qn_cmd_validate}, {"ls", qn_cmd_ls},
-                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval},
+                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval}, {"report", qn_cmd_report},
                     {"devices", qn_cmd_devices}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);

@@ -12,6 +12,7 @@ packages=(
   libyaml-dev libjansson-dev            # job files; JSON
   python3 python3-h5py python3-numpy python3-pandas   # end-to-end checks and analysis
   python3-torch                         # PyTorch reference for the BERT parity check
+  python3-matplotlib                    # quench report figures
 )
 
 missing=()

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "job_internal.h"
 #include "qn_job.h"
 
-typedef enum { F_INT, F_NUM, F_STR } field_type;
+typedef enum { F_INT, F_NUM, F_STR, F_PATH } field_type; /* F_PATH: any single-line text */
 
 typedef struct {
     const char *path;
@@ -31,7 +32,10 @@ static const field fields[] = {
     {"model.heads", F_INT, 1, 64, 0, 0, NULL, 0},
     {"model.intermediate_size", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"model.num_labels", F_INT, 2, 1000, 0, 0, NULL, 1},
-    {"data.dataset", F_STR, 0, 0, 0, 0, "synthetic-sentiment", 1},
+    {"model.pretrained", F_PATH, 0, 0, 0, 0, NULL, 1},
+    {"data.dataset", F_STR, 0, 0, 0, 0, "synthetic-sentiment|imdb|csv|tsv|jsonl", 1},
+    {"data.path", F_PATH, 0, 0, 0, 0, NULL, 1},
+    {"data.vocab", F_PATH, 0, 0, 0, 0, NULL, 1},
     {"data.train_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
     {"data.eval_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
     {"data.max_len", F_INT, 2, 4096, 0, 0, NULL, 0},
@@ -98,7 +102,7 @@ void qn_config_defaults(qn_trial_config *c) {
     c->data.train_size = 4000;
     c->data.eval_size = 1000;
     c->data.max_len = 64;
-    c->data.label_noise = 0.05;
+    c->data.label_noise = -1; /* the dataset's default: qn_config_finish */
     snprintf(c->train.optimizer, sizeof c->train.optimizer, "adamw");
     c->train.epochs = 2;
     c->train.batch_size = 32;
@@ -147,6 +151,9 @@ static void *field_ptr(qn_trial_config *c, const char *path) {
     if (!strcmp(path, "model.embed_dim")) return &c->model.embed_dim;
     if (!strcmp(path, "model.hidden_size")) return &c->model.hidden_size;
     if (!strcmp(path, "model.preset")) return c->model.preset;
+    if (!strcmp(path, "model.pretrained")) return c->model.pretrained;
+    if (!strcmp(path, "data.path")) return c->data.path;
+    if (!strcmp(path, "data.vocab")) return c->data.vocab;
     if (!strcmp(path, "model.layers")) return &c->model.layers;
     if (!strcmp(path, "model.heads")) return &c->model.heads;
     if (!strcmp(path, "model.intermediate_size")) return &c->model.intermediate_size;
@@ -186,6 +193,18 @@ static int check_number(const char *name, const qn_value *v, int integral, doubl
 
 static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char *err, size_t errlen) {
     void *p = field_ptr(c, f->path);
+    if (f->type == F_PATH) {
+        if (v->kind != QN_VAL_STR || !v->str[0] || strpbrk(v->str, "\n\r")) {
+            snprintf(err, errlen, "%s must be a path", f->path);
+            return -1;
+        }
+        if (strlen(v->str) >= 512) {
+            snprintf(err, errlen, "%s is longer than 511 characters", f->path);
+            return -1;
+        }
+        snprintf((char *)p, 512, "%s", v->str);
+        return 0;
+    }
     if (f->type == F_STR) {
         char tmp[64];
         if (v->kind != QN_VAL_STR) {
@@ -462,8 +481,52 @@ static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen) 
     return 0;
 }
 
+/* The file datasets need their files and a vocabulary; a pretrained model needs its directory. */
+static int finish_data(qn_trial_config *cfg, char *err, size_t errlen) {
+    qn_data_cfg *d = &cfg->data;
+    /* real labels are kept as they are unless noise is asked for; the synthetic data has 5% by default */
+    if (d->label_noise < 0) d->label_noise = strcmp(d->dataset, "synthetic-sentiment") ? 0.0 : 0.05;
+    if (cfg->model.pretrained[0]) {
+        char f[600];
+        snprintf(f, sizeof f, "%s/config.json", cfg->model.pretrained);
+        if (strcmp(cfg->model.arch, "bert") != 0) {
+            snprintf(err, errlen, "model.pretrained needs model.arch: bert");
+            return -1;
+        }
+        if (access(f, R_OK) != 0) {
+            snprintf(err, errlen, "model.pretrained: %s is not readable: give a Hugging Face model directory", f);
+            return -1;
+        }
+    }
+    if (!strcmp(d->dataset, "synthetic-sentiment")) {
+        if (d->path[0] || d->vocab[0]) {
+            snprintf(err, errlen, "data.path and data.vocab are for file datasets (imdb, csv, tsv, jsonl), not synthetic-sentiment");
+            return -1;
+        }
+        return 0;
+    }
+    if (!d->path[0]) {
+        snprintf(err, errlen, "data.dataset %s needs data.path", d->dataset);
+        return -1;
+    }
+    if (access(d->path, R_OK) != 0) {
+        snprintf(err, errlen, "data.path '%.300s' is not readable", d->path);
+        return -1;
+    }
+    if (!d->vocab[0] && !cfg->model.pretrained[0]) {
+        snprintf(err, errlen, "data.dataset %s needs a vocabulary: data.vocab (a vocab.txt) or model.pretrained", d->dataset);
+        return -1;
+    }
+    if (d->vocab[0] && access(d->vocab, R_OK) != 0) {
+        snprintf(err, errlen, "data.vocab '%.300s' is not readable", d->vocab);
+        return -1;
+    }
+    return 0;
+}
+
 int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
     if (finish_model(&cfg->model, cfg->data.max_len, err, errlen) != 0) return -1;
+    if (finish_data(cfg, err, errlen) != 0) return -1;
     qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
     for (int o = 0; o < 3; o++) {
         qn_quant_operand *op = ops[o];

@@ -38,7 +38,7 @@ typedef struct {
     qn_job *job;
     stage_marks *marks;
     int base_prune_set;
-    mark base_prune, base_quant;
+    mark base_prune, base_quant, base_model, base_data;
 } parser;
 
 static mark mark_of(const yaml_node_t *n) { return (mark){(int)n->start_mark.line + 1, (int)n->start_mark.column + 1}; }
@@ -680,6 +680,8 @@ static int parse_document(parser *p, const yaml_node_t *root) {
             n_stages = v;
         } else {
             if (!strcmp(k, "quant")) p->base_quant = mark_of(node(p, a->key));
+            if (!strcmp(k, "model")) p->base_model = mark_of(node(p, a->key));
+            if (!strcmp(k, "data")) p->base_data = mark_of(node(p, a->key));
             if (base_section(p, k, v, 0) != 0) return -1;
         }
     }
@@ -688,7 +690,11 @@ static int parse_document(parser *p, const yaml_node_t *root) {
         return fail_node(p, n_name, "name must be a single-line text");
     job->name = strdup(text(n_name));
     char msg[QN_ERR_LEN];
-    if (qn_config_finish(&job->base, msg, sizeof msg) != 0) return fail(p, p->base_quant.line ? p->base_quant : mark_of(root), "%s", msg);
+    if (qn_config_finish(&job->base, msg, sizeof msg) != 0) {
+        /* point at the section the message is about */
+        mark at = !strncmp(msg, "data.", 5) ? p->base_data : !strncmp(msg, "model.", 6) ? p->base_model : p->base_quant;
+        return fail(p, at.line ? at : mark_of(root), "%s", msg);
+    }
     if (!n_stages) return fail_node(p, root, "the job has no stages: add a stages list (see docs/jobs.md)");
     if (n_stages->type != YAML_SEQUENCE_NODE) return fail_node(p, n_stages, "stages must be a list, not %s", kind_name(n_stages));
     int n = (int)(n_stages->data.sequence.items.top - n_stages->data.sequence.items.start);

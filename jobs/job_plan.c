@@ -115,6 +115,9 @@ char *qn_job_plan_text(const qn_job *job) {
             c->model.heads, c->model.intermediate_size);
     add(&b, "base data %s train_size=%d eval_size=%d max_len=%d label_noise=%.17g\n", c->data.dataset,
         c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
+    if (c->data.path[0] || c->data.vocab[0] || c->model.pretrained[0])
+        add(&b, "base files data.path=%s data.vocab=%s model.pretrained=%s\n", c->data.path, c->data.vocab,
+            c->model.pretrained);
     add(&b, "base train %s epochs=%d batch_size=%d lr=%.17g weight_decay=%.17g beta1=%.17g beta2=%.17g eps=%.17g\n",
         c->train.optimizer, c->train.epochs, c->train.batch_size, c->train.lr, c->train.weight_decay, c->train.beta1,
         c->train.beta2, c->train.eps);

@@ -39,6 +39,8 @@ size_t qn_model_cfg_param_count(const qn_model_cfg *cfg, int vocab_size) {
     if (!strcmp(cfg->arch, "mlp")) return qn_mlp_param_count(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels);
     if (!strcmp(cfg->arch, "bert")) {
         qn_bert_config c = bert_config(cfg, vocab_size);
+        char err[256];
+        if (cfg->pretrained[0] && qn_bert_config_from_hf(cfg->pretrained, &c, err, sizeof err) != 0) return 0;
         return qn_bert_param_count(&c);
     }
     return 0;
@@ -60,14 +62,30 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
         m->probs = p->probs, m->quant_failed = &p->quant_failed;
         for (int k = 0; k < QN_MLP_LAYERS; k++) m->linears[m->nlinears++] = &p->layers[k];
     } else if (!strcmp(cfg->arch, "bert")) {
-        qn_bert_config c = bert_config(cfg, vocab_size);
-        if (T > c.max_position) {
-            snprintf(err, errlen, "%d tokens do not fit BERT's %d positions", T, c.max_position);
-            free(m);
-            return NULL;
+        qn_bert *p;
+        if (cfg->pretrained[0]) {
+            /* the checkpoint decides the sizes; the data's vocabulary must be the checkpoint's */
+            if (!(p = qn_bert_load_hf(cfg->pretrained, max_batch, T, err, errlen))) {
+                free(m);
+                return NULL;
+            }
+            if (p->cfg.vocab_size != vocab_size || p->cfg.num_labels != cfg->num_labels) {
+                snprintf(err, errlen, "%s: the model has %d tokens and %d labels, the data %d tokens and %d labels",
+                         cfg->pretrained, p->cfg.vocab_size, p->cfg.num_labels, vocab_size, cfg->num_labels);
+                qn_bert_free(p);
+                free(m);
+                return NULL;
+            }
+        } else {
+            qn_bert_config c = bert_config(cfg, vocab_size);
+            if (T > c.max_position) {
+                snprintf(err, errlen, "%d tokens do not fit BERT's %d positions", T, c.max_position);
+                free(m);
+                return NULL;
+            }
+            p = qn_bert_new(&c, max_batch, T, seed);
+            if (!p) goto oom;
         }
-        qn_bert *p = qn_bert_new(&c, max_batch, T, seed);
-        if (!p) goto oom;
         m->impl = p, m->forward = bert_forward, m->backward = bert_backward, m->destroy = bert_destroy;
         m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
         m->probs = p->probs, m->quant_failed = &p->quant_failed;

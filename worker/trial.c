@@ -7,14 +7,17 @@
 
 #include "model.h"
 #include "qn_dataset.h"
+#include "qn_wordpiece.h"
 #include "qn_kernels.h"
 #include "qn_worker.h"
 
 struct qn_worker_ctx {
     /* The dataset of the last data config, kept across trials (every trial of a study shares it). */
     qn_data_cfg data;
+    char vocab_path[600];
     uint64_t data_seed;
     qn_dataset *train, *eval;
+    qn_vocab *vocab;          /* the file datasets' WordPiece vocabulary */
 };
 
 qn_worker_ctx *qn_worker_ctx_new(void) {
@@ -27,6 +30,7 @@ void qn_worker_ctx_free(qn_worker_ctx *ctx) {
     if (!ctx) return;
     qn_dataset_free(ctx->train);
     qn_dataset_free(ctx->eval);
+    qn_vocab_free(ctx->vocab);
     free(ctx);
 }
 
@@ -39,15 +43,41 @@ void qn_trial_result_free(qn_trial_result *r) {
     r->checkpoint = NULL;
 }
 
-static int ensure_data(qn_worker_ctx *ctx, const qn_data_cfg *d, uint64_t seed) {
-    if (ctx->train && ctx->data_seed == seed && memcmp(&ctx->data, d, sizeof *d) == 0) return 0;
+/* The trial's data: generated (synthetic) or read and tokenized (files), cached across trials.
+ * Returns 0, -1 when out of memory, 2 for unusable files (message in err). */
+static int ensure_data(qn_worker_ctx *ctx, const qn_trial_config *cfg, uint64_t seed, char *err, size_t errlen) {
+    const qn_data_cfg *d = &cfg->data;
+    char vocab_path[600] = "";
+    if (strcmp(d->dataset, "synthetic-sentiment") != 0) {
+        if (d->vocab[0]) snprintf(vocab_path, sizeof vocab_path, "%s", d->vocab);
+        else snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", cfg->model.pretrained);
+    }
+    if (ctx->train && ctx->data_seed == seed && memcmp(&ctx->data, d, sizeof *d) == 0 && !strcmp(ctx->vocab_path, vocab_path))
+        return 0;
     qn_dataset_free(ctx->train);
     qn_dataset_free(ctx->eval);
-    ctx->train = qn_synth_generate(seed, QN_SPLIT_TRAIN, d->train_size, d->max_len, d->label_noise);
-    ctx->eval = qn_synth_generate(seed, QN_SPLIT_EVAL, d->eval_size, d->max_len, 0.0);
+    qn_vocab_free(ctx->vocab);
+    ctx->train = ctx->eval = NULL;
+    ctx->vocab = NULL;
+    ctx->vocab_path[0] = 0;
+    if (!vocab_path[0]) {
+        ctx->train = qn_synth_generate(seed, QN_SPLIT_TRAIN, d->train_size, d->max_len, d->label_noise);
+        ctx->eval = qn_synth_generate(seed, QN_SPLIT_EVAL, d->eval_size, d->max_len, 0.0);
+        if (!ctx->train || !ctx->eval) return -1;
+    } else {
+        int rc = qn_vocab_load(vocab_path, &ctx->vocab, err, errlen);
+        if (rc) return rc == 1 ? -1 : 2;
+        ctx->train = qn_dataset_load_files(d->dataset, d->path, QN_SPLIT_TRAIN, ctx->vocab, d->train_size, d->max_len, seed,
+                                           d->label_noise, cfg->model.num_labels, err, errlen);
+        ctx->eval = ctx->train ? qn_dataset_load_files(d->dataset, d->path, QN_SPLIT_EVAL, ctx->vocab, d->eval_size,
+                                                       d->max_len, seed, 0.0, cfg->model.num_labels, err, errlen)
+                               : NULL;
+        if (!ctx->train || !ctx->eval) return 2;
+    }
     ctx->data = *d;
     ctx->data_seed = seed;
-    return ctx->train && ctx->eval ? 0 : -1;
+    snprintf(ctx->vocab_path, sizeof ctx->vocab_path, "%s", vocab_path);
+    return 0;
 }
 
 static double seconds(void) {
@@ -165,11 +195,16 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
     memset(out, 0, sizeof *out);
     double t0 = seconds();
     out->status = QN_TRIAL_FAILED;
-    if (ensure_data(ctx, &cfg->data, data_seed) != 0) {
-        snprintf(out->error, sizeof out->error, "out of memory generating the dataset");
+    int drc = ensure_data(ctx, cfg, data_seed, out->error, sizeof out->error);
+    if (drc == 2) {
+        out->wall_s = seconds() - t0;
+        return 0; /* a failed trial naming the file */
+    }
+    if (drc != 0) {
+        snprintf(out->error, sizeof out->error, "out of memory loading the dataset");
         return -1;
     }
-    int V = qn_synth_vocab_size();
+    int V = ctx->vocab ? qn_vocab_size(ctx->vocab) : qn_synth_vocab_size();
     int B = cfg->train.batch_size;
     qn_model *m = qn_model_new(&cfg->model, V, B, cfg->data.max_len, qn_splitmix64(trial_seed ^ 0x1417ull), out->error,
                                sizeof out->error);

@@ -40,4 +40,12 @@ const char *qn_synth_token(int id);
  * [SEP], truncate (keeping [SEP] last) and pad to max_len. Returns the length before padding. */
 int qn_synth_encode(const char *text, int32_t *ids, int max_len);
 
+/* ---- labelled text from files (dataset_files.c): kind "imdb", "csv", "tsv" or "jsonl" ---- */
+struct qn_vocab;
+/* Load split `split` of the dataset at path, shuffle it with seed, keep the first n, tokenize with
+ * vocab ([CLS] ... [SEP], max_len). Returns NULL with "FILE[:LINE]: message" in err. */
+qn_dataset *qn_dataset_load_files(const char *kind, const char *path, int split, const struct qn_vocab *vocab, int n,
+                                  int max_len, uint64_t seed, double label_noise, int num_labels, char *err,
+                                  size_t errlen);
+
 #endif

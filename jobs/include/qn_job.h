@@ -125,11 +125,14 @@ typedef struct {
     int embed_dim;      /* mlp: embedding size */
     int hidden_size;    /* mlp: hidden Linear width; bert: hidden size (0 in a job: the preset's) */
     int layers, heads, intermediate_size; /* bert: encoder layers, attention heads, FFN width (0: the preset's) */
+    char pretrained[512]; /* bert: a Hugging Face directory to start from ("" : random init) */
     int num_labels;
 } qn_model_cfg;
 
 typedef struct {
-    char dataset[32];   /* "synthetic-sentiment" */
+    char dataset[32];   /* "synthetic-sentiment", "imdb", "csv", "tsv", "jsonl" */
+    char path[512];     /* imdb: the aclImdb directory; csv/tsv/jsonl: a directory with train.* and test.* */
+    char vocab[512];    /* vocab.txt for the file datasets ("": the pretrained model's) */
     int train_size, eval_size, max_len;
     double label_noise; /* fraction of training labels flipped */
 } qn_data_cfg;

@@ -6,37 +6,16 @@ source "$(dirname "$0")/lib.sh"
 
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "skipped: python3-torch is not installed"; exit 77; }
 
-"$PYTHON" - "$WORK" <<'PY'
-import json, math, struct, sys
+"$PYTHON" - "$WORK" "$SRC/tests/e2e" <<'PY'
+import math, sys
 import numpy as np, torch
 w = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+import tiny_bert
+np_sd, cfg = tiny_bert.make(w, vocab_size=50, num_labels=3)
+sd = {k: torch.from_numpy(v) for k, v in np_sd.items()}
+V, P, C, L, NH, I, NL = 50, tiny_bert.P, tiny_bert.C, tiny_bert.L, tiny_bert.NH, tiny_bert.I, 3
 torch.manual_seed(0)
-V, P, C, L, NH, I, NL = 50, 40, 32, 2, 4, 64, 3
-cfg = {"model_type": "bert", "vocab_size": V, "max_position_embeddings": P, "type_vocab_size": 2, "hidden_size": C,
-       "num_hidden_layers": L, "num_attention_heads": NH, "intermediate_size": I, "hidden_act": "gelu",
-       "layer_norm_eps": 1e-12, "id2label": {str(i): f"L{i}" for i in range(NL)}}
-json.dump(cfg, open(f"{w}/config.json", "w"))
-def r(*shape, s=0.5): return (torch.randn(*shape) * s).float()
-sd = {"bert.embeddings.word_embeddings.weight": r(V, C), "bert.embeddings.position_embeddings.weight": r(P, C),
-      "bert.embeddings.token_type_embeddings.weight": r(2, C),
-      "bert.embeddings.LayerNorm.weight": 1 + r(C, s=0.1), "bert.embeddings.LayerNorm.bias": r(C, s=0.1)}
-for l in range(L):
-    p = f"bert.encoder.layer.{l}."
-    for n, (o, i) in {"attention.self.query": (C, C), "attention.self.key": (C, C), "attention.self.value": (C, C),
-                      "attention.output.dense": (C, C), "intermediate.dense": (I, C), "output.dense": (C, I)}.items():
-        sd[p + n + ".weight"], sd[p + n + ".bias"] = r(o, i, s=1 / math.sqrt(i)), r(o, s=0.1)
-    for n in ["attention.output.LayerNorm", "output.LayerNorm"]:
-        sd[p + n + ".weight"], sd[p + n + ".bias"] = 1 + r(C, s=0.1), r(C, s=0.1)
-sd["bert.pooler.dense.weight"], sd["bert.pooler.dense.bias"] = r(C, C, s=1 / math.sqrt(C)), r(C, s=0.1)
-sd["classifier.weight"], sd["classifier.bias"] = r(NL, C, s=1 / math.sqrt(C)), r(NL, s=0.1)
-header, off, blobs = {"__metadata__": {"format": "pt"}}, 0, []
-for k, t in sd.items():
-    b = t.numpy().astype(np.float32).tobytes()
-    header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-    off += len(b); blobs.append(b)
-h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
-open(f"{w}/model.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
 N, T = 7, 12
 ids = torch.randint(1, V, (N, T))
 lens = torch.tensor([12, 5, 9, 1, 12, 3, 7])

@@ -72,12 +72,15 @@ def accuracy_vs_sparsity(df, out):
         return None
     def col(name):
         return p[name].astype(str) if name in p else pd.Series("-", index=p.index)
+    # prune.method sets both targets; a target-specific key overrides it
+    both = "params/prune.method" in p
     wm = col("params/prune.weight.method") if "params/prune.weight.method" in p else col("params/prune.method")
-    am = col("params/prune.activation.method")
+    am = col("params/prune.activation.method") if "params/prune.activation.method" in p else col("params/prune.method")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (w, a), rows in p.groupby([wm, am]):
         rows = rows.sort_values(sp)
-        ax.plot(rows[sp], rows["metrics/accuracy"], "-o", label=f"weights {w}, activations {a}")
+        label = f"{w} (weights and activations)" if both and w == a else f"weights {w}, activations {a}"
+        ax.plot(rows[sp], rows["metrics/accuracy"], "-o", label=label)
     ax.set_xlabel("sparsity")
     ax.set_ylabel("accuracy after fine-tuning")
     ax.set_title("Accuracy against sparsity")

@@ -4,6 +4,7 @@
     from quench_results import load_trials, load_curve
     df = load_trials("study.h5")            # one row per recorded trial
     loss = load_curve("study.h5", 3)        # /trial/3/train_loss as a numpy array
+    sd = load_checkpoint("study.h5", 3)     # {"bert.encoder.layer.0...weight": array, ...}, unpacked
 
 Works on a file a run is still writing: only the rows the writer has made durable (the `rows`
 attribute of /trials) are read, and HDF5's file locking is turned off for reading, as quench does.
@@ -38,3 +39,46 @@ def load_curve(path, trial_id, name="train_loss"):
     """A per-trial curve, e.g. the training loss per step of trial `trial_id`."""
     with h5py.File(path, "r") as f:
         return f["trial/%d/%s" % (trial_id, name)][:]
+
+
+def _unpack_codes(raw, n, width, signed):
+    """n codes of `width` bits, least significant bit first (docs/results-format.md)."""
+    import numpy as np
+    bits = np.unpackbits(np.asarray(raw, dtype=np.uint8), bitorder="little")[: n * width].reshape(n, width)
+    codes = (bits.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(axis=1)
+    if signed:
+        codes = np.where(codes >= 1 << (width - 1), codes - (1 << width), codes)
+    return codes
+
+
+def load_checkpoint(path, trial_id, master=False):
+    """/trial/<id>/checkpoint as {state-dict name: float32 numpy array}, packed codes unpacked to the
+    values the trial computed with (quantized weights dequantized). master=True: also "master", the
+    float parameter buffer, when the file keeps it."""
+    import numpy as np
+    out = {}
+    with h5py.File(path, "r") as f:
+        g = f["trial/%d/checkpoint" % trial_id]
+        for name, d in g.items():
+            if not isinstance(d, h5py.Dataset) or "encoding" not in d.attrs:
+                if name == "master" and master:
+                    out[name] = d[:]
+                continue
+            enc = d.attrs["encoding"]
+            enc = enc.decode() if isinstance(enc, bytes) else enc
+            shape = tuple(int(s) for s in d.attrs["shape"])
+            if enc == "float32":
+                out[name] = d[:].reshape(shape)
+                continue
+            n, width = int(np.prod(shape)), int(d.attrs["width"])
+            codes = _unpack_codes(d[:], n, width, enc != "binary").astype(np.float32)
+            rows = shape[0] if len(shape) == 2 else 1
+            if enc == "fixed":
+                vals = np.ldexp(codes, -int(d.attrs["frac_width"])).astype(np.float32)
+            elif enc == "binary" and int(d.attrs.get("bipolar", 0)):
+                vals = np.where(codes != 0, 1.0, -1.0).astype(np.float32)
+            else:
+                scale = g["scale"][name][:].astype(np.float32)
+                vals = codes.reshape(rows, -1) * scale[:, None]
+            out[name] = np.asarray(vals, dtype=np.float32).reshape(shape)
+    return out

@@ -19,6 +19,7 @@
 #include "qn_job.h"
 #include "qn_results.h"
 #include "qn_worker.h"
+#include "qn_worker_ckpt.h"
 #include "study_internal.h"
 #include "transport.h"
 
@@ -64,6 +65,7 @@ typedef struct {
     int64_t n;
     trial_state *state;
     int64_t *row;          /* row of each trial in the results file, -1 when not recorded */
+    uint8_t *has_ckpt, *has_master; /* what /trial/<id>/checkpoint holds now */
     stage_state *stages;
     worker_state *workers; /* workers[r] for rank r >= 1 */
     int nranks;
@@ -140,6 +142,70 @@ static const ckpt_entry *coord_ckpt(study *st, int64_t id, char *err, size_t err
     return e;
 }
 
+/* Is trial id of stage src the chosen parent of a stage that starts from src? */
+static int chosen_parent(const study *st, int src, int64_t id) {
+    for (int s = 0; s < st->job.nstages; s++)
+        if (st->job.stages[s].from.kind != QN_FROM_NONE && st->job.stages[s].from.stage == src && st->stages[s].ready &&
+            st->stages[s].parent == id)
+            return 1;
+    return 0;
+}
+
+/* A trial a later stage may still start from: its stage is named by from: and not yet resolved. */
+static int parent_candidate(const study *st, int s) { return st->stages[s].needs_ckpt && !st->stages[s].ckpts_pruned; }
+
+/* Drop what the stage's checkpoints: policy does not keep: `best` keeps the stage's best trial, `all`
+ * every trial, `none` none; trials later stages start from (or may) keep theirs, float master
+ * included. Drops become durable with the next commit. */
+static void enforce_checkpoints(study *st, int s) {
+    const qn_stage *g = &st->job.stages[s];
+    const stage_state *ss = &st->stages[s];
+    for (int64_t id = g->first_trial; id < g->first_trial + g->ntrials; id++) {
+        if (!st->has_ckpt[id]) continue;
+        int needed = parent_candidate(st, s) || chosen_parent(st, s, id);
+        int keep = needed || g->checkpoints == QN_CKPT_ALL || (g->checkpoints == QN_CKPT_BEST && id == ss->best);
+        if (!keep) {
+            qn_results_drop_checkpoint(st->res, id);
+            st->has_ckpt[id] = st->has_master[id] = 0;
+        } else if (st->has_master[id] && !needed) {
+            qn_results_drop_master(st->res, id);
+            st->has_master[id] = 0;
+        }
+    }
+}
+
+/* The checkpoint to record for a finished trial, or NULL: packed per the trial's quantization, with
+ * the float master when a later stage may start from it and the packed values are not it. */
+static qn_ckpt *trial_checkpoint(study *st, int s, int64_t id, const qn_trial_result *r, int new_best) {
+    const qn_stage *g = &st->job.stages[s];
+    const stage_state *ss = &st->stages[s];
+    if (r->status != QN_TRIAL_DONE || !r->checkpoint) return NULL;
+    int needed = parent_candidate(st, s);
+    if (!needed && g->checkpoints != QN_CKPT_ALL && !(g->checkpoints == QN_CKPT_BEST && new_best)) return NULL;
+    qn_trial t;
+    qn_trial_config cfg;
+    char err[QN_ERR_LEN] = "";
+    qn_ckpt *c = calloc(1, sizeof *c);
+    int rc = !c || qn_job_trial(&st->job, id, &t) != 0;
+    if (!rc) {
+        rc = qn_trial_config_build(&st->job, ss->inherited, ss->ninherited, &t, &cfg, err, sizeof err) != 0 ||
+             qn_ckpt_build(&cfg, r->checkpoint, r->checkpoint_len, needed, c, err, sizeof err) != 0;
+        qn_trial_free(&t);
+    }
+    if (rc) {
+        fprintf(stderr, "quench: warning: trial %lld: cannot pack its checkpoint: %s\n", (long long)id, err);
+        free(c);
+        return NULL;
+    }
+    int quantized = 0;
+    for (int i = 0; i < c->ntensors; i++) quantized |= strcmp(c->tensors[i].format, "none") != 0;
+    if (!quantized) { /* the float32 tensors are the buffer itself */
+        free(c->master);
+        c->master = NULL;
+    }
+    return c;
+}
+
 /* ---------------------------------------------------------------- recording */
 
 static void format_params(const qn_param *p, int n, char *buf, size_t len) {
@@ -193,14 +259,15 @@ static int record_trial(study *st, int64_t id, int rank, const char *device, dou
         cvals[i] = r->curves[i].values;
         clens[i] = r->curves[i].n;
     }
-    int keep_ckpt = ss->needs_ckpt && r->status == QN_TRIAL_DONE && r->checkpoint;
+    int new_best = r->status == QN_TRIAL_DONE && better(metric_of(r, g->metric), ss->best_value, g->maximize);
+    qn_ckpt *ckpt = trial_checkpoint(st, s, id, r, new_best);
     qn_trial_record rec = {
         .id = id, .stage = g->name, .status = r->status == QN_TRIAL_DONE ? "done" : "failed",
         .device = device, .worker = rank, .parent = ss->parent, .start_time = start_wall, .wall_s = r->wall_s,
         .error = r->status == QN_TRIAL_DONE ? "" : r->error, .nparams = t.nparams, .params = t.params,
         .nmetrics = r->nmetrics, .metric_names = mnames, .metric_values = mvalues, .ncurves = r->ncurves,
         .curve_names = cnames, .curves = cvals, .curve_lens = clens,
-        .checkpoint = keep_ckpt ? r->checkpoint : NULL, .checkpoint_len = keep_ckpt ? r->checkpoint_len : 0};
+        .ckpt = ckpt};
     char err[QN_ERR_LEN];
     int rc;
     if (st->row[id] >= 0) {
@@ -209,6 +276,10 @@ static int record_trial(study *st, int64_t id, int rank, const char *device, dou
         rc = qn_results_append_trial(st->res, &rec, err, sizeof err);
         if (rc == 0) st->row[id] = qn_results_nrows(st->res) - 1;
     }
+    st->has_ckpt[id] = rc == 0 && ckpt;
+    st->has_master[id] = rc == 0 && ckpt && ckpt->master;
+    qn_ckpt_free(ckpt);
+    free(ckpt);
     if (rc != 0) {
         fprintf(stderr, "quench: cannot record trial %lld: %s\n", (long long)id, err);
         qn_trial_free(&t);
@@ -230,6 +301,7 @@ static int record_trial(study *st, int64_t id, int rank, const char *device, dou
         st->failed_total++;
     }
     update_stage_record(st, s);
+    enforce_checkpoints(st, s);
 
     char params[256], line[1024];
     format_params(t.params, t.nparams, params, sizeof params);
@@ -323,16 +395,8 @@ static int resolve_stages(study *st) {
             if (st->job.stages[s].from.kind != QN_FROM_NONE && st->job.stages[s].from.stage == src && !st->stages[s].ready)
                 all = 0;
         if (!all) continue;
-        const qn_stage *gs = &st->job.stages[src];
-        for (int64_t id = gs->first_trial; id < gs->first_trial + gs->ntrials; id++) {
-            int used = 0;
-            for (int s = 0; s < st->job.nstages; s++)
-                if (st->job.stages[s].from.kind != QN_FROM_NONE && st->job.stages[s].from.stage == src &&
-                    st->stages[s].parent == id)
-                    used = 1;
-            if (!used && st->state[id] == TS_DONE) qn_results_drop_checkpoint(st->res, id);
-        }
         ss->ckpts_pruned = 1;
+        enforce_checkpoints(st, src);
     }
     /* Stages without a usable parent: their trials fail now, with the reason. */
     for (int s = 0; s < st->job.nstages; s++) {
@@ -376,7 +440,7 @@ static int build_msg(study *st, int64_t id, qn_trial_msg *m, char *err, size_t e
     m->stage = s;
     m->nsteps = g->nsteps;
     for (int i = 0; i < g->nsteps; i++) m->steps[i] = (int32_t)g->steps[i];
-    m->want_checkpoint = ss->needs_ckpt;
+    m->want_checkpoint = ss->needs_ckpt || g->checkpoints != QN_CKPT_NONE;
     qn_trial_free(&t);
     return rc;
 }
@@ -493,6 +557,9 @@ static int restore_from_file(study *st) {
         st->row[id] = row;
         if (strcmp(status, "done") == 0) {
             st->state[id] = TS_DONE;
+            int master = 0;
+            st->has_ckpt[id] = (uint8_t)qn_results_has_checkpoint(st->res, id, &master);
+            st->has_master[id] = (uint8_t)master;
         } else if (!st->opts->retry_failed) {
             st->state[id] = TS_FAILED;
         }
@@ -563,8 +630,10 @@ static int setup(study *st, const qn_run_opts *opts, char *err, size_t errlen) {
     st->n = st->job.ntrials;
     st->state = calloc((size_t)st->n + 1, sizeof *st->state);
     st->row = malloc(((size_t)st->n + 1) * sizeof *st->row);
+    st->has_ckpt = calloc((size_t)st->n + 1, 1);
+    st->has_master = calloc((size_t)st->n + 1, 1);
     st->stages = calloc((size_t)st->job.nstages, sizeof *st->stages);
-    if (!st->state || !st->row || !st->stages) {
+    if (!st->state || !st->row || !st->stages || !st->has_ckpt || !st->has_master) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
@@ -577,7 +646,11 @@ static int setup(study *st, const qn_run_opts *opts, char *err, size_t errlen) {
     }
     for (int s = 0; s < st->job.nstages; s++)
         if (st->job.stages[s].from.kind != QN_FROM_NONE) st->stages[st->job.stages[s].from.stage].needs_ckpt = 1;
-    if (opts->resume) restore_from_file(st);
+    if (opts->resume) {
+        restore_from_file(st);
+        /* a run killed between recording a new best and committing the drop of the old one left it */
+        for (int s = 0; s < st->job.nstages; s++) enforce_checkpoints(st, s);
+    }
     return 0;
 }
 
@@ -591,6 +664,8 @@ static void teardown(study *st) {
     free(st->stages);
     free(st->state);
     free(st->row);
+    free(st->has_ckpt);
+    free(st->has_master);
     free(st->workers);
     if (st->inline_ctx) qn_worker_ctx_free(st->inline_ctx);
     qn_job_free(&st->job);
@@ -610,6 +685,7 @@ static int coordinate(study *st) {
     if (!use_mpi) {
         st->inline_ctx = qn_worker_ctx_new();
         qn_device_probe(0, 1, &st->self_dev);
+        if (st->inline_ctx && !strcmp(st->self_dev.kind, "cuda")) qn_worker_ctx_use_gpu(st->inline_ctx, st->self_dev.device_index);
         qn_device_record d = {.rank = 0, .session = st->session, .hostname = st->self_dev.hostname,
                               .kind = st->self_dev.kind, .name = st->self_dev.name, .cc_major = st->self_dev.cc_major,
                               .cc_minor = st->self_dev.cc_minor, .cores = st->self_dev.cores,

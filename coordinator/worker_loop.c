@@ -33,6 +33,7 @@ int qn_worker_loop(volatile sig_atomic_t *signal_flag) {
 
     qn_worker_ctx *ctx = qn_worker_ctx_new();
     if (!ctx) return 1;
+    if (!strcmp(dev.kind, "cuda")) qn_worker_ctx_use_gpu(ctx, dev.device_index);
     cached_ckpt cache[CACHE];
     memset(cache, 0, sizeof cache);
     int next_slot = 0, rc = 0;

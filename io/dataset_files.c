@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "qn_dataset.h"
 #include "qn_kernels.h"
@@ -48,12 +49,23 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* one line: a quoted label or JSON parser text may hold newlines or other control bytes */
+    for (char *p = err; errlen && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return 2;
 }
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
+    struct stat sb; /* a directory opens, and its "size" is no length to allocate */
+    int st = fstat(fileno(f), &sb);
+    if (st != 0 || !S_ISREG(sb.st_mode)) {
+        int e = st != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        fclose(f);
+        errno = e;
+        return NULL;
+    }
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -66,8 +78,11 @@ static char *slurp(const char *path, size_t *len) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int load_imdb(const char *root, const char *split, examples *e, char *err, size_t errlen) {
+static int load_imdb(const char *root, const char *split, int num_labels, examples *e, char *err, size_t errlen) {
     static const char *const labels[2] = {"neg", "pos"};
+    if (num_labels < 2)
+        return fail(err, errlen, "%s/%s: imdb has labels 0 (neg) and 1 (pos), but the model has %d label%s", root, split,
+                    num_labels, num_labels == 1 ? "" : "s");
     for (int label = 0; label < 2; label++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/%s/%s", root, split, labels[label]);
@@ -98,7 +113,7 @@ static int load_imdb(const char *root, const char *split, examples *e, char *err
             size_t len;
             snprintf(path, sizeof path, "%s/%s", dir, names[i]);
             char *text = slurp(path, &len);
-            if (!text) rc = fail(err, errlen, "%s: cannot read", path);
+            if (!text) rc = fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
             else if (push(e, text, label) != 0) free(text), rc = fail(err, errlen, "%s: out of memory", path);
         }
         for (int i = 0; i < n; i++) free(names[i]);
@@ -108,22 +123,30 @@ static int load_imdb(const char *root, const char *split, examples *e, char *err
     return 0;
 }
 
-static int parse_label(const char *s, const char *file, int line, int *out, char *err, size_t errlen) {
+static int check_label(long v, const char *file, int line, int num_labels, char *err, size_t errlen) {
+    if (v >= num_labels)
+        return fail(err, errlen, "%s:%d: label %ld, but the model has %d label%s", file, line, v, num_labels,
+                    num_labels == 1 ? "" : "s");
+    return 0;
+}
+
+static int parse_label(const char *s, const char *file, int line, int num_labels, int *out, char *err, size_t errlen) {
     char *end;
     long v = strtol(s, &end, 10);
     while (*end == ' ' || *end == '\r') end++;
     if (end == s || *end || v < 0 || v > 999)
         return fail(err, errlen, "%s:%d: label '%.40s' is not an integer from 0", file, line, s);
     *out = (int)v;
-    return 0;
+    return check_label(v, file, line, num_labels, err, errlen);
 }
 
 /* CSV/TSV: the header names the columns; fields split on sep (CSV: RFC 4180 quotes). */
-static int load_delimited(const char *file, char sep, examples *e, char *err, size_t errlen) {
+static int load_delimited(const char *file, char sep, int num_labels, examples *e, char *err, size_t errlen) {
     size_t len;
     char *buf = slurp(file, &len);
     if (!buf) return fail(err, errlen, "%s: cannot read: %s", file, strerror(errno));
-    int rc = 0, line = 1, col = 0, text_col = -1, label_col = -1, ncols = 0;
+    /* line: where the reader is; record_line: where the current record (and any quote in it) began */
+    int rc = 0, line = 1, record_line = 1, quote_line = 1, col = 0, text_col = -1, label_col = -1, ncols = 0;
     char *field = malloc(len + 1), *text = NULL, *label = NULL;
     size_t fl = 0;
     int quoted = 0, header = 1, record_chars = 0; /* record_chars: a blank line is skipped, not a record */
@@ -131,7 +154,8 @@ static int load_delimited(const char *file, char sep, examples *e, char *err, si
         free(buf);
         return fail(err, errlen, "%s: out of memory", file);
     }
-    for (size_t i = 0; i <= len && !rc; i++) {
+    size_t i0 = len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3) ? 3 : 0; /* a UTF-8 byte order mark, as Excel writes */
+    for (size_t i = i0; i <= len && !rc; i++) {
         char c = i < len ? buf[i] : '\n';
         if (c != '\n' && c != '\r') record_chars++;
         if (sep == ',' && quoted) {
@@ -144,7 +168,7 @@ static int load_delimited(const char *file, char sep, examples *e, char *err, si
             continue;
         }
         if (sep == ',' && c == '"' && fl == 0) {
-            quoted = 1;
+            quoted = 1, quote_line = line;
             continue;
         }
         if (c != sep && c != '\n') {
@@ -170,10 +194,10 @@ static int load_delimited(const char *file, char sep, examples *e, char *err, si
             } else if (record_chars == 0) {
                 /* a blank line, such as the one after the final newline */
             } else if (col != ncols || !text || !label) {
-                rc = fail(err, errlen, "%s:%d: %d fields where the header has %d", file, line, col, ncols);
+                rc = fail(err, errlen, "%s:%d: %d fields where the header has %d", file, record_line, col, ncols);
             } else {
                 int lab = 0;
-                rc = parse_label(label, file, line, &lab, err, errlen);
+                rc = parse_label(label, file, record_line, num_labels, &lab, err, errlen);
                 if (!rc && push(e, text, lab) != 0) rc = fail(err, errlen, "%s: out of memory", file);
                 if (!rc) text = NULL;
             }
@@ -181,24 +205,32 @@ static int load_delimited(const char *file, char sep, examples *e, char *err, si
             text = label = NULL;
             col = 0;
             record_chars = 0;
-            line++;
+            record_line = ++line;
         }
     }
-    if (!rc && quoted) rc = fail(err, errlen, "%s:%d: a quoted field is not closed", file, line);
+    if (!rc && quoted) rc = fail(err, errlen, "%s:%d: a quoted field is not closed", file, quote_line);
     free(text), free(label), free(field), free(buf);
     return rc;
 }
 
-static int load_jsonl(const char *file, examples *e, char *err, size_t errlen) {
+static int load_jsonl(const char *file, int num_labels, examples *e, char *err, size_t errlen) {
     FILE *f = fopen(file, "r");
     if (!f) return fail(err, errlen, "%s: cannot read: %s", file, strerror(errno));
+    struct stat sb;
+    int st = fstat(fileno(f), &sb);
+    if (st != 0 || !S_ISREG(sb.st_mode)) {
+        int e = st != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        fclose(f);
+        return fail(err, errlen, "%s: cannot read: %s", file, strerror(e));
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     int rc = 0, no = 0;
     while (!rc && (n = getline(&line, &cap, f)) >= 0) {
         no++;
-        if (n <= 1 && (n == 0 || line[0] == '\n')) continue;
+        if (no == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) memcpy(line, "   ", 3); /* a byte order mark */
+        if (strspn(line, " \t\r\n") == (size_t)n) continue; /* a blank line, CRLF or not */
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
         json_t *t = o ? json_object_get(o, "text") : NULL, *l = o ? json_object_get(o, "label") : NULL;
@@ -206,7 +238,7 @@ static int load_jsonl(const char *file, examples *e, char *err, size_t errlen) {
         else if (!json_is_string(t)) rc = fail(err, errlen, "%s:%d: no \"text\" string", file, no);
         else if (!json_is_integer(l) || json_integer_value(l) < 0 || json_integer_value(l) > 999)
             rc = fail(err, errlen, "%s:%d: \"label\" must be an integer from 0", file, no);
-        else {
+        else if ((rc = check_label((long)json_integer_value(l), file, no, num_labels, err, errlen)) == 0) {
             char *text = strdup(json_string_value(t));
             if (!text || push(e, text, (int)json_integer_value(l)) != 0) free(text), rc = fail(err, errlen, "%s: out of memory", file);
         }
@@ -225,16 +257,15 @@ qn_dataset *qn_dataset_load_files(const char *kind, const char *path, int split,
     char file[1024];
     int rc;
     if (!strcmp(kind, "imdb")) {
-        rc = load_imdb(path, name, &e, err, errlen);
+        rc = load_imdb(path, name, num_labels, &e, err, errlen);
+        snprintf(file, sizeof file, "%s/%s", path, name);
     } else {
         snprintf(file, sizeof file, "%s/%s.%s", path, name, kind);
-        rc = !strcmp(kind, "jsonl") ? load_jsonl(file, &e, err, errlen)
-                                    : load_delimited(file, !strcmp(kind, "tsv") ? '\t' : ',', &e, err, errlen);
+        rc = !strcmp(kind, "jsonl") ? load_jsonl(file, num_labels, &e, err, errlen)
+                                    : load_delimited(file, !strcmp(kind, "tsv") ? '\t' : ',', num_labels, &e, err, errlen);
     }
-    for (int i = 0; !rc && i < e.n; i++)
-        if (e.labels[i] >= num_labels)
-            rc = fail(err, errlen, "%s: example %d has label %d, but the model has %d labels", path, i, e.labels[i], num_labels);
-    if (!rc && e.n == 0) rc = fail(err, errlen, "%s: no %s examples", path, name);
+    /* labels were checked against num_labels where the file and line are known */
+    if (!rc && e.n == 0) rc = fail(err, errlen, "%s: no examples", file);
     if (rc) {
         examples_free(&e);
         return NULL;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qn_checkpoint.h"
 #include "results_internal.h"
 
 static const char *const trial_columns[] = {"id", "stage", "status", "device", "worker", "parent", "start_time", "wall_s", "error"};
@@ -347,15 +348,12 @@ static int write_trial_group(qn_results *r, const qn_trial_record *rec) {
         if (ds >= 0) H5Dclose(ds);
         H5Sclose(sp);
     }
-    if (rec->checkpoint) {
-        hid_t c = H5Gcreate2(g, "checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        hsize_t n = (hsize_t)rec->checkpoint_len;
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        hid_t ds = c < 0 ? -1 : H5Dcreate2(c, "params", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        bad |= ds < 0 || (n && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, rec->checkpoint) < 0);
-        if (ds >= 0) H5Dclose(ds);
-        if (c >= 0) H5Gclose(c);
-        H5Sclose(sp);
+    if (rec->ckpt) {
+        bad |= qn_results_write_ckpt(r, g, rec->ckpt) != 0;
+    } else if (rec->checkpoint) {
+        /* the float buffer alone, as the parent of a later stage */
+        qn_ckpt c = {.nparams = (int64_t)rec->checkpoint_len, .master = (float *)rec->checkpoint};
+        bad |= qn_results_write_ckpt(r, g, &c) != 0;
     }
     H5Gclose(g);
     return bad ? -1 : 0;
@@ -541,27 +539,4 @@ double qn_results_metric(const qn_results *rc, int64_t row, const char *name) {
     }
     if (m >= 0) H5Gclose(m);
     return v;
-}
-
-int qn_results_read_checkpoint(const qn_results *r, int64_t id, float **buf, size_t *len) {
-    char name[64];
-    snprintf(name, sizeof name, "/trial/%lld/checkpoint/params", (long long)id);
-    char parent[64];
-    snprintf(parent, sizeof parent, "/trial/%lld", (long long)id);
-    if (H5Lexists(r->file, parent, H5P_DEFAULT) <= 0) return -1;
-    snprintf(parent, sizeof parent, "/trial/%lld/checkpoint", (long long)id);
-    if (H5Lexists(r->file, parent, H5P_DEFAULT) <= 0 || H5Lexists(r->file, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t ds = H5Dopen2(r->file, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    int64_t n = qn_col_length(ds);
-    float *b = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!b || (n > 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0)) {
-        free(b);
-        H5Dclose(ds);
-        return -1;
-    }
-    H5Dclose(ds);
-    *buf = b;
-    *len = (size_t)n;
-    return 0;
 }

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 
+#include "qn_checkpoint.h"
 #include "qn_results.h"
 
 struct qn_results {
@@ -57,6 +58,9 @@ int qn_lock_fd(int fd);
 /* Make everything written so far durable by replacing FILE with the current image (results_commit.c).
  * first: FILE must not exist yet (returns -2 if it does). Returns 0, or -1 with err. */
 int qn_results_commit(qn_results *r, int first, char *err, size_t errlen);
+
+/* Write /trial/<id>/checkpoint into the trial's group (results_checkpoint.c). */
+int qn_results_write_ckpt(qn_results *r, hid_t trial_group, const qn_ckpt *c);
 
 /* Names of the datasets in a group, in creation order; returns the count (names malloc'd). */
 int qn_group_datasets(hid_t group, char ***names);

@@ -40,6 +40,9 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line: tensor names and dtypes come from the JSON, where "\n" is a valid escape */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     snprintf(err, errlen, "%s: %s", path, msg);
     return 2;
 }

@@ -149,7 +149,9 @@ const char *qn_vocab_token(const qn_vocab *v, int id) { return id >= 0 && id < v
 
 /* ---------------------------------------------------------------- the basic tokenizer */
 
-/* Next code point of UTF-8 text (invalid bytes read as U+FFFD, which is then dropped). */
+/* Next code point of UTF-8 text (invalid bytes read as U+FFFD, which is then dropped, as Python's
+ * decoder with errors="ignore" drops them: overlong forms, surrogates and code points past U+10FFFF
+ * included). */
 static uint32_t next_cp(const unsigned char **p) {
     const unsigned char *s = *p;
     uint32_t c = s[0];
@@ -171,6 +173,8 @@ static uint32_t next_cp(const unsigned char **p) {
         c = c << 6 | (s[i] & 0x3F);
     }
     *p = s + n;
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* below this, an overlong form */
+    if (c < least[n] || (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) return 0xFFFD;
     return c;
 }
 
@@ -256,7 +260,9 @@ int qn_wordpiece_tokenize(const qn_vocab *v, const char *text, int32_t *ids, int
         uint32_t c = next_cp(&p);
         int cls = uc_class(c);
         if (cls == QN_UC_CONTROL) continue;      /* _clean_text drops them (and NUL, U+FFFD) */
-        if (cls == QN_UC_SPACE) {
+        /* U+2028 and U+2029 are neither Zs nor control, so _clean_text keeps them, but Python's str.split()
+         * in whitespace_tokenize splits on them */
+        if (cls == QN_UC_SPACE || c == 0x2028 || c == 0x2029) {
             FLUSH();
             continue;
         }

@@ -41,6 +41,9 @@ static const field fields[] = {
     {"data.max_len", F_INT, 2, 4096, 0, 0, NULL, 0},
     {"data.label_noise", F_NUM, 0, 0.5, 0, 0, NULL, 0},
     {"train.optimizer", F_STR, 0, 0, 0, 0, "adamw", 1},
+    {"train.checkpoints", F_STR, 0, 0, 0, 0, "none|best|all", 1},
+    {"train.lr_schedule", F_STR, 0, 0, 0, 0, "constant|linear|cosine", 0},
+    {"train.warmup_ratio", F_NUM, 0, 1, 0, 0, NULL, 0},
     {"train.epochs", F_INT, 1, 1000000, 0, 0, NULL, 0},
     {"train.batch_size", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"train.lr", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
@@ -104,6 +107,9 @@ void qn_config_defaults(qn_trial_config *c) {
     c->data.max_len = 64;
     c->data.label_noise = -1; /* the dataset's default: qn_config_finish */
     snprintf(c->train.optimizer, sizeof c->train.optimizer, "adamw");
+    snprintf(c->train.checkpoints, sizeof c->train.checkpoints, "best");
+    snprintf(c->train.lr_schedule, sizeof c->train.lr_schedule, "constant");
+    c->train.warmup_ratio = 0.0;
     c->train.epochs = 2;
     c->train.batch_size = 32;
     c->train.lr = 1e-3;
@@ -164,6 +170,9 @@ static void *field_ptr(qn_trial_config *c, const char *path) {
     if (!strcmp(path, "data.max_len")) return &c->data.max_len;
     if (!strcmp(path, "data.label_noise")) return &c->data.label_noise;
     if (!strcmp(path, "train.optimizer")) return c->train.optimizer;
+    if (!strcmp(path, "train.lr_schedule")) return c->train.lr_schedule;
+    if (!strcmp(path, "train.warmup_ratio")) return &c->train.warmup_ratio;
+    if (!strcmp(path, "train.checkpoints")) return c->train.checkpoints;
     if (!strcmp(path, "train.epochs")) return &c->train.epochs;
     if (!strcmp(path, "train.batch_size")) return &c->train.batch_size;
     if (!strcmp(path, "train.lr")) return &c->train.lr;
@@ -216,9 +225,12 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
             snprintf(err, errlen, "unknown %s '%.100s': expected %s", f->path, v->str, tmp);
             return -1;
         }
-        size_t cap = !strcmp(f->path, "data.dataset") ? sizeof c->data.dataset
-                     : !strcmp(f->path, "model.preset") ? sizeof c->model.preset
-                                                        : sizeof c->model.arch;
+        size_t cap = !strcmp(f->path, "data.dataset")        ? sizeof c->data.dataset
+                     : !strcmp(f->path, "model.preset")      ? sizeof c->model.preset
+                     : !strcmp(f->path, "train.optimizer")   ? sizeof c->train.optimizer
+                     : !strcmp(f->path, "train.checkpoints") ? sizeof c->train.checkpoints
+                     : !strcmp(f->path, "train.lr_schedule") ? sizeof c->train.lr_schedule
+                                                             : sizeof c->model.arch;
         snprintf((char *)p, cap, "%s", v->str);
         return 0;
     }

@@ -26,6 +26,7 @@ typedef struct {
     mark *steps;         /* per step */
     mark **values;       /* per axis, per value (a range: the range's position for every value) */
     char *from_text;
+    int checkpoints;     /* the stage's checkpoints: (qn_ckpt_policy), -1 when not given */
     int has_prune_axis;
     mark prune_axis;
 } stage_marks;
@@ -329,8 +330,12 @@ static int parse_metric(parser *p, qn_stage *st, stage_marks *sm, const yaml_nod
     return 0;
 }
 
+int qn_ckpt_policy_of(const char *name) {
+    return !strcmp(name, "best") ? QN_CKPT_BEST : !strcmp(name, "none") ? QN_CKPT_NONE : !strcmp(name, "all") ? QN_CKPT_ALL : -1;
+}
+
 static int parse_stage(parser *p, int index, const yaml_node_t *map) {
-    static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric"};
+    static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric", "checkpoints"};
     qn_stage *st = &p->job->stages[index];
     stage_marks *sm = &p->marks[index];
     st->line = mark_of(map).line;
@@ -339,8 +344,9 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         return fail_node(p, map, "each stage must be a mapping with name and run, not %s", kind_name(map));
     char where[64];
     snprintf(where, sizeof where, "stage %d", index + 1);
-    if (check_keys(p, map, where, keys, 6) != 0) return -1;
-    yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL;
+    if (check_keys(p, map, where, keys, 7) != 0) return -1;
+    yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL,
+                *n_ckpt = NULL;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
         yaml_node_t *v = node(p, a->value);
@@ -349,6 +355,7 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         else if (!strcmp(k, "from")) n_from = v;
         else if (!strcmp(k, "grid")) n_grid = v;
         else if (!strcmp(k, "run")) n_run = v;
+        else if (!strcmp(k, "checkpoints")) n_ckpt = v;
         else n_metric = v;
     }
     if (!n_name) return fail_node(p, map, "stage %d has no name", index + 1);
@@ -383,6 +390,14 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         sm->from = mark_of(n_from);
     }
     if (n_metric && parse_metric(p, st, sm, n_metric) != 0) return -1;
+    sm->checkpoints = -1; /* the job's train.checkpoints */
+    if (n_ckpt) {
+        int c = n_ckpt->type != YAML_SCALAR_NODE ? -1 : qn_ckpt_policy_of(text(n_ckpt));
+        if (c < 0)
+            return fail_node(p, n_ckpt, "checkpoints must be none, best or all, not '%.100s'",
+                             n_ckpt->type == YAML_SCALAR_NODE ? text(n_ckpt) : kind_name(n_ckpt));
+        sm->checkpoints = c;
+    }
     return 0;
 }
 
@@ -717,6 +732,8 @@ static int parse_document(parser *p, const yaml_node_t *root) {
     if (check_cycles(p) != 0) return -1;
     for (int s = 0; s < n; s++) {
         qn_stage *st = &job->stages[s];
+        st->checkpoints = (qn_ckpt_policy)(p->marks[s].checkpoints >= 0 ? p->marks[s].checkpoints
+                                                                          : qn_ckpt_policy_of(job->base.train.checkpoints));
         if (stage_metric(p, s) != 0) return -1;
         if (!has_step(st, QN_STEP_PRUNE) && (p->marks[s].has_prune_axis || p->base_prune_set))
             return fail(p, p->marks[s].has_prune_axis ? p->marks[s].prune_axis : p->base_prune,

@@ -121,6 +121,9 @@ char *qn_job_plan_text(const qn_job *job) {
     add(&b, "base train %s epochs=%d batch_size=%d lr=%.17g weight_decay=%.17g beta1=%.17g beta2=%.17g eps=%.17g\n",
         c->train.optimizer, c->train.epochs, c->train.batch_size, c->train.lr, c->train.weight_decay, c->train.beta1,
         c->train.beta2, c->train.eps);
+    /* only when not the default, so that the plans of earlier results files still match */
+    if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
+        add(&b, "base train lr_schedule=%s warmup_ratio=%.17g\n", c->train.lr_schedule, c->train.warmup_ratio);
     add_operand(&b, "data_in", &c->quant.data_in);
     add_operand(&b, "weight", &c->quant.weight);
     add_operand(&b, "bias", &c->quant.bias);
@@ -178,6 +181,8 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
     fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
             c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
+    if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
+        fprintf(out, "         lr schedule %s, warmup %g of the updates\n", c->train.lr_schedule, c->train.warmup_ratio);
     if (qn_config_has_quant(c)) {
         qn_format f;
         char err[QN_ERR_LEN], desc[256];

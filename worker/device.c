@@ -62,7 +62,9 @@ int qn_device_probe(int local_rank, int measure_gemm, qn_device_profile *out) {
     memset(out, 0, sizeof *out);
     gethostname(out->hostname, sizeof out->hostname - 1);
 #ifdef QUENCH_HAVE_CUDA
-    int count = qn_cuda_available();
+    /* QUENCH_DEVICE=cpu keeps a GPU machine's ranks on the CPU backend */
+    const char *force = getenv("QUENCH_DEVICE");
+    int count = force && !strcmp(force, "cpu") ? 0 : qn_cuda_available();
     if (count > 0) {
         int dev = local_rank % count;
         qn_cuda_props p;
@@ -77,6 +79,7 @@ int qn_device_probe(int local_rank, int measure_gemm, qn_device_profile *out) {
             out->bf16 = p.cc_major >= 8;
             out->fp8 = p.cc_major * 10 + p.cc_minor >= 89;
             out->gemm_gflops = measure_gemm ? qn_cuda_gemm_gflops(dev) : 0.0;
+            out->device_index = dev;
             return 0;
         }
     }

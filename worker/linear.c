@@ -70,24 +70,34 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
         l->act_total += (double)nx;
     }
     fake_quant(&l->fmt[0], src, l->x_q, rows, l->in, quant_failed);
-    fake_quant(&l->fmt[1], l->W, l->Wq, l->out, l->in, quant_failed);
-    fake_quant(&l->fmt[2], l->b, l->bq, 1, l->out, quant_failed);
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * l->out, l->bq, (size_t)l->out * sizeof(float));
-    qn_sgemm(0, 1, rows, l->out, l->in, 1.0f, l->x_q, l->in, l->Wq, l->in, 1.0f, y, l->out);
+    /* unquantized weight and bias: multiply by the parameters themselves rather than a copy made
+     * every step (the input is still copied: x_q is the saved input other code reads) */
+    l->w_used = l->W, l->b_used = l->b;
+    if (l->fmt[1].kind != QN_FMT_NONE) fake_quant(&l->fmt[1], l->W, l->Wq, l->out, l->in, quant_failed), l->w_used = l->Wq;
+    if (l->fmt[2].kind != QN_FMT_NONE) fake_quant(&l->fmt[2], l->b, l->bq, 1, l->out, quant_failed), l->b_used = l->bq;
+    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * l->out, l->b_used, (size_t)l->out * sizeof(float));
+    qn_sgemm(0, 1, rows, l->out, l->in, 1.0f, l->x_q, l->in, l->w_used, l->in, 1.0f, y, l->out);
 }
 
 void qn_linear_backward(qn_linear *l, const float *dy, float *dx, int rows, int accumulate_dx) {
     qn_sgemm(1, 0, l->out, l->in, rows, 1.0f, dy, l->out, l->x_q, l->in, 1.0f, l->dW, l->in);
-    for (int o = 0; o < l->out; o++) {
-        float s = 0.0f;
-        for (int r = 0; r < rows; r++) s += dy[(size_t)r * l->out + o];
-        l->db[o] += s;
+    /* db += column sums of dy, each summed over rows in order; row by row so the loop runs along
+     * contiguous memory, a block of columns at a time */
+    for (int o0 = 0; o0 < l->out; o0 += 256) {
+        float s[256];
+        const int n = l->out - o0 < 256 ? l->out - o0 : 256;
+        memset(s, 0, sizeof s);
+        for (int r = 0; r < rows; r++) {
+            const float *d = dy + (size_t)r * l->out + o0;
+            for (int o = 0; o < n; o++) s[o] += d[o];
+        }
+        for (int o = 0; o < n; o++) l->db[o0 + o] += s[o];
     }
     if (!dx) return;
     size_t nx = (size_t)rows * l->in;
     int masked = l->act_prune.method[0] != 0;
     if (!masked) {
-        qn_sgemm(0, 0, rows, l->in, l->out, 1.0f, dy, l->out, l->Wq, l->in, accumulate_dx ? 1.0f : 0.0f, dx, l->in);
+        qn_sgemm(0, 0, rows, l->in, l->out, 1.0f, dy, l->out, l->w_used, l->in, accumulate_dx ? 1.0f : 0.0f, dx, l->in);
         return;
     }
     float *dst = dx;
@@ -95,7 +105,7 @@ void qn_linear_backward(qn_linear *l, const float *dy, float *dx, int rows, int 
         if (!l->dx_scratch && !(l->dx_scratch = malloc((size_t)l->max_rows * l->in * sizeof(float)))) return;
         dst = l->dx_scratch;
     }
-    qn_sgemm(0, 0, rows, l->in, l->out, 1.0f, dy, l->out, l->Wq, l->in, 0.0f, dst, l->in);
+    qn_sgemm(0, 0, rows, l->in, l->out, 1.0f, dy, l->out, l->w_used, l->in, 0.0f, dst, l->in);
     for (size_t i = 0; i < nx; i++)
         if (!l->x_mask[i]) dst[i] = 0.0f;
     if (accumulate_dx)

@@ -27,6 +27,7 @@ typedef struct {
     float *x_q;             /* (rows,in) the input after masking and quantization */
     uint8_t *x_mask;        /* (rows,in) activation mask, when pruning activations */
     float *Wq, *bq;         /* quantized weight and bias of the current forward */
+    const float *w_used, *b_used; /* what the forward multiplied by: Wq, bq, or W, b when unquantized */
     float *dx_scratch;      /* (rows,in) for accumulating a masked input gradient, allocated on use */
     double act_zeros, act_total; /* activation sparsity counters */
     int last_rows;          /* rows of the last forward (x_q holds them) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bert.h"
+#include "bert_cuda.h"
 #include "mlp.h"
 
 /* ---------------------------------------------------------------- the architectures */
@@ -20,12 +21,67 @@ static void mlp_backward(qn_model *m, const int32_t *ids, const int32_t *lengths
 }
 static void mlp_destroy(void *impl) { qn_mlp_free(impl); }
 
+/* ---------------------------------------------------------------- the GPU copy (bert) */
+
+static void cuda_stop(qn_model *m) {
+    qn_bert_cuda_free(m->cuda);
+    m->cuda = NULL;
+}
+
+/* Start the device copy from the host buffers, or stay on the CPU with a note on why. */
+static void cuda_start(qn_model *m) {
+    char err[256];
+    qn_bert *p = m->impl;
+    if (qn_bert_cuda_supported(p, err, sizeof err) != 0 || !(m->cuda = qn_bert_cuda_new(p, m->cuda_device, err, sizeof err))) {
+        fprintf(stderr, "quench: worker: running this trial on the CPU: %s\n", err);
+        m->cuda_device = -1;
+        return;
+    }
+    if (qn_bert_cuda_upload(m->cuda, m->adam_mask, err, sizeof err) != 0) {
+        fprintf(stderr, "quench: worker: running this trial on the CPU: %s\n", err);
+        cuda_stop(m);
+        m->cuda_device = -1;
+    }
+}
+
+static float bert_forward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
+                          qn_rng *rng);
+
+void qn_model_prefer_cuda(qn_model *m, int device) {
+    if (m->forward != bert_forward || m->cuda) return; /* the mlp has no CUDA path */
+    m->cuda_device = device;
+}
+
+int qn_model_sync_host(qn_model *m, char *err, size_t errlen) {
+    if (!m->cuda) return 0;
+    int rc = qn_bert_cuda_download(m->cuda, QN_BERT_CUDA_PARAMS | QN_BERT_CUDA_MOMENTS, err, errlen);
+    cuda_stop(m); /* the host copy is the truth until the next forward uploads it */
+    return rc;
+}
+
+const char *qn_model_backend(const qn_model *m) { return m->cuda ? "cuda" : "cpu"; }
+
 static float bert_forward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
                           qn_rng *rng) {
+    if (m->cuda_device >= 0 && !m->cuda) cuda_start(m);
+    if (m->cuda) {
+        float loss;
+        if (qn_bert_cuda_forward(m->cuda, ids, lengths, labels, B, rng, &loss, m->backend_error,
+                                 sizeof m->backend_error) != 0)
+            return NAN;
+        return loss;
+    }
     return qn_bert_forward(m->impl, ids, lengths, labels, B, rng);
 }
 static void bert_backward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B) {
     (void)lengths;
+    if (m->cuda) {
+        /* an error here shows as NaN at the next forward's sync point; keep the first message */
+        char err[256];
+        if (qn_bert_cuda_backward(m->cuda, ids, labels, B, err, sizeof err) != 0 && !m->backend_error[0])
+            snprintf(m->backend_error, sizeof m->backend_error, "%s", err);
+        return;
+    }
     qn_bert_backward(m->impl, ids, labels, B);
 }
 static void bert_destroy(void *impl) { qn_bert_free(impl); }
@@ -54,12 +110,13 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
         return NULL;
     }
     m->num_labels = cfg->num_labels;
+    m->cuda_device = -1;
     if (!strcmp(cfg->arch, "mlp")) {
         qn_mlp *p = qn_mlp_new(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels, max_batch, T, seed);
         if (!p) goto oom;
         m->impl = p, m->forward = mlp_forward, m->backward = mlp_backward, m->destroy = mlp_destroy;
         m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
-        m->probs = p->probs, m->quant_failed = &p->quant_failed;
+        m->probs = p->probs, m->logits = p->logits, m->quant_failed = &p->quant_failed;
         for (int k = 0; k < QN_MLP_LAYERS; k++) m->linears[m->nlinears++] = &p->layers[k];
     } else if (!strcmp(cfg->arch, "bert")) {
         qn_bert *p;
@@ -88,7 +145,7 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
         }
         m->impl = p, m->forward = bert_forward, m->backward = bert_backward, m->destroy = bert_destroy;
         m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
-        m->probs = p->probs, m->quant_failed = &p->quant_failed;
+        m->probs = p->probs, m->logits = p->logits, m->quant_failed = &p->quant_failed;
         m->nlinears = qn_bert_linears(p, m->linears, QN_MODEL_MAX_LINEARS);
     } else {
         snprintf(err, errlen, "model.arch '%s' is not available in this build", cfg->arch);
@@ -104,6 +161,7 @@ oom:
 
 void qn_model_free(qn_model *m) {
     if (!m) return;
+    cuda_stop(m);
     if (m->destroy) m->destroy(m->impl);
     free(m->adam_mask);
     free(m);
@@ -112,16 +170,33 @@ void qn_model_free(qn_model *m) {
 int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen) {
     for (int i = 0; i < m->nlinears; i++)
         if (qn_linear_set_quant(m->linears[i], q, err, errlen) != 0) return -1;
+    char why[256];
+    if (m->cuda && qn_bert_cuda_supported(m->impl, why, sizeof why) != 0) {
+        fprintf(stderr, "quench: worker: continuing this trial on the CPU: %s\n", why);
+        if (qn_model_sync_host(m, err, errlen) != 0) return -1;
+        m->cuda_device = -1;
+    }
     return 0;
 }
 
 void qn_model_adamw(qn_model *m, const qn_train_cfg *t) {
     m->step++;
+    if (m->cuda) {
+        char err[256];
+        if (qn_bert_cuda_adamw(m->cuda, (float)t->lr, (float)t->beta1, (float)t->beta2, (float)t->eps,
+                               (float)t->weight_decay, m->step, err, sizeof err) != 0 &&
+            !m->backend_error[0])
+            snprintf(m->backend_error, sizeof m->backend_error, "%s", err);
+        return;
+    }
     qn_adamw_step(m->params, m->grads, m->m, m->v, m->adam_mask, m->nparams, (float)t->lr, (float)t->beta1,
                   (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
 }
 
 /* ---------------------------------------------------------------- pruning */
+
+static double prune_on_host(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                            const int32_t *ids, const int32_t *lengths, int B);
 
 /* One threshold from every Linear's input on one forward of the calibration batch, with activation
  * pruning off and the inputs unquantized (the raw activations MASE records as samples). */
@@ -154,6 +229,21 @@ static float global_activation_threshold(qn_model *m, double sparsity, const int
 
 double qn_model_prune(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
                       const int32_t *ids, const int32_t *lengths, int B) {
+    /* masks are computed on the host; the next forward uploads the pruned weights and the mask */
+    char err[256];
+    if (qn_model_sync_host(m, err, sizeof err) != 0) {
+        fprintf(stderr, "quench: worker: %s\n", err);
+        return NAN;
+    }
+    int device = m->cuda_device;
+    m->cuda_device = -1; /* the global threshold's calibration forward reads the host inputs */
+    double sparsity = prune_on_host(m, weight, act, seed, ids, lengths, B);
+    m->cuda_device = device;
+    return sparsity;
+}
+
+static double prune_on_host(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
+                            const int32_t *ids, const int32_t *lengths, int B) {
     qn_rng rng;
     qn_rng_seed(&rng, seed);
     if (weight->method[0]) {

@@ -21,10 +21,14 @@ struct qn_model {
     int step;                        /* AdamW steps taken */
     int num_labels;
     const float *probs;              /* (B, num_labels) after a forward */
+    const float *logits;             /* (B, num_labels) after a forward */
     int *quant_failed;
     int nlinears;
     qn_linear *linears[QN_MODEL_MAX_LINEARS];
     void *impl;
+    int cuda_device;                 /* the GPU to train on (bert), or -1: the CPU backend */
+    void *cuda;                      /* the device copy once started (qn_bert_cuda), else NULL */
+    char backend_error[256];         /* why the last forward returned NaN on the GPU, or "" */
     float (*forward)(qn_model *, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B, qn_rng *rng);
     void (*backward)(qn_model *, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B);
     void (*destroy)(void *impl);
@@ -37,6 +41,17 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
 void qn_model_free(qn_model *m);
 /* Floats in the parameter buffer of that model (to check a checkpoint); 0 for an unknown arch. */
 size_t qn_model_cfg_param_count(const qn_model_cfg *cfg, int vocab_size);
+
+/* Run on GPU `device` from the next forward on, where the architecture and the Linear layers'
+ * formats and pruning have a CUDA path (bert), else stay on the CPU (a note on stderr says why).
+ * The parameters move to the GPU at that forward; qn_model_sync_host brings them back. */
+void qn_model_prefer_cuda(qn_model *m, int device);
+/* Parameters and AdamW moments back in m->params, m->m, m->v when the model runs on a GPU (before
+ * reading or writing them on the host); the next forward uploads them again. Returns 0, or -1 with
+ * a message. */
+int qn_model_sync_host(qn_model *m, char *err, size_t errlen);
+/* "cuda" while the model runs on a GPU, else "cpu". */
+const char *qn_model_backend(const qn_model *m);
 
 int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen);
 void qn_model_adamw(qn_model *m, const qn_train_cfg *t);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lr_schedule.h"
 #include "model.h"
 #include "qn_dataset.h"
 #include "qn_wordpiece.h"
@@ -18,13 +19,18 @@ struct qn_worker_ctx {
     uint64_t data_seed;
     qn_dataset *train, *eval;
     qn_vocab *vocab;          /* the file datasets' WordPiece vocabulary */
+    int gpu;                  /* the CUDA device trials run on, or -1 */
 };
 
 qn_worker_ctx *qn_worker_ctx_new(void) {
     /* One BLAS thread: results must not depend on the machine's core count. */
     qn_set_num_threads(1);
-    return calloc(1, sizeof(qn_worker_ctx));
+    qn_worker_ctx *ctx = calloc(1, sizeof(qn_worker_ctx));
+    if (ctx) ctx->gpu = -1;
+    return ctx;
 }
+
+void qn_worker_ctx_use_gpu(qn_worker_ctx *ctx, int device) { ctx->gpu = device; }
 
 void qn_worker_ctx_free(qn_worker_ctx *ctx) {
     if (!ctx) return;
@@ -129,6 +135,8 @@ static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng
     }
     for (int i = 0; i < n; i++) order[i] = i;
     int rc = 0;
+    long total = (long)t->epochs * ((n + B - 1) / B), update = 0;
+    qn_train_cfg at = *t; /* the rate of this update */
     for (int epoch = 1; epoch <= t->epochs && rc == 0; epoch++) {
         for (int i = n - 1; i > 0; i--) { /* Fisher-Yates with the trial's stream */
             int j = (int)qn_rng_below(rng, (uint64_t)i + 1);
@@ -154,7 +162,8 @@ static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng
                 break;
             }
             m->backward(m, ids, lens, labels, b);
-            qn_model_adamw(m, t);
+            at.lr = t->lr * qn_lr_factor(t, update++, total);
+            qn_model_adamw(m, &at);
             if (curve_push(curve, loss) != 0) {
                 rc = -1;
                 break;
@@ -223,6 +232,7 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         }
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
+    if (ctx->gpu >= 0) qn_model_prefer_cuda(m, ctx->gpu);
     if (qn_model_set_quant(m, &cfg->quant, out->error, sizeof out->error) != 0) {
         qn_model_free(m);
         out->wall_s = seconds() - t0;
@@ -269,6 +279,10 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             break;
         }
         }
+        if (m->backend_error[0] && rc >= 0) {
+            snprintf(out->error, sizeof out->error, "on the GPU: %s", m->backend_error);
+            failed = 1;
+        }
     }
     if (rc == 0 && !failed && *m->quant_failed) rc = -1;
     if (rc < 0) {
@@ -285,7 +299,9 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
     if (!failed && rc == 0) {
         out->status = QN_TRIAL_DONE;
         out->error[0] = 0;
-        if (want_checkpoint) {
+        if (want_checkpoint && qn_model_sync_host(m, out->error, sizeof out->error) != 0) {
+            out->status = QN_TRIAL_FAILED;
+        } else if (want_checkpoint) {
             out->checkpoint = malloc(m->nparams * sizeof(float));
             if (out->checkpoint) {
                 memcpy(out->checkpoint, m->params, m->nparams * sizeof(float));

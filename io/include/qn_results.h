@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "qn_checkpoint.h"
 #include "qn_job.h"
 
 #define QN_RESULTS_FORMAT "quench-results"
@@ -42,7 +43,8 @@ typedef struct {
     const char *const *curve_names;
     const float *const *curves;
     const int *curve_lens;
-    const float *checkpoint; /* /trial/<id>/checkpoint/params, or NULL */
+    const qn_ckpt *ckpt;     /* /trial/<id>/checkpoint: packed tensors (and master), or NULL */
+    const float *checkpoint; /* without ckpt: the float buffer alone, as checkpoint/master, or NULL */
     size_t checkpoint_len;
 } qn_trial_record;
 
@@ -80,6 +82,10 @@ int qn_results_add_device(qn_results *r, const qn_device_record *d, char *err, s
 int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, size_t errlen);
 /* Remove /trial/<id>/checkpoint (a superseded best). Missing is not an error. */
 int qn_results_drop_checkpoint(qn_results *r, int64_t id);
+/* Remove /trial/<id>/checkpoint/master only (no later stage starts from the trial any more). */
+int qn_results_drop_master(qn_results *r, int64_t id);
+/* 1 if trial id has a checkpoint (*has_master: with the float buffer), else 0. */
+int qn_results_has_checkpoint(const qn_results *r, int64_t id, int *has_master);
 
 /* Reading back (the writer on resume, and readers). */
 int64_t qn_results_nrows(const qn_results *r);
@@ -87,8 +93,16 @@ int64_t qn_results_nrows(const qn_results *r);
 int qn_results_row(const qn_results *r, int64_t row, int64_t *id, char *status, size_t len);
 /* Metric of a row, NaN if the column or value is missing. */
 double qn_results_metric(const qn_results *r, int64_t row, const char *name);
-/* Checkpoint of a trial: malloc'd buffer. Returns 0, or -1 if the trial has none. */
+/* The float parameter buffer a child stage starts from: checkpoint/master, or the tensors when they
+ * are all unquantized float32. malloc'd. Returns 0, or -1 if the trial has none. */
 int qn_results_read_checkpoint(const qn_results *r, int64_t id, float **buf, size_t *len);
+/* The whole checkpoint: tensors as stored (packed codes, scales) and master when present. Returns 0,
+ * or -1 with err (no checkpoint, malformed). Free with qn_ckpt_free. */
+int qn_results_read_ckpt(const qn_results *r, int64_t id, qn_ckpt *out, char *err, size_t errlen);
+/* The parent trial (from:) of a row, -1 for none. */
+int64_t qn_results_parent(const qn_results *r, int64_t row);
+/* The job text (root attribute `job`), malloc'd; NULL when missing. */
+char *qn_results_job_text(const qn_results *r);
 
 /* Open read-only for ls/export/eval (works while a run writes the file). Returns 0, 2 if not a
  * results file or missing, 1 on I/O error. */

@@ -59,6 +59,10 @@ typedef struct {
     int maximize; /* QN_FROM_BEST: 1 = larger is better */
 } qn_from;
 
+/* Which trials of a stage keep their checkpoint in the results file (trials that a later stage
+ * starts from always keep theirs until it has started). */
+typedef enum { QN_CKPT_BEST = 0, QN_CKPT_NONE = 1, QN_CKPT_ALL = 2 } qn_ckpt_policy;
+
 typedef struct {
     char *name;    /* dotted parameter path */
     int nvalues;
@@ -74,6 +78,7 @@ typedef struct {
     qn_step steps[QN_MAX_STEPS];
     char *metric; /* key metric: shown per trial, used for "best"; default: accuracy metric of the last step */
     int maximize;
+    qn_ckpt_policy checkpoints; /* the stage's checkpoints:, else the job's train.checkpoints */
     int naxes;
     qn_axis *axes;
     int64_t ntrials;    /* product of the axis sizes (1 with no axes) */
@@ -139,8 +144,11 @@ typedef struct {
 
 typedef struct {
     char optimizer[16]; /* "adamw" */
+    char checkpoints[8]; /* "none", "best", "all": the default of every stage's checkpoints: */
+    char lr_schedule[12]; /* "constant", "linear", "cosine" (Hugging Face's schedules) */
     int epochs, batch_size;
     double lr, weight_decay, beta1, beta2, eps;
+    double warmup_ratio; /* the fraction of a train step's updates that warm the rate up from 0 */
 } qn_train_cfg;
 
 /* Everything a worker needs to run one trial, fully resolved. Plain data: safe to memcpy. */
@@ -195,6 +203,9 @@ int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen);
 /* Build a trial's configuration: base, then inherited params (may be NULL), then its own. */
 int qn_trial_config_build(const qn_job *job, const qn_param *inherited, int ninherited,
                           const qn_trial *trial, qn_trial_config *out, char *err, size_t errlen);
+
+/* "none", "best", "all" to a qn_ckpt_policy; -1 for anything else. */
+int qn_ckpt_policy_of(const char *name);
 
 /* Names. */
 const char *qn_step_name(qn_step s);

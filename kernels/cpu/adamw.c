@@ -3,17 +3,25 @@
  * as PyTorch's single-tensor path does with Python floats; the first moment is a lerp, as there. */
 #include <math.h>
 
+#include "parallel.h"
 #include "qn_kernels.h"
 
-void qn_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n, float lr,
-                   float beta1, float beta2, float eps, float weight_decay, int t) {
-    const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    const double bc1 = 1.0 - pow((double)beta1, t);
-    const double bc2 = 1.0 - pow((double)beta2, t);
-    const float step_size = (float)(lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float lerp_weight = 1.0f - beta1;
-    for (size_t i = 0; i < n; i++) {
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    const uint8_t *mask;
+    float decay, step_size, bc2_sqrt, lerp_weight, beta2, eps;
+} adamw_args;
+
+/* elements [lo, hi): each on its own, so any split over threads gives the same floats */
+static void adamw_chunk(void *ctx, size_t lo, size_t hi) {
+    const adamw_args *a = ctx;
+    float *restrict p = a->p, *restrict m = a->m, *restrict v = a->v;
+    const float *restrict g = a->g;
+    const uint8_t *mask = a->mask;
+    const float decay = a->decay, step_size = a->step_size, bc2_sqrt = a->bc2_sqrt, lerp_weight = a->lerp_weight;
+    const float beta2 = a->beta2, eps = a->eps;
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i] * decay;
         /* exp_avg.lerp_(grad, 1 - beta1), with torch.lerp's two-sided formula */
         float mi = lerp_weight < 0.5f ? m[i] + lerp_weight * (g[i] - m[i]) : g[i] - (g[i] - m[i]) * (1.0f - lerp_weight);
@@ -24,4 +32,13 @@ void qn_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *
         pi -= step_size * mi / denom;
         p[i] = (mask && !mask[i]) ? 0.0f : pi; /* pruned weights stay exactly zero */
     }
+}
+
+void qn_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n, float lr,
+                   float beta1, float beta2, float eps, float weight_decay, int t) {
+    const double bc1 = 1.0 - pow((double)beta1, t);
+    const double bc2 = 1.0 - pow((double)beta2, t);
+    adamw_args a = {p, m, v, g, mask, (float)(1.0 - (double)lr * (double)weight_decay), (float)(lr / bc1),
+                    (float)sqrt(bc2), 1.0f - beta1, beta2, eps};
+    qn_parallel_for(n, 1 << 16, adamw_chunk, &a);
 }

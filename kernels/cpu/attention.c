@@ -6,78 +6,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
+#include "qn_kernels.h"
 #include "qn_nn.h"
 
-/* q, k, v, out (B,T,C) with head h at columns [h*HS, (h+1)*HS); att (B,NH,T,T) */
+/* Per (batch, head), the products are GEMMs on strided views: head h of row t sits at
+ * q + (b*T + t)*C + h*HS, so Q_bh is a (T,HS) matrix with leading dimension C. */
+
+/* Softmax of one row of scores in place, the padded keys first pushed to the most negative float. */
+static void softmax_row(float *restrict a, const int32_t *restrict mask, int T) {
+    float mx = -INFINITY;
+    if (mask)
+        for (int j = 0; j < T; j++)
+            if (!mask[j]) a[j] += -FLT_MAX;
+    for (int j = 0; j < T; j++) mx = a[j] > mx ? a[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < T; j++) sum += (a[j] = expf(a[j] - mx));
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < T; j++) a[j] *= inv;
+}
+
+typedef struct {
+    float *out, *att, *dq, *dk, *dv;        /* att: the forward's output */
+    const float *q, *k, *v, *dout, *att_in; /* att_in: the backward's input */
+    const int32_t *mask;
+    int T, C, NH;
+} att_args;
+
+/* heads [lo, hi) of B*NH, forward */
+static void forward_heads(void *ctx, size_t lo, size_t hi) {
+    const att_args *x = ctx;
+    const int T = x->T, C = x->C, NH = x->NH, HS = C / NH;
+    const float scale = 1.0f / sqrtf((float)HS);
+    for (size_t bh = lo; bh < hi; bh++) {
+        const size_t b = bh / NH, h = bh % NH, off = b * T * C + h * HS;
+        float *a = x->att + bh * T * T;
+        qn_sgemm(0, 1, T, T, HS, scale, x->q + off, C, x->k + off, C, 0.0f, a, T); /* (T,T) = scale Q K^T */
+        for (int t = 0; t < T; t++) softmax_row(a + (size_t)t * T, x->mask ? x->mask + b * T : NULL, T);
+        qn_sgemm(0, 0, T, HS, T, 1.0f, a, T, x->v + off, C, 0.0f, x->out + off, C); /* (T,HS) = att V */
+    }
+}
+
+/* q, k, v, out (B,T,C) with head h at columns [h*HS, (h+1)*HS); att (B,NH,T,T). Heads are
+ * independent: they run in parallel. */
 void qn_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           const int32_t *mask, int B, int T, int C, int NH) {
-    const int HS = C / NH;
+    att_args x = {.out = out, .att = att, .q = q, .k = k, .v = v, .mask = mask, .T = T, .C = C, .NH = NH};
+    qn_parallel_for((size_t)B * NH, 1, forward_heads, &x);
+}
+
+/* heads [lo, hi) of B*NH, backward; each writes its own columns of dq, dk, dv */
+static void backward_heads(void *ctx, size_t lo, size_t hi) {
+    const att_args *x = ctx;
+    const int T = x->T, C = x->C, NH = x->NH, HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * C + (size_t)h * HS;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float mx = -INFINITY;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = k + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    float dot = 0.0f;
-                    for (int d = 0; d < HS; d++) dot += qt[d] * kj[d];
-                    float s = dot * scale;
-                    if (mask && !mask[(size_t)b * T + j]) s += -FLT_MAX;
-                    a[j] = s;
-                    mx = s > mx ? s : mx;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j < T; j++) sum += (a[j] = expf(a[j] - mx));
-                const float inv = 1.0f / sum;
-                for (int j = 0; j < T; j++) a[j] *= inv;
-                float *ot = out + ((size_t)b * T + t) * C + (size_t)h * HS;
-                memset(ot, 0, (size_t)HS * sizeof(float));
-                for (int j = 0; j < T; j++) {
-                    const float *vj = v + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    for (int d = 0; d < HS; d++) ot[d] += a[j] * vj[d];
-                }
-            }
+    float *ds = malloc((size_t)T * T * sizeof *ds); /* one head's score gradients (T,T) */
+    if (!ds) return; /* nothing sensible to do without memory; callers size T by data.max_len */
+    for (size_t bh = lo; bh < hi; bh++) {
+        const size_t b = bh / NH, h = bh % NH, off = b * T * C + h * HS;
+        const float *a = x->att_in + bh * T * T, *dout = x->dout + off;
+        /* out = att V: dV += att^T dout, datt = dout V^T */
+        qn_sgemm(1, 0, T, HS, T, 1.0f, a, T, dout, C, 1.0f, x->dv + off, C);
+        qn_sgemm(0, 1, T, T, HS, 1.0f, dout, C, x->v + off, C, 0.0f, ds, T);
+        /* softmax: dscore = att * (datt - sum(att * datt)), times the scale of scores = scale q k^T */
+        for (int t = 0; t < T; t++) {
+            const float *at = a + (size_t)t * T;
+            float *dt = ds + (size_t)t * T, dsum = 0.0f;
+            for (int j = 0; j < T; j++) dsum += at[j] * dt[j];
+            for (int j = 0; j < T; j++) dt[j] = at[j] * (dt[j] - dsum) * scale;
+        }
+        qn_sgemm(0, 0, T, HS, T, 1.0f, ds, T, x->k + off, C, 1.0f, x->dq + off, C); /* dQ += dscore K */
+        qn_sgemm(1, 0, T, HS, T, 1.0f, ds, T, x->q + off, C, 1.0f, x->dk + off, C); /* dK += dscore^T Q */
+    }
+    free(ds);
 }
 
 void qn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, int B, int T, int C, int NH) {
-    const int HS = C / NH;
-    const float scale = 1.0f / sqrtf((float)HS);
-    float *datt = malloc((size_t)T * sizeof *datt); /* one row of score gradients */
-    if (!datt) return; /* nothing sensible to do without memory; callers size T by data.max_len */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                const float *dot = dout + ((size_t)b * T + t) * C + (size_t)h * HS;
-                /* out = att V: datt = dout V^T, dV += att^T dout */
-                float dsum = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    const float *vj = v + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    float *dvj = dv + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    float s = 0.0f;
-                    for (int d = 0; d < HS; d++) {
-                        s += dot[d] * vj[d];
-                        dvj[d] += a[j] * dot[d];
-                    }
-                    datt[j] = s;
-                    dsum += a[j] * s;
-                }
-                /* softmax: dscore = att * (datt - sum(att * datt)); scores = scale * q k^T */
-                const float *qt = q + ((size_t)b * T + t) * C + (size_t)h * HS;
-                float *dqt = dq + ((size_t)b * T + t) * C + (size_t)h * HS;
-                for (int j = 0; j < T; j++) {
-                    float ds = a[j] * (datt[j] - dsum) * scale;
-                    if (ds == 0.0f) continue;
-                    const float *kj = k + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    float *dkj = dk + ((size_t)b * T + j) * C + (size_t)h * HS;
-                    for (int d = 0; d < HS; d++) {
-                        dqt[d] += ds * kj[d];
-                        dkj[d] += ds * qt[d];
-                    }
-                }
-            }
-    free(datt);
+    att_args x = {.att_in = att, .dq = dq, .dk = dk, .dv = dv, .q = q, .k = k, .v = v, .dout = dout,
+                  .T = T, .C = C, .NH = NH};
+    qn_parallel_for((size_t)B * NH, 1, backward_heads, &x);
 }

@@ -35,7 +35,17 @@ check_err 2 "$WORK/junk.h5" "$QUENCH" export "$WORK/junk.h5" --csv
 "$QUENCH" validate "$JOBS/study.yaml" >"$WORK/plan.txt"
 grep -q "baseline" "$WORK/plan.txt" && grep -q "sweep" "$WORK/plan.txt" && grep -q "11" "$WORK/plan.txt" \
   || die "validate output lacks stages or counts: $(cat "$WORK/plan.txt")"
-for job in "$SRC"/jobs/examples/*.yaml; do "$QUENCH" validate "$job" >/dev/null || die "example $job does not validate"; done
+# The IMDb variants need data/aclImdb and models/bert-tiny where quench starts: without them the
+# error says which path; with a stand-in of each they validate.
+mkdir -p "$WORK/ex"
+expect_rc 2 bash -c "cd '$WORK/ex' && '$QUENCH' validate '$SRC/jobs/examples/lab1-ptq-qat-imdb.yaml'" 2>"$WORK/err"
+grep -q "models/bert-tiny/config.json is not readable" "$WORK/err" || die "imdb example without files: $(cat "$WORK/err")"
+for s in train test; do for l in pos neg; do mkdir -p "$WORK/ex/data/aclImdb/$s/$l" && echo "a film" >"$WORK/ex/data/aclImdb/$s/$l/0_1.txt"; done; done
+mkdir -p "$WORK/ex/models/bert-tiny"
+"$PYTHON" "$SRC/tests/e2e/tiny_bert.py" "$WORK/ex/models/bert-tiny" --vocab-size 20 --vocab a film
+for job in "$SRC"/jobs/examples/*.yaml; do
+  (cd "$WORK/ex" && "$QUENCH" validate "$job" >/dev/null) || die "example $job does not validate"
+done
 
 # A finished study; running onto it without --resume is refused and changes nothing.
 expect_rc 3 "$QUENCH" run "$JOBS/study.yaml" -o "$WORK/s.h5" --progress quiet

@@ -192,7 +192,7 @@ Test(results, round_trip_of_columns_curves_and_checkpoints, .init = make_dir, .f
     read_f64(f, "trial/2/train_loss", curve, 5);
     for (int i = 0; i < 5; i++) cr_expect_eq(curve[i], 2.0 + 0.5 * i);
     double ck[7];
-    read_f64(f, "trial/0/checkpoint/params", ck, 7);
+    read_f64(f, "trial/0/checkpoint/master", ck, 7);
     for (int i = 0; i < 7; i++) cr_expect_eq(ck[i], (double)i);
     H5Fclose(f);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qn_safetensors.h"
 
@@ -164,4 +165,111 @@ Test(safetensors, a_file_written_the_way_hugging_face_writes_it) {
     qn_st_close(&st);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* The malformed cases the test above leaves out: entries that are not objects or lack keys, too
+ * many dimensions, a shape whose size overflows, data_offsets of the wrong form or reversed or
+ * negative, __metadata__ not an object; and names with control characters (valid JSON escapes)
+ * still give one line. A tensor of zero elements is valid. */
+Test(safetensors, more_malformed_headers) {
+    const float f[2] = {0};
+    struct {
+        const char *header;
+        size_t data;
+        const char *want; /* the whole message */
+    } cases[] = {
+        {"{\"a\": 5}", 0, "m.st: tensor 'a' is not an object"},
+        {"{\"a\": {\"dtype\": 3, \"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "m.st: tensor 'a' needs dtype, shape and data_offsets"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": 2, \"data_offsets\": [0, 8]}}", 8, "m.st: tensor 'a' needs dtype, shape and data_offsets"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [1, 1, 1, 1, 1, 1, 1, 1, 2], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a' has 9 dimensions (at most 8)"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 16], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a': its shape overflows"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2.0], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a' has a shape entry that is not a non-negative integer"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0]}}", 8, "m.st: tensor 'a': data_offsets must be [begin, end]"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8, 8]}}", 8, "m.st: tensor 'a': data_offsets must be [begin, end]"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [\"0\", 8]}}", 8, "m.st: tensor 'a': data_offsets must be [begin, end]"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 0]}}", 8,
+         "m.st: tensor 'a': data_offsets [8, 0] outside the 8 data bytes"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [-8, 0]}}", 8,
+         "m.st: tensor 'a': data_offsets [-8, 0] outside the 8 data bytes"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 9223372036854775807]}}", 8,
+         "m.st: tensor 'a': data_offsets [0, 9223372036854775807] outside the 8 data bytes"},
+        {"{\"a\": {\"dtype\": \"I64\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a': 2 elements of I64 need 16 bytes, data_offsets give 8"},
+        {"{\"__metadata__\": [\"pt\"]}", 0, "m.st: __metadata__ is not an object"},
+        {"{\"a\\nb\": {\"dtype\": \"F99\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a?b' has an unsupported dtype 'F99'"},
+        {"{\"a\": {\"dtype\": \"F\\r\\n32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
+         "m.st: tensor 'a' has an unsupported dtype 'F??32'"},
+        {"", 8, "m.st: header is not valid JSON"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        unsigned char buf[1024];
+        size_t len = image(buf, cases[k].header, f, cases[k].data);
+        qn_safetensors st;
+        char err[512] = "";
+        cr_expect_eq(qn_st_parse("m.st", buf, len, &st, err, sizeof err), 2, "case %zu parsed", k);
+        size_t wl = strlen(cases[k].want);
+        if (k == sizeof cases / sizeof cases[0] - 1) cr_expect(strncmp(err, cases[k].want, wl) == 0, "case %zu: %s", k, err);
+        else cr_expect_str_eq(err, cases[k].want, "case %zu:\n  got:  %s\n  want: %s", k, err, cases[k].want);
+        cr_expect(!strchr(err, '\n') && !strchr(err, '\r'), "case %zu: not one line", k);
+    }
+    /* zero elements at the end of the data, and an empty header object with no data, are valid */
+    unsigned char buf[256];
+    size_t len = image(buf,
+                       "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, "
+                       "\"e\": {\"dtype\": \"F16\", \"shape\": [0, 3], \"data_offsets\": [8, 8]}}",
+                       f, 8);
+    qn_safetensors st;
+    char err[512];
+    cr_assert_eq(qn_st_parse("m.st", buf, len, &st, err, sizeof err), 0, "%s", err);
+    const qn_st_tensor *e = qn_st_find(&st, "e");
+    cr_assert_not_null(e);
+    cr_expect(e->numel == 0 && e->ndim == 2 && e->begin == 8 && e->end == 8);
+    qn_st_close(&st);
+    len = image(buf, "{}", f, 0);
+    cr_assert_eq(qn_st_parse("m.st", buf, len, &st, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(st.ntensors, 0);
+    qn_st_close(&st);
+}
+
+Test(safetensors, open_errors_name_the_file) {
+    char dir[] = "/tmp/qn-st-open-XXXXXX", path[128], err[512];
+    cr_assert_not_null(mkdtemp(dir));
+    qn_safetensors st;
+    snprintf(path, sizeof path, "%s/none.safetensors", dir);
+    cr_expect_eq(qn_st_open(path, &st, err, sizeof err), 2);
+    char want[256];
+    snprintf(want, sizeof want, "%s: cannot read: No such file or directory", path);
+    cr_expect_str_eq(err, want);
+    /* a directory */
+    cr_expect_eq(qn_st_open(dir, &st, err, sizeof err), 2);
+    snprintf(want, sizeof want, "%s: not a regular file", dir);
+    cr_expect_str_eq(err, want);
+    /* an empty file, and one cut inside its header */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    fclose(f);
+    cr_expect_eq(qn_st_open(path, &st, err, sizeof err), 2);
+    snprintf(want, sizeof want, "%s: not a safetensors file (shorter than its 8-byte header length)", path);
+    cr_expect_str_eq(err, want);
+    unsigned char buf[256];
+    size_t len = image(buf, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", "abcd", 4);
+    f = fopen(path, "wb");
+    fwrite(buf, 1, 30, f);
+    fclose(f);
+    cr_expect_eq(qn_st_open(path, &st, err, sizeof err), 2);
+    snprintf(want, sizeof want, "%s: header length %zu runs past the end of the file (30 bytes)", path, len - 12);
+    cr_expect_str_eq(err, want);
+    /* the whole file opens */
+    f = fopen(path, "wb");
+    fwrite(buf, 1, len, f);
+    fclose(f);
+    cr_assert_eq(qn_st_open(path, &st, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(st.ntensors, 1);
+    qn_st_close(&st);
+    unlink(path);
+    rmdir(dir);
 }

@@ -2,7 +2,8 @@
  *
  * Contract: qn_device_probe() fills the profile of the device this rank will use (the GPU given by
  * its local rank when CUDA is built in and a GPU is present, else the CPU) and measures its
- * single-precision GEMM rate in a fraction of a second.
+ * single-precision GEMM rate in a fraction of a second. QUENCH_DEVICE=cpu in the environment makes
+ * every rank use the CPU even where GPUs are present.
  */
 #ifndef QN_DEVICE_H
 #define QN_DEVICE_H
@@ -18,6 +19,7 @@ typedef struct {
     double memory_bytes;   /* device memory (host RAM for the CPU) */
     double gemm_gflops;    /* measured */
     int bf16, fp8;         /* native support */
+    int device_index;      /* the CUDA device this rank uses (0 on the CPU) */
 } qn_device_profile;
 
 /* local_rank selects the GPU; measure_gemm = 0 skips the measurement (gemm_gflops = 0). Returns 0. */

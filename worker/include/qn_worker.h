@@ -49,6 +49,8 @@ typedef struct qn_worker_ctx qn_worker_ctx;
 
 qn_worker_ctx *qn_worker_ctx_new(void);
 void qn_worker_ctx_free(qn_worker_ctx *ctx);
+/* Train and evaluate on CUDA device `device` where the model has a GPU path (bert), from now on. */
+void qn_worker_ctx_use_gpu(qn_worker_ctx *ctx, int device);
 
 /* data_seed: the job seed (the dataset is the job's, not the trial's). trial_seed: initialisation,
  * shuffling and random masks. parent/parent_len: weights to start from, or NULL. Returns 0 when a

@@ -1,0 +1,201 @@
+/* bench_train.c: quench bench train: examples/s of one full training step (forward, backward, AdamW)
+ * of quench's BERT classifier against the same model and step in PyTorch (bench/bert_train_torch.py),
+ * measured in the same run at the same thread count. Each figure is the best step of a few after
+ * warm-up: the machine may be shared, and the best step is the one least disturbed. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../worker/bert.h"
+#include "bench.h"
+#include "qn_kernels.h"
+
+#define PYTHON "/usr/bin/python3"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The source tree's bench/ folder, where the reference script lives: $QUENCH_BENCH_DIR, else the
+ * folder this binary was configured from. */
+static const char *bench_dir(void) {
+    const char *d = getenv("QUENCH_BENCH_DIR");
+    if (d && *d) return d;
+#ifdef QUENCH_BENCH_DIR
+    return QUENCH_BENCH_DIR;
+#else
+    return "bench";
+#endif
+}
+
+/* quench's step: best seconds over `steps` steps after `warmup`, or a negative value when out of memory. */
+static double quench_step_time(const qn_bert_config *c, int B, int T, int warmup, int steps, double *median) {
+    qn_bert *m = qn_bert_new(c, B, T, 1);
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids), *lengths = malloc((size_t)B * sizeof *lengths),
+            *labels = malloc((size_t)B * sizeof *labels);
+    double *times = malloc((size_t)steps * sizeof *times);
+    if (!m || !ids || !lengths || !labels || !times) {
+        qn_bert_free(m), free(ids), free(lengths), free(labels), free(times);
+        return -1.0;
+    }
+    qn_rng rng;
+    qn_rng_seed(&rng, 2);
+    /* random ids over the vocabulary but [PAD] (0); every token valid; two labels */
+    for (size_t i = 0; i < (size_t)B * T; i++) ids[i] = 1 + (int32_t)qn_rng_below(&rng, (uint64_t)(c->vocab_size - 1));
+    for (int b = 0; b < B; b++) lengths[b] = T, labels[b] = (int32_t)qn_rng_below(&rng, (uint64_t)c->num_labels);
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = now();
+        qn_bert_forward(m, ids, lengths, labels, B, &rng);
+        qn_bert_backward(m, ids, labels, B);
+        m->step++;
+        qn_adamw_step(m->params, m->grads, m->m, m->v, NULL, m->nparams, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, m->step);
+        if (s >= warmup) times[s - warmup] = now() - t0;
+    }
+    double best = INFINITY;
+    for (int s = 0; s < steps; s++) best = times[s] < best ? times[s] : best;
+    /* the median, for the JSON: a sorted copy by insertion (steps is small) */
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && times[j - 1] > times[j]; j--) {
+            double t = times[j];
+            times[j] = times[j - 1], times[j - 1] = t;
+        }
+    *median = times[steps / 2];
+    qn_bert_free(m), free(ids), free(lengths), free(labels), free(times);
+    return best;
+}
+
+/* Run the PyTorch reference and read its JSON from a pipe. Returns its examples/s, or a negative
+ * value with the reason in why. */
+static double reference_examples_per_s(const qn_bert_config *c, int B, int T, int threads, int warmup, int steps,
+                                       char *why, size_t whylen) {
+    char script[4096];
+    snprintf(script, sizeof script, "%s/bert_train_torch.py", bench_dir());
+    if (access(PYTHON, X_OK) != 0) {
+        snprintf(why, whylen, "%s is not installed", PYTHON);
+        return -1.0;
+    }
+    if (access(script, R_OK) != 0) {
+        snprintf(why, whylen, "%.300s: %s (set QUENCH_BENCH_DIR to the source tree's bench/)", script, strerror(errno));
+        return -1.0;
+    }
+    char a[13][16];
+    int vals[13] = {c->layers, c->hidden, c->heads, c->intermediate, c->vocab_size, c->max_position, c->num_labels,
+                    B, T, steps, warmup, threads, 0};
+    for (int i = 0; i < 13; i++) snprintf(a[i], sizeof a[i], "%d", vals[i]);
+    char *argv[] = {PYTHON, script, "--layers", a[0], "--hidden", a[1], "--heads", a[2], "--intermediate", a[3],
+                    "--vocab", a[4], "--positions", a[5], "--labels", a[6], "--batch", a[7], "--seq", a[8],
+                    "--steps", a[9], "--warmup", a[10], "--threads", a[11], "--seed", a[12], NULL};
+    int out[2], err[2];
+    if (pipe(out) != 0 || pipe(err) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return -1.0;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        return -1.0;
+    }
+    if (pid == 0) {
+        /* the reference's BLAS and OpenMP pools get the same thread count as torch's own */
+        setenv("OMP_NUM_THREADS", a[11], 1), setenv("OPENBLAS_NUM_THREADS", a[11], 1);
+        dup2(out[1], 1), dup2(err[1], 2);
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        execv(PYTHON, argv);
+        _exit(127);
+    }
+    close(out[1]), close(err[1]);
+    /* stdout is one short line; stderr (a traceback when torch is missing) is drained after it,
+     * keeping its last line for the message */
+    char buf[8192], ebuf[8192];
+    size_t n = 0, en = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(out[0], buf + n, sizeof buf - 1 - n)) != 0)
+        if (r > 0) n += (size_t)r;
+        else if (errno != EINTR) break;
+    buf[n] = 0;
+    while ((r = read(err[0], ebuf + en, sizeof ebuf - 1 - en)) != 0) {
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) break;
+        en += (size_t)r;
+        if (en == sizeof ebuf - 1) { /* keep the tail */
+            memmove(ebuf, ebuf + en / 2, en - en / 2);
+            en -= en / 2;
+        }
+    }
+    ebuf[en] = 0;
+    close(out[0]), close(err[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        while (en && (ebuf[en - 1] == '\n' || ebuf[en - 1] == ' ')) ebuf[--en] = 0;
+        const char *last = strrchr(ebuf, '\n');
+        last = last ? last + 1 : ebuf;
+        if (strstr(ebuf, "No module named 'torch'")) snprintf(why, whylen, "python3-torch is not installed");
+        else snprintf(why, whylen, "the reference script failed%s%.300s", *last ? ": " : "", last);
+        return -1.0;
+    }
+    json_error_t jerr;
+    json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, &jerr);
+    json_t *x = j ? json_object_get(j, "examples_per_s") : NULL;
+    double eps = json_is_number(x) ? json_number_value(x) : -1.0;
+    json_decref(j);
+    if (eps <= 0.0) snprintf(why, whylen, "the reference printed no examples_per_s");
+    return eps;
+}
+
+int qn_bench_train(const char *preset, int B, int T, int threads, int steps, int json, FILE *out) {
+    qn_bert_config c;
+    if (qn_bert_preset(preset, &c) != 0) {
+        fprintf(stderr, "quench: bench: unknown preset '%s'\n", preset);
+        return 2;
+    }
+    if (T > c.max_position) {
+        fprintf(stderr, "quench: bench: --seq %d exceeds BERT's %d positions\n", T, c.max_position);
+        return 2;
+    }
+    const int warmup = 1;
+    qn_set_num_threads(threads);
+    double median;
+    double best = quench_step_time(&c, B, T, warmup, steps, &median);
+    if (best < 0.0) {
+        fprintf(stderr, "quench: bench: out of memory building %s for batch %d x %d tokens\n", preset, B, T);
+        return 1;
+    }
+    const double eps = B / best;
+    char why[512] = "";
+    double ref = reference_examples_per_s(&c, B, T, threads, warmup, steps, why, sizeof why);
+    if (json) {
+        fprintf(out, "{\"benchmark\": \"train\", \"preset\": \"%s\", \"batch\": %d, \"seq\": %d, \"threads\": %d, "
+                     "\"steps\": %d, \"examples_per_s\": %.3f, \"best_step_s\": %.6f, \"median_step_s\": %.6f, ",
+                preset, B, T, threads, steps, eps, best, median);
+        if (ref > 0.0) fprintf(out, "\"reference\": \"pytorch\", \"reference_examples_per_s\": %.3f, \"ratio\": %.4f}\n", ref, eps / ref);
+        else {
+            fprintf(out, "\"reference\": null, \"reference_examples_per_s\": null, \"ratio\": null, \"reference_error\": ");
+            json_t *s = json_string(why);
+            char *dump = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+            fprintf(out, "%s}\n", dump ? dump : "null");
+            free(dump), json_decref(s);
+        }
+    } else {
+        fprintf(out, "train step of %s (forward, backward, AdamW), batch %d x %d tokens, %d thread%s, best of %d steps\n",
+                preset, B, T, threads, threads == 1 ? "" : "s", steps);
+        fprintf(out, "%-8s %10.2f examples/s  (%.1f ms/step)\n", "quench", eps, best * 1e3);
+        if (ref > 0.0) {
+            fprintf(out, "%-8s %10.2f examples/s  (%.1f ms/step)\n", "pytorch", ref, B / ref * 1e3);
+            fprintf(out, "ratio    %10.3fx PyTorch\n", eps / ref);
+        } else {
+            fprintf(out, "pytorch  unavailable: %s\n", why);
+        }
+    }
+    return 0;
+}

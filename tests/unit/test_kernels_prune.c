@@ -2,6 +2,7 @@
  * comparison, global thresholds over several layers, random masks (research note section 11). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "qn_kernels.h"
 
@@ -85,4 +86,35 @@ Test(prune, random_mask_rate_and_determinism) {
     qn_rng_seed(&r, 1);
     cr_expect_eq(qn_mask_random(1000, 0.0, &r, m1), 0);
     cr_expect_eq(qn_mask_random(1000, 1.0, &r, m1), 1000);
+}
+
+static int cmp_ref(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Selection gives torch.quantile's answer, as sorting does: random sizes, ties, quantiles. */
+Test(prune, quantile_by_selection_equals_quantile_by_sorting) {
+    qn_rng rng;
+    qn_rng_seed(&rng, 99);
+    float x[300], s[300];
+    for (int trial = 0; trial < 3000; trial++) {
+        size_t n = 1 + (size_t)qn_rng_below(&rng, 300);
+        int levels = 1 + (int)qn_rng_below(&rng, 40); /* few levels: many ties */
+        for (size_t i = 0; i < n; i++) {
+            x[i] = ((float)(int)qn_rng_below(&rng, (uint64_t)levels) - levels / 2) * 0.37f;
+            s[i] = fabsf(x[i]);
+        }
+        qsort(s, n, sizeof *s, cmp_ref);
+        double q = trial % 7 == 0 ? (trial % 2 ? 1.0 : 0.0) : qn_rng_uniform(&rng);
+        float rank = (float)q * (float)(n - 1);
+        size_t lo = (size_t)rank, hi = (size_t)ceilf(rank);
+        if (hi > n - 1) hi = n - 1;
+        float w = rank - (float)lo;
+        float want = w < 0.5f ? s[lo] + w * (s[hi] - s[lo]) : s[hi] - (s[hi] - s[lo]) * (1.0f - w);
+        float got = quantile1(x, n, q);
+        cr_assert(got == want, "n=%zu q=%g: %.9g != %.9g", n, q, (double)got, (double)want);
+    }
+    float with_nan[3] = {1.0f, NAN, 2.0f};
+    cr_expect(isnan(quantile1(with_nan, 3, 0.5)), "a NaN input gives NaN, as torch.quantile");
 }

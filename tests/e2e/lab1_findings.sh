@@ -27,8 +27,10 @@ assert ptq8 >= base - 0.02, "PTQ at 8 bits is not near the baseline"
 
 p = load_trials(f"{w}/lab1-prune.h5")
 assert (p["status"] == "done").all(), p[["id", "status", "error"]]
-pr = p[p["stage"] == "prune"].pivot_table(index="params/prune.sparsity", columns="params/prune.method",
-                                          values="metrics/accuracy")
+pruned = p[p["stage"] == "prune"]
+same = pruned[pruned["params/prune.weight.method"] == pruned["params/prune.activation.method"]]  # the lab's curves
+assert len(pruned) == 36 and len(same) == 18, (len(pruned), len(same))
+pr = same.pivot_table(index="params/prune.sparsity", columns="params/prune.weight.method", values="metrics/accuracy")
 print(pr.round(3).to_string())
 moderate = pr.loc[(pr.index > 0.35) & (pr.index < 0.75)]
 assert (moderate["l1-norm"] >= moderate["random"] - 0.01).all(), "random beats L1-norm at moderate sparsity"

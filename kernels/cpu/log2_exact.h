@@ -14,9 +14,10 @@
 #define QN_HD
 #endif
 
-/* x86-64 CPU loops: an AVX2 clone chosen at run time (the same bits: no FMA contraction in C17 mode). */
+/* x86-64 CPU loops: AVX-512 and AVX2 clones chosen at run time (the same bits: no FMA contraction
+ * in C17 mode). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#define QN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#define QN_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define QN_SIMD_CLONES
 #endif

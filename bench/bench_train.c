@@ -2,21 +2,18 @@
  * of quench's BERT classifier against the same model and step in PyTorch (bench/bert_train_torch.py),
  * measured in the same run at the same thread count. Each figure is the best step of a few after
  * warm-up: the machine may be shared, and the best step is the one least disturbed. */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../worker/bert.h"
 #include "bench.h"
+#include "reference_process.h"
 #include "qn_kernels.h"
 
-#define PYTHON "/usr/bin/python3"
 
 static double now(void) {
     struct timespec ts;
@@ -24,17 +21,6 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The source tree's bench/ folder, where the reference script lives: $QUENCH_BENCH_DIR, else the
- * folder this binary was configured from. */
-static const char *bench_dir(void) {
-    const char *d = getenv("QUENCH_BENCH_DIR");
-    if (d && *d) return d;
-#ifdef QUENCH_BENCH_DIR
-    return QUENCH_BENCH_DIR;
-#else
-    return "bench";
-#endif
-}
 
 /* quench's step: best seconds over `steps` steps after `warmup`, or a negative value when out of memory. */
 static double quench_step_time(const qn_bert_config *c, int B, int T, int warmup, int steps, double *median) {
@@ -72,81 +58,19 @@ static double quench_step_time(const qn_bert_config *c, int B, int T, int warmup
     return best;
 }
 
-/* Run the PyTorch reference and read its JSON from a pipe. Returns its examples/s, or a negative
- * value with the reason in why. */
+/* Run the PyTorch reference. Returns its examples/s, or a negative value with the reason in why. */
 static double reference_examples_per_s(const qn_bert_config *c, int B, int T, int threads, int warmup, int steps,
                                        char *why, size_t whylen) {
-    char script[4096];
-    snprintf(script, sizeof script, "%s/bert_train_torch.py", bench_dir());
-    if (access(PYTHON, X_OK) != 0) {
-        snprintf(why, whylen, "%s is not installed", PYTHON);
-        return -1.0;
-    }
-    if (access(script, R_OK) != 0) {
-        snprintf(why, whylen, "%.300s: %s (set QUENCH_BENCH_DIR to the source tree's bench/)", script, strerror(errno));
-        return -1.0;
-    }
     char a[13][16];
     int vals[13] = {c->layers, c->hidden, c->heads, c->intermediate, c->vocab_size, c->max_position, c->num_labels,
                     B, T, steps, warmup, threads, 0};
     for (int i = 0; i < 13; i++) snprintf(a[i], sizeof a[i], "%d", vals[i]);
-    char *argv[] = {PYTHON, script, "--layers", a[0], "--hidden", a[1], "--heads", a[2], "--intermediate", a[3],
-                    "--vocab", a[4], "--positions", a[5], "--labels", a[6], "--batch", a[7], "--seq", a[8],
-                    "--steps", a[9], "--warmup", a[10], "--threads", a[11], "--seed", a[12], NULL};
-    int out[2], err[2];
-    if (pipe(out) != 0 || pipe(err) != 0) {
-        snprintf(why, whylen, "pipe: %s", strerror(errno));
-        return -1.0;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(why, whylen, "fork: %s", strerror(errno));
-        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-        return -1.0;
-    }
-    if (pid == 0) {
-        /* the reference's BLAS and OpenMP pools get the same thread count as torch's own */
-        setenv("OMP_NUM_THREADS", a[11], 1), setenv("OPENBLAS_NUM_THREADS", a[11], 1);
-        dup2(out[1], 1), dup2(err[1], 2);
-        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-        execv(PYTHON, argv);
-        _exit(127);
-    }
-    close(out[1]), close(err[1]);
-    /* stdout is one short line; stderr (a traceback when torch is missing) is drained after it,
-     * keeping its last line for the message */
-    char buf[8192], ebuf[8192];
-    size_t n = 0, en = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(out[0], buf + n, sizeof buf - 1 - n)) != 0)
-        if (r > 0) n += (size_t)r;
-        else if (errno != EINTR) break;
-    buf[n] = 0;
-    while ((r = read(err[0], ebuf + en, sizeof ebuf - 1 - en)) != 0) {
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) break;
-        en += (size_t)r;
-        if (en == sizeof ebuf - 1) { /* keep the tail */
-            memmove(ebuf, ebuf + en / 2, en - en / 2);
-            en -= en / 2;
-        }
-    }
-    ebuf[en] = 0;
-    close(out[0]), close(err[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        while (en && (ebuf[en - 1] == '\n' || ebuf[en - 1] == ' ')) ebuf[--en] = 0;
-        const char *last = strrchr(ebuf, '\n');
-        last = last ? last + 1 : ebuf;
-        if (strstr(ebuf, "No module named 'torch'")) snprintf(why, whylen, "python3-torch is not installed");
-        else snprintf(why, whylen, "the reference script failed%s%.300s", *last ? ": " : "", last);
-        return -1.0;
-    }
-    json_error_t jerr;
-    json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, &jerr);
-    json_t *x = j ? json_object_get(j, "examples_per_s") : NULL;
+    const char *args[] = {"--layers", a[0], "--hidden", a[1], "--heads", a[2], "--intermediate", a[3],
+                          "--vocab", a[4], "--positions", a[5], "--labels", a[6], "--batch", a[7], "--seq", a[8],
+                          "--steps", a[9], "--warmup", a[10], "--threads", a[11], "--seed", a[12], NULL};
+    json_t *j = qn_bench_run_reference("bert_train_torch.py", args, a[11], "torch", "python3-torch", why, whylen);
+    if (!j) return -1.0;
+    json_t *x = json_object_get(j, "examples_per_s");
     double eps = json_is_number(x) ? json_number_value(x) : -1.0;
     json_decref(j);
     if (eps <= 0.0) snprintf(why, whylen, "the reference printed no examples_per_s");

@@ -1,18 +1,21 @@
 /* cmd_bench.c: quench bench kernels [--json] [--size MIB] [--reps N]
- *              quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json] */
+ *              quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]
+ *              quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_sampler.h"
 #include "cli.h"
 
 static const char *help =
     "usage: quench bench kernels [--json] [--size MIB] [--reps N]\n"
     "       quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]\n"
+    "       quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json]\n"
     "\n"
-    "Speed against a reference measured in the same run.\n"
+    "Speed (and, for samplers, sample efficiency) against a reference measured in the same run.\n"
     "\n"
     "kernels: fake-quantization throughput of every number format on MIB MiB of float32 (default 64),\n"
     "in GB/s of input processed, against memcpy of the same buffer, and the ratio. Each figure is the\n"
@@ -32,9 +35,23 @@ static const char *help =
     "  --steps S       timed steps (1..1000, default 10)\n"
     "  Without python3-torch the reference is reported unavailable (ratio null).\n"
     "\n"
+    "sampler: best-so-far regret (best value - the known minimum; median and mean over K seeds, at\n"
+    "10/25/50/100/200 trials) and ms per suggestion of quench's sampler, trials one at a time, against\n"
+    "Optuna's (bench/optuna_sampler_ref.py: TPESampler(seed), RandomSampler(seed), GridSampler over\n"
+    "the same grid) in the same run. Debian's Optuna 3.1 has the truncated-normal density bug fixed\n"
+    "in 3.5; the reference patches in the fix, as quench implements the fixed formula.\n"
+    "  --function F    branin (default), hartmann6, ackley5, styblinski5, mixed (log float, log int,\n"
+    "                  categorical, float; minimum 0) or sphere10 (10 floats, for speed)\n"
+    "  --sampler S     tpe (default), random or grid\n"
+    "  --trials N      trials per seed (1..100000, default 200)\n"
+    "  --seeds K       seeds 0..K-1 (1..1000, default 20)\n"
+    "  Without python3-optuna the reference is reported unavailable (null).\n"
+    "\n"
     "  --json          one object; kernels: {\"memcpy_gbs\": X, \"formats\": {\"integer\": {\"gbs\": Y,\n"
     "                  \"ratio\": R}, ...}}; train: {\"examples_per_s\": X, \"reference_examples_per_s\": Y,\n"
-    "                  \"ratio\": R, \"threads\": N, \"preset\": ..., \"batch\": B, \"seq\": T, ...}\n"
+    "                  \"ratio\": R, \"threads\": N, \"preset\": ..., \"batch\": B, \"seq\": T, ...};\n"
+    "                  sampler: {\"function\": F, \"sampler\": S, \"median_regret\": {\"10\": R, ...},\n"
+    "                  \"mean_regret\": {...}, \"ms_per_suggest\": X, \"reference\": {the same keys} or null}\n"
     "  -h, --help      this help\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -50,26 +67,33 @@ int qn_cmd_bench(int argc, char **argv) {
         const char *flag, *bench; /* the benchmark the flag belongs to */
         long lo, hi;
     } opts[] = {{"--size", "kernels", 1, 4096}, {"--reps", "kernels", 1, 100}, {"--batch", "train", 1, 4096},
-                {"--seq", "train", 1, 512},      {"--threads", "train", 1, 1024}, {"--steps", "train", 1, 1000}};
+                {"--seq", "train", 1, 512},      {"--threads", "train", 1, 1024}, {"--steps", "train", 1, 1000},
+                {"--trials", "sampler", 1, 100000}, {"--seeds", "sampler", 1, 1000}};
     enum { N_OPTS = sizeof opts / sizeof opts[0] };
-    long val[N_OPTS] = {64, 3, 32, 128, 0, 10};
-    const char *given[N_OPTS + 1] = {0}; /* the last slot: --preset */
-    const char *what = NULL, *preset = "bert-tiny";
+    static const struct {
+        const char *flag, *bench;
+    } sopts[] = {{"--preset", "train"}, {"--function", "sampler"}, {"--sampler", "sampler"}};
+    enum { N_SOPTS = sizeof sopts / sizeof sopts[0] };
+    long val[N_OPTS] = {64, 3, 32, 128, 0, 10, 200, 20};
+    const char *sval[N_SOPTS] = {"bert-tiny", "branin", "tpe"};
+    const char *given[N_OPTS + N_SOPTS] = {0}; /* the flags given, numeric then string ones */
+    const char *what = NULL, *preset;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int k = 0;
+        int k = 0, ks = 0;
         while (k < N_OPTS && strcmp(a, opts[k].flag) != 0) k++;
+        while (ks < N_SOPTS && strcmp(a, sopts[ks].flag) != 0) ks++;
         if (qn_is_help(a)) {
             fputs(help, stdout);
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
-        } else if (k < N_OPTS || strcmp(a, "--preset") == 0) {
+        } else if (k < N_OPTS || ks < N_SOPTS) {
             if (i + 1 >= argc) return qn_usage_error("bench", "%s needs a value", a);
-            if (k == N_OPTS) preset = argv[++i];
+            if (k == N_OPTS) sval[ks] = argv[++i], given[N_OPTS + ks] = a;
             else if (int_arg(a, argv[++i], opts[k].lo, opts[k].hi, &val[k])) return 2;
-            given[k] = a;
+            else given[k] = a;
         } else if (a[0] == '-') {
             return qn_usage_error("bench", "unknown option '%s'", a);
         } else if (!what) {
@@ -78,14 +102,25 @@ int qn_cmd_bench(int argc, char **argv) {
             return qn_usage_error("bench", "unexpected argument '%s'", a);
         }
     }
-    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train");
-    if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0)
-        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train", what);
-    for (int k = 0; k <= N_OPTS; k++)
-        if (given[k] && strcmp(k < N_OPTS ? opts[k].bench : "train", what) != 0)
-            return qn_usage_error("bench", "%s applies to bench %s, not bench %s", given[k],
-                                  k < N_OPTS ? opts[k].bench : "train", what);
+    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler");
+    if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0 && strcmp(what, "sampler") != 0)
+        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler", what);
+    for (int k = 0; k < N_OPTS + N_SOPTS; k++) {
+        const char *owner = k < N_OPTS ? opts[k].bench : sopts[k - N_OPTS].bench;
+        if (given[k] && strcmp(owner, what) != 0)
+            return qn_usage_error("bench", "%s applies to bench %s, not bench %s", given[k], owner, what);
+    }
     if (strcmp(what, "kernels") == 0) return qn_bench_kernels((size_t)val[0], (int)val[1], json, stdout);
+    if (strcmp(what, "sampler") == 0) {
+        const char *fn = sval[1], *sm = sval[2];
+        if (strcmp(fn, "branin") && strcmp(fn, "hartmann6") && strcmp(fn, "ackley5") && strcmp(fn, "styblinski5") &&
+            strcmp(fn, "mixed") && strcmp(fn, "sphere10"))
+            return qn_usage_error("bench", "unknown function '%s': available: branin, hartmann6, ackley5, styblinski5, mixed, sphere10", fn);
+        if (strcmp(sm, "tpe") && strcmp(sm, "random") && strcmp(sm, "grid"))
+            return qn_usage_error("bench", "unknown sampler '%s': available: tpe, random, grid", sm);
+        return qn_bench_sampler(fn, sm, (int)val[6], (int)val[7], json, stdout);
+    }
+    preset = sval[0];
     if (strcmp(preset, "bert-tiny") != 0 && strcmp(preset, "bert-mini") != 0 && strcmp(preset, "bert-small") != 0)
         return qn_usage_error("bench", "unknown preset '%s': available: bert-tiny, bert-mini, bert-small", preset);
     long threads = val[4];

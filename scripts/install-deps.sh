@@ -13,6 +13,7 @@ packages=(
   python3 python3-h5py python3-numpy python3-pandas   # end-to-end checks and analysis
   python3-torch                         # PyTorch reference for the BERT parity check
   python3-matplotlib                    # quench report figures
+  python3-optuna                        # Optuna reference of quench bench sampler
 )
 
 missing=()

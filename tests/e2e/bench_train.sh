@@ -31,9 +31,7 @@ grep -q "^quench " "$WORK/noref.txt" && grep -q "unavailable" "$WORK/noref.txt" 
 # bad flags: one line on stderr, exit code 2
 for args in "train --batch 0" "train --seq 513" "train --threads x" "train --steps" "train --preset bert-huge" \
             "train --size 4" "kernels --batch 4" "train --bogus" "nothing" ""; do
-  set +e; "$QUENCH" bench $args > /dev/null 2> "$WORK/err"; rc=$?; set -e
-  [[ $rc -eq 2 ]] || die "bench $args exited $rc, expected 2"
-  [[ $(wc -l < "$WORK/err") -eq 1 ]] || die "bench $args: expected one line on stderr, got: $(cat "$WORK/err")"
+  expect_usage_error "bench $args"
 done
 "$QUENCH" bench --help | grep -q "bench train" || die "bench --help does not list train"
 "$QUENCH" bench --help | grep -q -- "--threads" || die "bench --help does not list --threads"

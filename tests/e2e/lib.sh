@@ -12,3 +12,9 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 mpi() { local np=$1; shift; timeout 600 "$MPIEXEC" --oversubscribe -np "$np" "$@"; }
 # Run a command, expect exit code $1.
 expect_rc() { local want=$1; shift; set +e; "$@"; local rc=$?; set -e; [[ $rc -eq $want ]] || die "'$*' exited $rc, expected $want"; }
+# quench with the given arguments (one word-split string) must fail as bad input: exit 2, one line on stderr.
+expect_usage_error() {
+  set +e; "$QUENCH" $1 >/dev/null 2>"$WORK/usage-err"; local rc=$?; set -e
+  [[ $rc -eq 2 ]] || die "quench $1 exited $rc, expected 2"
+  [[ $(wc -l <"$WORK/usage-err") -eq 1 ]] || die "quench $1: expected one line on stderr, got: $(cat "$WORK/usage-err")"
+}

@@ -1,0 +1,232 @@
+/* tpe_parzen.c: TPE's Parzen estimator over one parameter (Optuna's univariate _ParzenEstimator):
+ * truncated-normal kernels at the observations plus a broad prior kernel, or smoothed one-hot rows
+ * for a categorical; weights by default_weights; log densities with the corrected (>= 3.5) formula. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler_internal.h"
+
+#define LOG_SQRT_2PI 0.91893853320467274178
+/* A kernel whose log term is this far below the largest adds less than e^-40 ~ 4e-18 of it: skip its
+ * exp (and, for discrete kernels, its two erfc), the difference is below double precision. */
+#define NEGLIGIBLE 40.0
+
+void qn_tpe_weights(int m, double *w) {
+    int ramp = m > 25 ? m - 25 : 0;
+    /* numpy linspace(1/m, 1, ramp): the older observations count less */
+    for (int i = 0; i < ramp; i++) w[i] = ramp == 1 ? 1.0 / m : 1.0 / m + (1.0 - 1.0 / m) * i / (ramp - 1);
+    for (int i = ramp; i < m; i++) w[i] = 1.0;
+}
+
+int qn_tpe_gamma(int n) {
+    int g = (int)ceil(0.1 * n); /* the same double arithmetic as Python's math.ceil(0.1 * n) */
+    return g < 25 ? g : 25;
+}
+
+void qn_parzen_init(qn_parzen *pe) { memset(pe, 0, sizeof *pe); }
+
+void qn_parzen_release(qn_parzen *pe) {
+    free(pe->mu), free(pe->sigma), free(pe->inv_sigma), free(pe->c), free(pe->logz), free(pe->ub);
+    free(pe->logw), free(pe->cumw), free(pe->prob), free(pe->logp_mix), free(pe->scratch), free(pe->order);
+    qn_parzen_init(pe);
+}
+
+static int reserve(qn_parzen *pe, int n, int choices) {
+    if (n > pe->cap) {
+        int cap = n > 2 * pe->cap ? n : 2 * pe->cap;
+        double **arrays[] = {&pe->mu, &pe->sigma, &pe->inv_sigma, &pe->c, &pe->logz, &pe->ub, &pe->logw, &pe->cumw, &pe->scratch};
+        for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
+            double *p = realloc(*arrays[i], (size_t)cap * sizeof(double));
+            if (!p) return -1;
+            *arrays[i] = p;
+        }
+        int *o = realloc(pe->order, 2 * (size_t)cap * sizeof(int)); /* the order, and the sort's buffer */
+        if (!o) return -1;
+        pe->order = o, pe->cap = cap;
+        pe->cap_choices = 0; /* prob's size depends on cap */
+    }
+    if (choices > pe->cap_choices) {
+        double *p = realloc(pe->prob, (size_t)pe->cap * (size_t)choices * sizeof(double));
+        if (!p) return -1;
+        pe->prob = p;
+        double *l = realloc(pe->logp_mix, (size_t)choices * sizeof(double));
+        if (!l) return -1;
+        pe->logp_mix = l, pe->cap_choices = choices;
+    }
+    return 0;
+}
+
+/* Stable sort of idx[0..n) by key (tmp: n ints): insertion sort on runs of 16, then bottom-up
+ * merges that alternate between the two buffers. Stable, so ties keep kernel order (the prior
+ * last), as Optuna's argsort does on this data, and tied kernels get the widths Optuna gives them. */
+void qn_sort_by_key(int *idx, int *tmp, int n, const double *key) {
+    enum { RUN = 16 };
+    for (int lo = 0; lo < n; lo += RUN) {
+        int hi = lo + RUN < n ? lo + RUN : n;
+        for (int i = lo + 1; i < hi; i++) {
+            int v = idx[i], j = i;
+            double kv = key[v];
+            while (j > lo && key[idx[j - 1]] > kv) idx[j] = idx[j - 1], j--;
+            idx[j] = v;
+        }
+    }
+    int *src = idx, *dst = tmp;
+    for (int width = RUN; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) dst[o++] = key[src[j]] < key[src[i]] ? src[j++] : src[i++];
+            while (i < mid) dst[o++] = src[i++];
+            while (j < hi) dst[o++] = src[j++];
+        }
+        int *t = src;
+        src = dst, dst = t;
+    }
+    if (src != idx) memcpy(idx, src, (size_t)n * sizeof *idx);
+}
+
+int qn_parzen_build(qn_parzen *pe, const qn_domain *d, const double *obs, int m, const qn_sampler_options *o) {
+    const int n = m + 1; /* the prior kernel is always there (Optuna's consider_prior=True) */
+    if (reserve(pe, n, d->categorical ? d->n_choices : 0)) return -1;
+    pe->n = n;
+    double *w = pe->scratch;
+    qn_tpe_weights(m, w);
+    w[m] = o->prior_weight;
+    double total = 0;
+    for (int k = 0; k < n; k++) total += w[k];
+    double acc = 0;
+    for (int k = 0; k < n; k++) {
+        pe->logw[k] = log(w[k] / total);
+        acc += w[k] / total;
+        pe->cumw[k] = acc;
+    }
+    if (d->categorical) {
+        /* each row: prior_weight/n everywhere, +1 at the observed choice, normalised; the prior row
+         * is uniform */
+        const int C = d->n_choices;
+        double fill = o->prior_weight / n;
+        for (int k = 0; k < n; k++) {
+            double *row = pe->prob + (size_t)k * C;
+            for (int c = 0; c < C; c++) row[c] = fill;
+            if (k < m) row[(int)obs[k]] += 1.0;
+            double s = 0;
+            for (int c = 0; c < C; c++) s += row[c];
+            for (int c = 0; c < C; c++) row[c] /= s;
+        }
+        for (int c = 0; c < C; c++) {
+            double p = 0;
+            for (int k = 0; k < n; k++) p += exp(pe->logw[k]) * pe->prob[(size_t)k * C + c];
+            pe->logp_mix[c] = log(p);
+        }
+        return 0;
+    }
+    const double lo = d->lo, hi = d->hi, range = hi - lo;
+    for (int k = 0; k < m; k++) pe->mu[k] = obs[k];
+    pe->mu[m] = 0.5 * (lo + hi);
+    /* width of each mean: the larger gap to its sorted neighbours, the domain's ends as outer
+     * neighbours; without consider_endpoints the outermost means use their inner gap only */
+    int *ord = pe->order;
+    for (int k = 0; k < n; k++) ord[k] = k;
+    qn_sort_by_key(ord, ord + pe->cap, n, pe->mu);
+    for (int i = 0; i < n; i++) {
+        double left = pe->mu[ord[i]] - (i > 0 ? pe->mu[ord[i - 1]] : lo);
+        double right = (i + 1 < n ? pe->mu[ord[i + 1]] : hi) - pe->mu[ord[i]];
+        double s = left > right ? left : right;
+        if (!o->consider_endpoints && n >= 2) {
+            if (i == 0) s = right;
+            else if (i == n - 1) s = left;
+        }
+        pe->sigma[ord[i]] = s;
+    }
+    double smax = range, smin = o->consider_magic_clip ? range / fmin(100.0, 1.0 + n) : 1e-12;
+    for (int k = 0; k < n; k++) pe->sigma[k] = fmin(fmax(pe->sigma[k], smin), smax);
+    pe->sigma[m] = range; /* the prior: centred, as wide as the domain */
+    for (int k = 0; k < n; k++) {
+        double s = pe->sigma[k], a = (lo - pe->mu[k]) / s, b = (hi - pe->mu[k]) / s;
+        pe->inv_sigma[k] = 1.0 / s;
+        /* beyond 9 sigma on both sides the cut tails weigh < 1e-19: log Z is 0 to double precision */
+        pe->logz[k] = (a < -9 && b > 9) ? 0.0 : qn_log_gauss_mass(a, b);
+        if (d->q > 0) {
+            pe->c[k] = pe->logw[k] - pe->logz[k];
+            pe->ub[k] = pe->c[k] + log(d->q / s) - LOG_SQRT_2PI;
+        } else {
+            /* Optuna 3.1-3.4 left out -log(sigma) (the density of the standardised variable) */
+            pe->c[k] = pe->logw[k] - pe->logz[k] - LOG_SQRT_2PI - (o->optuna31_density ? 0.0 : log(s));
+        }
+    }
+    return 0;
+}
+
+double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v) {
+    if (d->categorical) {
+        int c = (int)v;
+        return c >= 0 && c < d->n_choices ? pe->logp_mix[c] : -INFINITY;
+    }
+    if (!(v >= d->lo && v <= d->hi)) return -INFINITY;
+    const int n = pe->n;
+    double *t = pe->scratch, top = -INFINITY;
+    if (d->q == 0) {
+        for (int k = 0; k < n; k++) {
+            double z = (v - pe->mu[k]) * pe->inv_sigma[k];
+            t[k] = pe->c[k] - 0.5 * z * z;
+            top = t[k] > top ? t[k] : top;
+        }
+    } else {
+        /* the mass of the cell [v - q/2, v + q/2] costs two erfc: bound it first by the cell's width
+         * times the density at its point nearest the mean, and compute only kernels whose bound
+         * reaches within NEGLIGIBLE of the best exact term */
+        const double h = 0.5 * d->q;
+        int best = 0;
+        for (int k = 0; k < n; k++) {
+            double dist = fabs(v - pe->mu[k]) - h;
+            double z = dist > 0 ? dist * pe->inv_sigma[k] : 0.0;
+            double ub = pe->ub[k] - 0.5 * z * z;
+            t[k] = ub < pe->c[k] ? ub : pe->c[k]; /* a mass is also at most 1 */
+            if (t[k] > t[best]) best = k;
+        }
+        double floor_ = -INFINITY;
+        for (int pass = 0; pass < 2; pass++)
+            for (int k = 0; k < n; k++) {
+                if ((pass == 0) != (k == best)) continue;
+                if (t[k] < floor_) {
+                    t[k] = -INFINITY;
+                    continue;
+                }
+                double a = (v - h - pe->mu[k]) * pe->inv_sigma[k], b = (v + h - pe->mu[k]) * pe->inv_sigma[k];
+                t[k] = pe->c[k] + qn_log_gauss_mass(a, b);
+                if (pass == 0) floor_ = t[k] - NEGLIGIBLE;
+                top = t[k] > top ? t[k] : top;
+            }
+    }
+    if (top == -INFINITY) return -INFINITY;
+    double sum = 0;
+    for (int k = 0; k < n; k++)
+        if (t[k] > top - NEGLIGIBLE) sum += exp(t[k] - top);
+    return top + log(sum);
+}
+
+double qn_parzen_sample(const qn_parzen *pe, const qn_domain *d, qn_rng *r) {
+    /* the kernel: first cumulative weight above u (numpy's searchsorted side='right') */
+    double u = qn_rng_double(r) * pe->cumw[pe->n - 1];
+    int lo = 0, hi = pe->n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (pe->cumw[mid] > u) hi = mid;
+        else lo = mid + 1;
+    }
+    const int k = lo;
+    double u2 = qn_rng_double(r);
+    if (d->categorical) {
+        const double *row = pe->prob + (size_t)k * d->n_choices;
+        double acc = 0;
+        for (int c = 0; c < d->n_choices; c++) {
+            acc += row[c];
+            if (u2 < acc) return c;
+        }
+        return d->n_choices - 1;
+    }
+    double s = pe->sigma[k], mu = pe->mu[k];
+    double x = mu + s * qn_truncnorm_ppf(u2, (d->lo - mu) / s, (d->hi - mu) / s);
+    return x < d->lo ? d->lo : x > d->hi ? d->hi : x;
+}

@@ -274,6 +274,7 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
             return -1;
         }
         snprintf(op->name, sizeof op->name, "%s", strcmp(v->str, "none") ? v->str : "");
+        op->given |= QN_QK_NAME;
         return 0;
     }
     static const struct {
@@ -316,6 +317,7 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
             return -1;
         }
         op->width = (int)x;
+        op->given |= QN_QK_WIDTH;
         return 0;
     }
     /* frac_width: bits, or "NN%" of the width */
@@ -425,7 +427,60 @@ static int grouped(const char *name, const char *group, const char *const *mids,
     return *key >= 0;
 }
 
+/* "did you mean" for the key part of a per-layer parameter: the layer's name is checked later,
+ * against the model */
+static void unknown_layer_key(const char *name, size_t prefix, char *err, size_t errlen) {
+    const char *names[64];
+    int n = 0, all = qn_param_names(names, 64);
+    for (int i = 0; i < all; i++)
+        if (!strncmp(names[i], "quant.", 6) || !strncmp(names[i], "prune.", 6)) names[n++] = names[i];
+    const char *hint = qn_suggest(name + prefix, names, n);
+    if (hint)
+        snprintf(err, errlen, "unknown parameter '%.150s': did you mean '%.*s%s'?", name, (int)prefix, name, hint);
+    else
+        snprintf(err, errlen, "unknown parameter '%.150s': per-layer parameters are layers.LAYER.quant.KEY and "
+                              "layers.LAYER.prune.KEY", name);
+}
+
+/* layers.<LAYER>.quant.* / layers.<LAYER>.prune.*: LAYER holds dots, so it ends where ".quant." or
+ * ".prune." starts. */
+static int set_layer(qn_trial_config *cfg, const char *name, const qn_value *v, char *err, size_t errlen) {
+    const char *rest = name + 7;
+    const char *q = strstr(rest, ".quant."), *p = strstr(rest, ".prune.");
+    const char *end = q && (!p || q < p) ? q : p;
+    if (!end || end == rest) {
+        unknown_layer_key(name, strlen(name), err, errlen);
+        return -1;
+    }
+    size_t prefix = (size_t)(end + 1 - name);
+    int mid, key;
+    int is_quant = end == q;
+    if (is_quant ? !grouped(end + 1, "quant", quant_operands, COUNT(quant_operands), quant_keys, COUNT(quant_keys), &mid, &key)
+                 : !grouped(end + 1, "prune", prune_targets, COUNT(prune_targets), prune_keys, COUNT(prune_keys), &mid, &key)) {
+        unknown_layer_key(name, prefix, err, errlen);
+        return -1;
+    }
+    char layer[QN_LAYER_NAME_LEN + 1];
+    size_t len = (size_t)(end - rest);
+    if (len >= sizeof layer) len = sizeof layer - 1; /* too long: refused by the slot with the name cut */
+    memcpy(layer, rest, len);
+    layer[len] = 0;
+    qn_layer_override *ov = qn_layer_override_slot(cfg, layer, err, errlen);
+    if (!ov) return -1;
+    if (is_quant) {
+        qn_quant_operand *ops[3] = {&ov->quant.data_in, &ov->quant.weight, &ov->quant.bias};
+        for (int o = 0; o < 3; o++)
+            if ((mid < 0 || mid == o) && set_quant(ops[o], name, quant_keys[key], v, err, errlen) != 0) return -1;
+        return 0;
+    }
+    qn_prune_target *ts[2] = {&ov->prune.weight, &ov->prune.activation};
+    for (int t = 0; t < 2; t++)
+        if ((mid < 0 || mid == t) && set_prune(ts[t], name, prune_keys[key], v, err, errlen) != 0) return -1;
+    return 0;
+}
+
 int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, char *err, size_t errlen) {
+    if (!strncmp(name, "layers.", 7)) return set_layer(cfg, name, v, err, errlen);
     for (int i = 0; i < COUNT(fields); i++)
         if (strcmp(fields[i].path, name) == 0) return set_field(cfg, &fields[i], v, err, errlen);
     int mid, key;
@@ -460,6 +515,11 @@ static int same_operand(const qn_quant_operand *a, const qn_quant_operand *b) {
 }
 
 /* The model's sizes: mlp defaults, or a BERT preset (bert-tiny unless named) for what is not given. */
+static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen);
+int qn_config_finish_model(qn_trial_config *cfg, char *err, size_t errlen) {
+    return finish_model(&cfg->model, cfg->data.max_len, err, errlen);
+}
+
 static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen) {
     if (!strcmp(m->arch, "mlp")) {
         if (m->preset[0] || m->layers || m->heads || m->intermediate_size) {
@@ -585,12 +645,9 @@ int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
             return -1;
         }
     }
-    return 0;
+    return qn_layers_finish(cfg, err, errlen);
 }
 
-int qn_config_has_quant(const qn_trial_config *cfg) {
-    return cfg->quant.data_in.name[0] || cfg->quant.weight.name[0] || cfg->quant.bias.name[0];
-}
 
 /* ---------------------------------------------------------------- names and values */
 

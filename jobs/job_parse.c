@@ -40,6 +40,7 @@ typedef struct {
     stage_marks *marks;
     int base_prune_set;
     mark base_prune, base_quant, base_model, base_data;
+    const yaml_node_t *base_layers; /* the layers: section, for checking its names once the model is known */
 } parser;
 
 static mark mark_of(const yaml_node_t *n) { return (mark){(int)n->start_mark.line + 1, (int)n->start_mark.column + 1}; }
@@ -127,6 +128,14 @@ static int check_keys(parser *p, const yaml_node_t *map, const char *where, cons
 
 /* ---------------------------------------------------------------- base sections */
 
+/* Is the prefix "quant"/"prune" or a layer's "layers.L.quant"/"layers.L.prune"? */
+static int compression_group(const char *prefix) {
+    size_t n = strlen(prefix);
+    return !strcmp(prefix, "quant") || !strcmp(prefix, "prune") ||
+           (!strncmp(prefix, "layers.", 7) && n > 6 &&
+            (!strcmp(prefix + n - 6, ".quant") || !strcmp(prefix + n - 6, ".prune")));
+}
+
 /* model: {...}, data: {...}, train: {...}, quant: {...}, prune: {...}: dotted parameters; quant and
  * prune also take per-operand / per-target sub-mappings. */
 static int base_section(parser *p, const char *prefix, const yaml_node_t *map, int depth) {
@@ -134,9 +143,9 @@ static int base_section(parser *p, const char *prefix, const yaml_node_t *map, i
     if (check_keys(p, map, prefix, NULL, 0) != 0) return -1;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
-        char name[160];
+        char name[256];
         snprintf(name, sizeof name, "%s.%.100s", prefix, text(k));
-        if (v->type == YAML_MAPPING_NODE && depth == 0 && (!strcmp(prefix, "quant") || !strcmp(prefix, "prune"))) {
+        if (v->type == YAML_MAPPING_NODE && depth == 0 && compression_group(prefix)) {
             if (base_section(p, name, v, 1) != 0) return -1;
             continue;
         }
@@ -152,12 +161,59 @@ static int base_section(parser *p, const char *prefix, const yaml_node_t *map, i
         int rc = qn_config_set(&p->job->base, name, &val, msg, sizeof msg);
         value_free(&val);
         if (rc != 0) return fail_node(p, v, "%s", msg);
-        if (!strncmp(name, "prune.", 6)) {
+        if (!strncmp(name, "prune.", 6) || (!strncmp(name, "layers.", 7) && strstr(name, ".prune."))) {
             p->base_prune_set = 1;
             p->base_prune = mark_of(k);
         }
     }
     return 0;
+}
+
+/* layers: {LAYER: {quant: {...}, prune: {...}}}: the base configuration's per-layer overrides,
+ * the parameters layers.LAYER.quant.* and layers.LAYER.prune.* */
+static int layers_section(parser *p, const yaml_node_t *map) {
+    static const char *const keys[] = {"quant", "prune"};
+    if (map->type != YAML_MAPPING_NODE)
+        return fail_node(p, map, "layers must map Linear layer names to {quant: ..., prune: ...}, not %s", kind_name(map));
+    if (check_keys(p, map, "layers", NULL, 0) != 0) return -1;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
+        char where[160];
+        snprintf(where, sizeof where, "layers.%.100s", text(k));
+        if (v->type != YAML_MAPPING_NODE)
+            return fail_node(p, v, "%s must be a mapping with quant and/or prune, not %s", where, kind_name(v));
+        if (check_keys(p, v, where, keys, 2) != 0) return -1;
+        for (yaml_node_pair_t *b = v->data.mapping.pairs.start; b < v->data.mapping.pairs.top; b++) {
+            char prefix[200];
+            snprintf(prefix, sizeof prefix, "%s.%s", where, text(node(p, b->key)));
+            if (base_section(p, prefix, node(p, b->value), 0) != 0) return -1;
+        }
+    }
+    p->base_layers = map;
+    return 0;
+}
+
+/* The layer a per-layer parameter names ("layers.L.quant.width" -> L), into buf; 0 when the name
+ * is not a per-layer parameter. */
+static int layer_of(const char *name, char *buf, size_t len) {
+    if (strncmp(name, "layers.", 7) != 0) return 0;
+    const char *rest = name + 7, *q = strstr(rest, ".quant."), *pr = strstr(rest, ".prune.");
+    const char *end = q && (!pr || q < pr) ? q : pr;
+    if (!end) return 0;
+    snprintf(buf, len, "%.*s", (int)(end - rest), rest);
+    return 1;
+}
+
+/* Where the base configuration writes the layer a message is about ("layers.L...: ..."), else `other`. */
+static mark base_mark_for(parser *p, const char *msg, mark other) {
+    const yaml_node_t *map = p->base_layers;
+    if (!map || strncmp(msg, "layers.", 7) != 0) return other;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+        const char *k = text(node(p, a->key));
+        size_t n = strlen(k);
+        if (!strncmp(msg + 7, k, n) && (msg[7 + n] == '.' || msg[7 + n] == ':')) return mark_of(node(p, a->key));
+    }
+    return other;
 }
 
 /* ---------------------------------------------------------------- stages */
@@ -238,7 +294,12 @@ static int parse_grid(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_
             return fail_node(p, k, "%s", msg);
         if (qn_param_is_base_only(ax->name))
             return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", ax->name);
-        if (!strncmp(ax->name, "prune.", 6) && !sm->has_prune_axis) {
+        char layer[QN_LAYER_NAME_LEN + 1];
+        /* against the base model: a grid over model.layers is checked per trial when they are built */
+        if (layer_of(ax->name, layer, sizeof layer) && qn_layer_check_name(&p->job->base.model, layer, msg, sizeof msg) != 0)
+            return fail_node(p, k, "%s", msg);
+        int prunes = !strncmp(ax->name, "prune.", 6) || (!strncmp(ax->name, "layers.", 7) && strstr(ax->name, ".prune."));
+        if (prunes && !sm->has_prune_axis) {
             sm->has_prune_axis = 1;
             sm->prune_axis = mark_of(k);
         }
@@ -551,7 +612,18 @@ static void param_list_free(param_list *l) {
 static int axis_for_error(const qn_stage *st, const char *msg) {
     int best = -1;
     size_t best_len = 0;
+    /* a layer's message ("layers.L...: ...") is about that layer's axes only */
+    char layer[QN_LAYER_NAME_LEN + 16];
+    int per_layer = !strncmp(msg, "layers.", 7);
     for (int a = 0; a < st->naxes; a++) {
+        char axis_layer[QN_LAYER_NAME_LEN + 1];
+        int is_layer = layer_of(st->axes[a].name, axis_layer, sizeof axis_layer);
+        if (per_layer != is_layer) continue;
+        if (is_layer) {
+            size_t n = (size_t)snprintf(layer, sizeof layer, "layers.%s", axis_layer);
+            if (strncmp(msg, layer, n) != 0 || (msg[n] != '.' && msg[n] != ':')) continue;
+            if (best < 0) best = a; /* the layer's first axis unless a key matches */
+        }
         const char *key = strrchr(st->axes[a].name, '.');
         key = key ? key + 1 : st->axes[a].name;
         size_t len = strlen(key);
@@ -600,14 +672,14 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
                 if (st->from.kind != QN_FROM_NONE)
                     return fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg,
                                 job->stages[st->from.stage].name);
-                return fail(p, p->base_quant.line ? p->base_quant : sm->name, "%s", msg);
+                return fail(p, base_mark_for(p, msg, p->base_quant.line ? p->base_quant : sm->name), "%s", msg);
             }
-            if (needs_prune && !cfg.prune.weight.method[0] && !cfg.prune.activation.method[0]) {
+            if (needs_prune && !qn_config_any_prune(&cfg)) {
                 qn_trial_free(&t);
                 return fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
                                         "(or prune.weight.method / prune.activation.method)", st->name);
             }
-            if (needs_quant && !qn_config_has_quant(&cfg)) {
+            if (needs_quant && !qn_config_any_quant(&cfg)) {
                 qn_trial_free(&t);
                 return fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
                             has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
@@ -676,11 +748,11 @@ static int validate_all(parser *p) {
 /* ---------------------------------------------------------------- the document */
 
 static int parse_document(parser *p, const yaml_node_t *root) {
-    static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "stages"};
+    static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "layers", "stages"};
     qn_job *job = p->job;
     if (root->type != YAML_MAPPING_NODE)
         return fail_node(p, root, "a job file is a mapping with name, model, data, train and stages, not %s", kind_name(root));
-    if (check_keys(p, root, "the job", keys, 8) != 0) return -1;
+    if (check_keys(p, root, "the job", keys, 9) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_stages = NULL;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
@@ -693,6 +765,8 @@ static int parse_document(parser *p, const yaml_node_t *root) {
             job->seed = (uint64_t)seed;
         } else if (!strcmp(k, "stages")) {
             n_stages = v;
+        } else if (!strcmp(k, "layers")) {
+            if (layers_section(p, v) != 0) return -1;
         } else {
             if (!strcmp(k, "quant")) p->base_quant = mark_of(node(p, a->key));
             if (!strcmp(k, "model")) p->base_model = mark_of(node(p, a->key));
@@ -705,9 +779,20 @@ static int parse_document(parser *p, const yaml_node_t *root) {
         return fail_node(p, n_name, "name must be a single-line text");
     job->name = strdup(text(n_name));
     char msg[QN_ERR_LEN];
+    if (p->base_layers) {
+        /* the names of the layers: section, at their keys, once the model's sizes are known */
+        qn_trial_config model = job->base;
+        if (qn_config_finish_model(&model, msg, sizeof msg) == 0) {
+            const yaml_node_t *map = p->base_layers;
+            for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+                if (qn_layer_check_name(&model.model, text(node(p, a->key)), msg, sizeof msg) != 0)
+                    return fail_node(p, node(p, a->key), "%s", msg);
+        }
+    }
     if (qn_config_finish(&job->base, msg, sizeof msg) != 0) {
         /* point at the section the message is about */
         mark at = !strncmp(msg, "data.", 5) ? p->base_data : !strncmp(msg, "model.", 6) ? p->base_model : p->base_quant;
+        at = base_mark_for(p, msg, at);
         return fail(p, at.line ? at : mark_of(root), "%s", msg);
     }
     if (!n_stages) return fail_node(p, root, "the job has no stages: add a stages list (see docs/jobs.md)");

@@ -95,6 +95,43 @@ static void add_operand(sbuf *b, const char *name, const qn_quant_operand *op) {
     else add(b, "base quant.%s %s\n", name, desc);
 }
 
+/* A layer override's keys as given (only those: the rest follows the trial's quant and prune). */
+static void add_layer(sbuf *b, const qn_layer_override *ov) {
+    static const char *const operands[3] = {"data_in", "weight", "bias"};
+    const qn_quant_operand *ops[3] = {&ov->quant.data_in, &ov->quant.weight, &ov->quant.bias};
+    for (int o = 0; o < 3; o++) {
+        const qn_quant_operand *op = ops[o];
+        unsigned g = op->given;
+        if (!g) continue;
+        add(b, "base layers.%s.quant.%s", ov->layer, operands[o]);
+        if (g & QN_QK_NAME) add(b, " name=%s", op->name[0] ? op->name : "none");
+        if (g & QN_QK_WIDTH) add(b, " width=%d", op->width);
+        if ((g & QN_QK_FRAC_WIDTH) && op->frac_pct >= 0) add(b, " frac_width=%.12g%%", op->frac_pct);
+        else if (g & QN_QK_FRAC_WIDTH) add(b, " frac_width=%d", op->frac_width);
+        const struct {
+            unsigned bit;
+            const char *key;
+            int value;
+        } ints[] = {{QN_QK_EXPONENT_WIDTH, "exponent_width", op->exponent_width},
+                    {QN_QK_EXPONENT_BIAS, "exponent_bias", op->exponent_bias},
+                    {QN_QK_EXPONENT_BIAS_WIDTH, "exponent_bias_width", op->exponent_bias_width},
+                    {QN_QK_BLOCK_SIZE, "block_size", op->block_size},
+                    {QN_QK_BIPOLAR, "bipolar", op->bipolar},
+                    {QN_QK_SCALING_FACTOR, "scaling_factor", op->scaling_factor},
+                    {QN_QK_DOUBLE_QUANT, "double_quant", op->double_quant}};
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+            if (g & ints[i].bit) add(b, " %s=%d", ints[i].key, ints[i].value);
+        if (g & QN_QK_THRESHOLD) add(b, " threshold=%.17g", op->threshold);
+        add(b, "\n");
+    }
+    const qn_prune_target *pt[2] = {&ov->prune.weight, &ov->prune.activation};
+    const char *pn[2] = {"weight", "activation"};
+    for (int i = 0; i < 2; i++)
+        if (pt[i]->method[0] || pt[i]->scope[0] || pt[i]->sparsity >= 0)
+            add(b, "base layers.%s.prune.%s method=%s scope=%s sparsity=%.17g\n", ov->layer, pn[i],
+                pt[i]->method[0] ? pt[i]->method : "-", pt[i]->scope[0] ? pt[i]->scope : "-", pt[i]->sparsity);
+}
+
 static void add_from(sbuf *b, const qn_job *job, const qn_stage *st) {
     if (st->from.kind == QN_FROM_STAGE)
         add(b, "%s", job->stages[st->from.stage].name);
@@ -132,6 +169,8 @@ char *qn_job_plan_text(const qn_job *job) {
     for (int i = 0; i < 2; i++)
         add(&b, "base prune.%s %s scope=%s sparsity=%.17g\n", pn[i], pt[i]->method[0] ? pt[i]->method : "none",
             pt[i]->scope, pt[i]->sparsity);
+    /* only with overrides, so that the plans of earlier results files still match */
+    for (int i = 0; i < c->nlayers; i++) add_layer(&b, &c->layers[i]);
     for (int s = 0; s < job->nstages; s++) {
         const qn_stage *st = &job->stages[s];
         add(&b, "stage %s %s %lld trials from ", st->name, st->kind, (long long)st->ntrials);
@@ -183,11 +222,19 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         fprintf(out, "         lr schedule %s, warmup %g of the updates\n", c->train.lr_schedule, c->train.warmup_ratio);
-    if (qn_config_has_quant(c)) {
+    if (c->quant.weight.name[0]) {
         qn_format f;
         char err[QN_ERR_LEN], desc[256];
         if (qn_quant_operand_format(&c->quant.weight, &f, err, sizeof err) == 0)
             fprintf(out, "  quant  %s (weight)\n", qn_format_describe(&f, desc, sizeof desc));
+    }
+    for (int i = 0; i < c->nlayers; i++) {
+        qn_quant_cfg q;
+        qn_format f;
+        char err[QN_ERR_LEN], desc[256];
+        if (qn_layer_config(c, c->layers[i].layer, &q, NULL, err, sizeof err) == 0 &&
+            qn_quant_operand_format(&q.weight, &f, err, sizeof err) == 0)
+            fprintf(out, "  layer  %s: %s (weight)\n", c->layers[i].layer, qn_format_describe(&f, desc, sizeof desc));
     }
     fprintf(out, "\n%-16s %-5s %7s  %-28s %s\n", "stage", "kind", "trials", "from", "run");
     for (int s = 0; s < job->nstages; s++) {

@@ -23,6 +23,7 @@ typedef struct {
     int n, cap;
     int64_t off;
     int fail;
+    int encoder_layers; /* bert: the Linear layers' names */
 } layout;
 
 static void add(layout *l, const char *name, int64_t rows, int64_t cols, int linear, int operand) {
@@ -58,9 +59,10 @@ static int make_layout(const qn_model_cfg *cfg, int64_t nparams, layout *l, char
     if (!strcmp(cfg->arch, "mlp")) {
         int64_t E = cfg->embed_dim, H = cfg->hidden_size, C = cfg->num_labels, rest = H * E + H + C * H + C;
         if (E <= 0 || nparams <= rest || (nparams - rest) % E) goto mismatch;
+        char name[QN_LAYER_NAME_LEN];
         add(l, "embedding.weight", (nparams - rest) / E, E, -1, 0);
-        add_linear(l, "fc1", H, E, 0);
-        add_linear(l, "fc2", C, H, 1);
+        add_linear(l, qn_linear_layer_name("mlp", 0, 0, name, sizeof name), H, E, 0);
+        add_linear(l, qn_linear_layer_name("mlp", 0, 1, name, sizeof name), C, H, 1);
     } else if (!strcmp(cfg->arch, "bert")) {
         qn_bert_config c = {0, 512, 2, cfg->hidden_size, cfg->layers, cfg->heads, cfg->intermediate_size,
                             cfg->num_labels, 1e-12f};
@@ -76,11 +78,11 @@ static int make_layout(const qn_model_cfg *cfg, int64_t nparams, layout *l, char
         add(l, "bert.embeddings.token_type_embeddings.weight", c.type_vocab, C, -1, 0);
         add(l, "bert.embeddings.LayerNorm.weight", C, 0, -1, 0);
         add(l, "bert.embeddings.LayerNorm.bias", C, 0, -1, 0);
-        static const char *const lin[] = {"attention.self.query", "attention.self.key", "attention.self.value",
-                                          "attention.output.dense", "intermediate.dense", "output.dense"};
+        l->encoder_layers = c.layers;
         for (int y = 0; y < c.layers; y++) {
             for (int k = 0; k < 6; k++) {
-                snprintf(name, sizeof name, "bert.encoder.layer.%d.%s", y, lin[k]);
+                /* the names the job's layers.<LAYER>.* use (jobs/job_layers.c) */
+                qn_linear_layer_name("bert", c.layers, y * 6 + k, name, sizeof name);
                 add_linear(l, name, k == 4 ? I : C, k == 5 ? I : C, y * 6 + k);
                 if (k == 3 || k == 5) {
                     const char *ln = k == 3 ? "attention.output.LayerNorm" : "output.LayerNorm";
@@ -91,8 +93,9 @@ static int make_layout(const qn_model_cfg *cfg, int64_t nparams, layout *l, char
                 }
             }
         }
-        add_linear(l, "bert.pooler.dense", C, C, c.layers * 6);
-        add_linear(l, "classifier", c.num_labels, C, c.layers * 6 + 1);
+        add_linear(l, qn_linear_layer_name("bert", c.layers, c.layers * 6, name, sizeof name), C, C, c.layers * 6);
+        add_linear(l, qn_linear_layer_name("bert", c.layers, c.layers * 6 + 1, name, sizeof name), c.num_labels, C,
+                   c.layers * 6 + 1);
     } else {
         snprintf(err, errlen, "model.arch '%s' has no checkpoint layout", cfg->arch);
         return -1;
@@ -111,6 +114,17 @@ mismatch:
 
 static const qn_quant_operand *operand_of(const qn_quant_cfg *q, int operand) {
     return operand == 1 ? &q->weight : operand == 2 ? &q->bias : NULL;
+}
+
+/* The formats Linear layer `linear` computed with: the trial's quant with the layer's override. */
+static int layer_quant(const qn_trial_config *cfg, const layout *l, int linear, qn_quant_cfg *q, char *err,
+                       size_t errlen) {
+    char name[QN_LAYER_NAME_LEN];
+    if (!qn_linear_layer_name(cfg->model.arch, l->encoder_layers, linear, name, sizeof name)) {
+        snprintf(err, errlen, "no Linear layer %d in the checkpoint layout", linear);
+        return -1;
+    }
+    return qn_layer_config(cfg, name, q, NULL, err, errlen);
 }
 
 int qn_ckpt_build(const qn_trial_config *cfg, const float *params, size_t nparams, int with_master, qn_ckpt *out,
@@ -132,8 +146,11 @@ int qn_ckpt_build(const qn_trial_config *cfg, const float *params, size_t nparam
         const float *x = params + s->offset;
         qn_format f;
         qn_format_defaults(QN_FMT_NONE, &f);
-        const qn_quant_operand *op = operand_of(&cfg->quant, s->operand);
-        if (op && qn_quant_operand_format(op, &f, err, errlen) != 0) rc = -1;
+        qn_quant_cfg q;
+        const qn_quant_operand *op = NULL;
+        if (s->linear >= 0 && layer_quant(cfg, &l, s->linear, &q, err, errlen) != 0) rc = -1;
+        else if (s->linear >= 0) op = operand_of(&q, s->operand);
+        if (!rc && op && qn_quant_operand_format(op, &f, err, errlen) != 0) rc = -1;
         if (rc || f.kind == QN_FMT_NONE) {
             if (!rc && qn_ckpt_encode(t, QN_ENC_FLOAT32, x) != 0) rc = -1;
             continue;
@@ -185,7 +202,7 @@ qn_model *qn_ckpt_model(const qn_trial_config *cfg, const qn_ckpt *c, int pruned
     }
     int bad = (int64_t)m->nparams != c->nparams;
     if (bad) snprintf(err, errlen, "the checkpoint has %lld parameters, the model %zu", (long long)c->nparams, m->nparams);
-    if (!bad && qn_model_set_quant(m, &cfg->quant, err, errlen) != 0) bad = 1;
+    if (!bad && qn_model_set_layer_quant(m, cfg, err, errlen) != 0) bad = 1;
     if (!bad && c->ntensors == 0 && c->master) memcpy(m->params, c->master, m->nparams * sizeof(float));
     for (int i = 0; i < l.n && !bad && c->ntensors > 0; i++) {
         const slot *s = &l.s[i];
@@ -206,13 +223,20 @@ qn_model *qn_ckpt_model(const qn_trial_config *cfg, const qn_ckpt *c, int pruned
         if (strcmp(t->format, "none") != 0 && s->linear >= 0 && s->linear < m->nlinears)
             qn_format_defaults(QN_FMT_NONE, &m->linears[s->linear]->fmt[s->operand]);
     }
-    if (!bad && pruned && cfg->prune.activation.method[0]) {
-        if (!strcmp(cfg->prune.activation.method, "l1-norm") && !strcmp(cfg->prune.activation.scope, "global")) {
+    qn_prune_cfg *lp = !bad && pruned ? malloc((size_t)(m->nlinears + 1) * sizeof *lp) : NULL;
+    if (!bad && pruned && (!lp || qn_model_layer_prune(m, cfg, lp, err, errlen) != 0)) {
+        if (!lp) snprintf(err, errlen, "out of memory");
+        bad = 1;
+    }
+    for (int k = 0; lp && k < m->nlinears && !bad; k++) {
+        const qn_prune_target *a = &lp[k].activation;
+        if (a->method[0] && !strcmp(a->method, "l1-norm") && !strcmp(a->scope, "global")) {
             snprintf(err, errlen, "the trial pruned activations with one global threshold, which its checkpoint does not hold");
             bad = 1;
         }
-        for (int k = 0; k < m->nlinears && !bad; k++) m->linears[k]->act_prune = cfg->prune.activation;
+        m->linears[k]->act_prune = *a;
     }
+    free(lp);
     free(l.s);
     if (bad) {
         qn_model_free(m);

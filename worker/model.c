@@ -111,6 +111,7 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
     }
     m->num_labels = cfg->num_labels;
     m->cuda_device = -1;
+    snprintf(m->arch, sizeof m->arch, "%s", cfg->arch);
     if (!strcmp(cfg->arch, "mlp")) {
         qn_mlp *p = qn_mlp_new(vocab_size, cfg->embed_dim, cfg->hidden_size, cfg->num_labels, max_batch, T, seed);
         if (!p) goto oom;
@@ -147,6 +148,7 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
         m->nparams = p->nparams, m->params = p->params, m->grads = p->grads, m->m = p->m, m->v = p->v;
         m->probs = p->probs, m->logits = p->logits, m->quant_failed = &p->quant_failed;
         m->nlinears = qn_bert_linears(p, m->linears, QN_MODEL_MAX_LINEARS);
+        m->encoder_layers = p->cfg.layers; /* a pretrained model's own count */
     } else {
         snprintf(err, errlen, "model.arch '%s' is not available in this build", cfg->arch);
         free(m);
@@ -167,9 +169,59 @@ void qn_model_free(qn_model *m) {
     free(m);
 }
 
+const char *qn_model_layer_name(const qn_model *m, int i, char *buf, size_t len) {
+    if (!qn_linear_layer_name(m->arch, m->encoder_layers, i, buf, len)) snprintf(buf, len, "?");
+    return buf;
+}
+
+/* Every override must name a layer of this model. */
+static int check_overrides(const qn_model *m, const qn_trial_config *cfg, char *err, size_t errlen) {
+    for (int k = 0; k < cfg->nlayers; k++) {
+        int found = 0;
+        char name[QN_LAYER_NAME_LEN];
+        for (int i = 0; i < m->nlinears && !found; i++)
+            found = !strcmp(qn_model_layer_name(m, i, name, sizeof name), cfg->layers[k].layer);
+        if (!found) {
+            snprintf(err, errlen, "layers.%s: this %s model has no such Linear layer (%d encoder layers)",
+                     cfg->layers[k].layer, m->arch, m->encoder_layers);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int after_quant_change(qn_model *m, char *err, size_t errlen);
+
+int qn_model_set_layer_quant(qn_model *m, const qn_trial_config *cfg, char *err, size_t errlen) {
+    if (check_overrides(m, cfg, err, errlen) != 0) return -1;
+    for (int i = 0; i < m->nlinears; i++) {
+        char name[QN_LAYER_NAME_LEN];
+        qn_quant_cfg q;
+        if (qn_layer_config(cfg, qn_model_layer_name(m, i, name, sizeof name), &q, NULL, err, errlen) != 0 ||
+            qn_linear_set_quant(m->linears[i], &q, err, errlen) != 0)
+            return -1;
+    }
+    return after_quant_change(m, err, errlen);
+}
+
+int qn_model_layer_prune(const qn_model *m, const qn_trial_config *cfg, qn_prune_cfg *out, char *err, size_t errlen) {
+    if (check_overrides(m, cfg, err, errlen) != 0) return -1;
+    for (int i = 0; i < m->nlinears; i++) {
+        char name[QN_LAYER_NAME_LEN];
+        if (qn_layer_config(cfg, qn_model_layer_name(m, i, name, sizeof name), NULL, &out[i], err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen) {
     for (int i = 0; i < m->nlinears; i++)
         if (qn_linear_set_quant(m->linears[i], q, err, errlen) != 0) return -1;
+    return after_quant_change(m, err, errlen);
+}
+
+/* A format without a CUDA path sends the trial back to the CPU. */
+static int after_quant_change(qn_model *m, char *err, size_t errlen) {
     char why[256];
     if (m->cuda && qn_bert_cuda_supported(m->impl, why, sizeof why) != 0) {
         fprintf(stderr, "quench: worker: continuing this trial on the CPU: %s\n", why);
@@ -195,13 +247,23 @@ void qn_model_adamw(qn_model *m, const qn_train_cfg *t) {
 
 /* ---------------------------------------------------------------- pruning */
 
-static double prune_on_host(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                            const int32_t *ids, const int32_t *lengths, int B);
+static double prune_on_host(qn_model *m, const qn_prune_cfg *lp, uint64_t seed, const int32_t *ids,
+                            const int32_t *lengths, int B);
 
-/* One threshold from every Linear's input on one forward of the calibration batch, with activation
- * pruning off and the inputs unquantized (the raw activations MASE records as samples). */
-static float global_activation_threshold(qn_model *m, double sparsity, const int32_t *ids, const int32_t *lengths,
-                                         int B) {
+/* Layers a and b share one global l1-norm threshold for that target. */
+static int same_global(const qn_prune_target *a, const qn_prune_target *b) {
+    return !strcmp(a->method, b->method) && !strcmp(a->scope, b->scope) && a->sparsity == b->sparsity;
+}
+
+static int is_global_l1(const qn_prune_target *t) {
+    return !strcmp(t->method, "l1-norm") && !strcmp(t->scope, "global");
+}
+
+/* One threshold per group of layers with the same global l1-norm activation target, from the layers'
+ * inputs on one forward of the calibration batch, with activation pruning off and the inputs
+ * unquantized (the raw activations MASE records as samples). Returns 0, or -1 when out of memory. */
+static int global_activation_thresholds(qn_model *m, const qn_prune_cfg *lp, const int32_t *ids, const int32_t *lengths,
+                                        int B) {
     qn_prune_target saved_act[QN_MODEL_MAX_LINEARS];
     qn_format saved_fmt[QN_MODEL_MAX_LINEARS];
     for (int i = 0; i < m->nlinears; i++) {
@@ -209,91 +271,117 @@ static float global_activation_threshold(qn_model *m, double sparsity, const int
         m->linears[i]->act_prune.method[0] = 0;
         qn_format_defaults(QN_FMT_NONE, &m->linears[i]->fmt[0]);
     }
-    /* how many input rows each layer saw: B*T for token-wise layers, B for the per-sequence ones */
-    size_t rows_seen[QN_MODEL_MAX_LINEARS];
     qn_rng rng;
     qn_rng_seed(&rng, 1);
     for (int i = 0; i < m->nlinears; i++) m->linears[i]->act_zeros = m->linears[i]->act_total = 0;
     m->forward(m, ids, lengths, NULL, B, &rng);
-    const float *bufs[QN_MODEL_MAX_LINEARS];
-    size_t lens[QN_MODEL_MAX_LINEARS];
-    for (int i = 0; i < m->nlinears; i++) {
-        qn_linear *l = m->linears[i];
-        rows_seen[i] = l->last_rows;
-        bufs[i] = l->x_q;
-        lens[i] = rows_seen[i] * (size_t)l->in;
-        l->act_prune = saved_act[i], l->fmt[0] = saved_fmt[i];
+    int rc = 0;
+    char done[QN_MODEL_MAX_LINEARS] = {0};
+    for (int i = 0; i < m->nlinears && rc == 0; i++) {
+        if (done[i] || !is_global_l1(&lp[i].activation)) continue;
+        /* how many input rows each layer saw: B*T for token-wise layers, B for the per-sequence ones */
+        const float *bufs[QN_MODEL_MAX_LINEARS];
+        size_t lens[QN_MODEL_MAX_LINEARS];
+        int n = 0;
+        for (int k = i; k < m->nlinears; k++)
+            if (!done[k] && same_global(&lp[k].activation, &lp[i].activation)) {
+                bufs[n] = m->linears[k]->x_q, lens[n++] = (size_t)m->linears[k]->last_rows * (size_t)m->linears[k]->in;
+                done[k] = 2;
+            }
+        float t = qn_abs_quantile(bufs, lens, n, lp[i].activation.sparsity);
+        if (isnan(t)) rc = -1;
+        for (int k = i; k < m->nlinears; k++)
+            if (done[k] == 2) m->linears[k]->act_threshold = t, done[k] = 1;
     }
-    return qn_abs_quantile(bufs, lens, m->nlinears, sparsity);
+    for (int i = 0; i < m->nlinears; i++) m->linears[i]->act_prune = saved_act[i], m->linears[i]->fmt[0] = saved_fmt[i];
+    return rc;
 }
 
-double qn_model_prune(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                      const int32_t *ids, const int32_t *lengths, int B) {
+double qn_model_prune(qn_model *m, const qn_trial_config *cfg, uint64_t seed, const int32_t *ids, const int32_t *lengths,
+                      int B) {
     /* masks are computed on the host; the next forward uploads the pruned weights and the mask */
     char err[256];
-    if (qn_model_sync_host(m, err, sizeof err) != 0) {
+    qn_prune_cfg *lp = malloc((size_t)(m->nlinears + 1) * sizeof *lp);
+    if (!lp) return NAN;
+    if (qn_model_layer_prune(m, cfg, lp, err, sizeof err) != 0 || qn_model_sync_host(m, err, sizeof err) != 0) {
         fprintf(stderr, "quench: worker: %s\n", err);
+        free(lp);
         return NAN;
     }
     int device = m->cuda_device;
     m->cuda_device = -1; /* the global threshold's calibration forward reads the host inputs */
-    double sparsity = prune_on_host(m, weight, act, seed, ids, lengths, B);
+    double sparsity = prune_on_host(m, lp, seed, ids, lengths, B);
     m->cuda_device = device;
+    free(lp);
     return sparsity;
 }
 
-static double prune_on_host(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                            const int32_t *ids, const int32_t *lengths, int B) {
+static double prune_on_host(qn_model *m, const qn_prune_cfg *lp, uint64_t seed, const int32_t *ids,
+                            const int32_t *lengths, int B) {
     qn_rng rng;
     qn_rng_seed(&rng, seed);
-    if (weight->method[0]) {
-        int l1 = strcmp(weight->method, "l1-norm") == 0, global = strcmp(weight->scope, "global") == 0;
-        float global_t = 0.0f;
-        if (l1 && global) {
-            const float *bufs[QN_MODEL_MAX_LINEARS];
-            size_t lens[QN_MODEL_MAX_LINEARS];
-            for (int k = 0; k < m->nlinears; k++)
-                bufs[k] = m->linears[k]->W, lens[k] = (size_t)m->linears[k]->out * m->linears[k]->in;
-            global_t = qn_abs_quantile(bufs, lens, m->nlinears, weight->sparsity);
-        }
+    /* global l1-norm thresholds, one per group of layers sharing the weight target */
+    float global_t[QN_MODEL_MAX_LINEARS];
+    char done[QN_MODEL_MAX_LINEARS] = {0};
+    for (int i = 0; i < m->nlinears; i++) {
+        if (done[i] || !is_global_l1(&lp[i].weight)) continue;
+        const float *bufs[QN_MODEL_MAX_LINEARS];
+        size_t lens[QN_MODEL_MAX_LINEARS];
+        int n = 0;
+        for (int k = i; k < m->nlinears; k++)
+            if (!done[k] && same_global(&lp[k].weight, &lp[i].weight))
+                bufs[n] = m->linears[k]->W, lens[n++] = (size_t)m->linears[k]->out * m->linears[k]->in, done[k] = 2;
+        float t = qn_abs_quantile(bufs, lens, n, lp[i].weight.sparsity);
+        for (int k = i; k < m->nlinears; k++)
+            if (done[k] == 2) global_t[k] = t, done[k] = 1;
+    }
+    for (int k = 0; k < m->nlinears; k++) {
+        const qn_prune_target *weight = &lp[k].weight;
+        if (!weight->method[0]) continue;
         if (!m->adam_mask) {
             if (!(m->adam_mask = malloc(m->nparams))) return NAN;
             memset(m->adam_mask, 1, m->nparams);
         }
-        for (int k = 0; k < m->nlinears; k++) {
-            qn_linear *l = m->linears[k];
-            size_t n = (size_t)l->out * l->in;
-            if (!l->weight_mask && !(l->weight_mask = malloc(n))) return NAN;
-            if (l1) {
-                float t = global_t;
-                if (!global) {
-                    const float *bufs[1] = {l->W};
-                    size_t lens[1] = {n};
-                    t = qn_abs_quantile(bufs, lens, 1, weight->sparsity);
-                }
-                qn_mask_l1(l->W, n, t, l->weight_mask);
-            } else {
-                qn_mask_random(n, weight->sparsity, &rng, l->weight_mask);
+        qn_linear *l = m->linears[k];
+        size_t n = (size_t)l->out * l->in;
+        if (!l->weight_mask && !(l->weight_mask = malloc(n))) return NAN;
+        if (!strcmp(weight->method, "l1-norm")) {
+            float t = global_t[k];
+            if (!is_global_l1(weight)) {
+                const float *bufs[1] = {l->W};
+                size_t lens[1] = {n};
+                t = qn_abs_quantile(bufs, lens, 1, weight->sparsity);
             }
-            qn_apply_mask(l->W, l->weight_mask, l->W, n);
-            memcpy(m->adam_mask + (l->W - m->params), l->weight_mask, n);
+            /* sparsity 0 keeps every weight (the 0-quantile is the smallest magnitude, which the mask
+             * would remove): how a layer is spared under the trial's pruning */
+            if (weight->sparsity <= 0) t = -1.0f;
+            qn_mask_l1(l->W, n, t, l->weight_mask);
+        } else {
+            qn_mask_random(n, weight->sparsity, &rng, l->weight_mask);
         }
+        qn_apply_mask(l->W, l->weight_mask, l->W, n);
+        memcpy(m->adam_mask + (l->W - m->params), l->weight_mask, n);
     }
     size_t zeros = 0, total = 0;
+    int global_act = 0;
     for (int k = 0; k < m->nlinears; k++) {
         qn_linear *l = m->linears[k];
         size_t n = (size_t)l->out * l->in;
         for (size_t i = 0; i < n; i++) zeros += l->W[i] == 0.0f;
         total += n;
-        if (act) l->act_prune = *act;
+        l->act_prune = lp[k].activation;
         l->act_zeros = l->act_total = 0.0;
+        global_act |= is_global_l1(&lp[k].activation);
     }
-    if (act && act->method[0] && !strcmp(act->method, "l1-norm") && !strcmp(act->scope, "global") && ids && B > 0) {
-        float t = global_activation_threshold(m, act->sparsity, ids, lengths, B);
-        if (isnan(t)) return NAN;
-        for (int k = 0; k < m->nlinears; k++) m->linears[k]->act_threshold = t;
-    }
+    if (global_act && ids && B > 0 && global_activation_thresholds(m, lp, ids, lengths, B) != 0) return NAN;
     return total ? (double)zeros / (double)total : 0.0;
+}
+
+/* Whether any Linear layer prunes its input. */
+int qn_model_prunes_activations(const qn_model *m) {
+    for (int k = 0; k < m->nlinears; k++)
+        if (m->linears[k]->act_prune.method[0]) return 1;
+    return 0;
 }
 
 double qn_model_activation_sparsity(const qn_model *m) {

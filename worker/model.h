@@ -24,7 +24,9 @@ struct qn_model {
     const float *logits;             /* (B, num_labels) after a forward */
     int *quant_failed;
     int nlinears;
-    qn_linear *linears[QN_MODEL_MAX_LINEARS];
+    qn_linear *linears[QN_MODEL_MAX_LINEARS]; /* in qn_linear_layer_name order (jobs/job_layers.c) */
+    char arch[16];                   /* model.arch, and (bert) the encoder layers: the Linear layers' names */
+    int encoder_layers;
     void *impl;
     int cuda_device;                 /* the GPU to train on (bert), or -1: the CPU backend */
     void *cuda;                      /* the device copy once started (qn_bert_cuda), else NULL */
@@ -53,14 +55,27 @@ int qn_model_sync_host(qn_model *m, char *err, size_t errlen);
 /* "cuda" while the model runs on a GPU, else "cpu". */
 const char *qn_model_backend(const qn_model *m);
 
+/* The same formats on every Linear layer. Returns 0, or -1 with a message. */
 int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t errlen);
+/* Each Linear layer's own formats: the trial's quant with the layer's override (cfg->layers) on top.
+ * Returns 0, or -1 with a message (a format that does not fit, an override naming no layer of this
+ * model: a pretrained checkpoint may have fewer encoder layers than the job could check). */
+int qn_model_set_layer_quant(qn_model *m, const qn_trial_config *cfg, char *err, size_t errlen);
+/* Name of Linear layer i ("fc1", "bert.encoder.layer.0.attention.self.query", ...) into buf. */
+const char *qn_model_layer_name(const qn_model *m, int i, char *buf, size_t len);
 void qn_model_adamw(qn_model *m, const qn_train_cfg *t);
-/* Weight masks (random or l1-norm, local or global over all Linear weights) applied now and kept
- * through fine-tuning; activation pruning enabled on every Linear input (global l1-norm: one
- * threshold from the layers' inputs on the calibration batch ids/lengths of B rows). Returns the
- * achieved sparsity over the Linear weights, NaN when out of memory. */
-double qn_model_prune(qn_model *m, const qn_prune_target *weight, const qn_prune_target *act, uint64_t seed,
-                      const int32_t *ids, const int32_t *lengths, int B);
+/* Pruning of each Linear layer by its effective config (the trial's prune with the layer's override
+ * on top): weight masks (random or l1-norm, local or global) applied now and kept through
+ * fine-tuning; activation pruning enabled on the layer's input. Global l1-norm scope: one threshold
+ * over the layers that share that target's method, scope and sparsity (every layer, without
+ * overrides), from their weights, or from their inputs on the calibration batch ids/lengths of B
+ * rows. Returns the achieved sparsity over all Linear weights, NaN when out of memory. */
+double qn_model_prune(qn_model *m, const qn_trial_config *cfg, uint64_t seed, const int32_t *ids, const int32_t *lengths,
+                      int B);
+/* Each layer's effective pruning under cfg into out[0..m->nlinears). Returns 0, or -1 with a message. */
+int qn_model_layer_prune(const qn_model *m, const qn_trial_config *cfg, qn_prune_cfg *out, char *err, size_t errlen);
+/* Whether any Linear layer prunes its input. */
+int qn_model_prunes_activations(const qn_model *m);
 /* Activation sparsity counted since the last reset, over every Linear input. */
 double qn_model_activation_sparsity(const qn_model *m);
 void qn_model_reset_activation_counters(qn_model *m);

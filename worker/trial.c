@@ -233,7 +233,7 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
     if (ctx->gpu >= 0) qn_model_prefer_cuda(m, ctx->gpu);
-    if (qn_model_set_quant(m, &cfg->quant, out->error, sizeof out->error) != 0) {
+    if (qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) {
         qn_model_free(m);
         out->wall_s = seconds() - t0;
         return 0; /* a failed trial with the format's message */
@@ -265,15 +265,14 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             evaluate(m, ctx->eval, B, &rng, &acc, &loss);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
-            pruned_activations = m->linears[0]->act_prune.method[0] != 0;
+            pruned_activations = qn_model_prunes_activations(m);
             if (pruned_activations) add_metric(out, "activation_sparsity", qn_model_activation_sparsity(m));
             break;
         case QN_STEP_PRUNE: {
             /* calibration batch for global activation thresholds: the first training examples */
             const qn_dataset *cal = ctx->train;
             int nb = cal->n < B ? cal->n : B;
-            double sp = qn_model_prune(m, &cfg->prune.weight, &cfg->prune.activation, qn_splitmix64(trial_seed ^ 0x9e0eull),
-                                       cal->ids, cal->lengths, nb);
+            double sp = qn_model_prune(m, cfg, qn_splitmix64(trial_seed ^ 0x9e0eull), cal->ids, cal->lengths, nb);
             if (isnan(sp)) rc = -1;
             else add_metric(out, "weight_sparsity", sp);
             break;

@@ -98,6 +98,8 @@ enum {
     QN_QK_SCALING_FACTOR = 1 << 6,
     QN_QK_DOUBLE_QUANT = 1 << 7,
     QN_QK_THRESHOLD = 1 << 8,
+    QN_QK_NAME = 1 << 9,  /* name given (also "none"): a layer override of it starts from the format's defaults */
+    QN_QK_WIDTH = 1 << 10,
 };
 typedef struct {
     char name[24];      /* "integer", "minifloat_ieee", "mxint", "nf4", ... */
@@ -123,6 +125,19 @@ typedef struct {
 typedef struct {
     qn_prune_target weight, activation;
 } qn_prune_cfg;
+
+/* Per-layer overrides: the parameters layers.<LAYER>.quant.* and layers.<LAYER>.prune.*, where
+ * LAYER is a Linear layer's name in the Hugging Face state dict without ".weight" ("fc1",
+ * "bert.encoder.layer.0.attention.self.query", "classifier"; qn_linear_layer_name). A layer's
+ * effective configuration is the trial's quant/prune with its override on top (qn_layer_config).
+ * Plain data: at most QN_MAX_LAYER_OVERRIDES layers per trial. */
+#define QN_MAX_LAYER_OVERRIDES 64
+#define QN_LAYER_NAME_LEN 64
+typedef struct {
+    char layer[QN_LAYER_NAME_LEN];
+    qn_quant_cfg quant; /* only the keys in each operand's `given` (QN_QK_NAME, QN_QK_WIDTH included) */
+    qn_prune_cfg prune; /* method[0] / scope[0] == 0, sparsity < 0: not overridden */
+} qn_layer_override;
 
 typedef struct {
     char arch[16];      /* "mlp" or "bert" */
@@ -158,6 +173,8 @@ typedef struct {
     qn_train_cfg train;
     qn_quant_cfg quant;
     qn_prune_cfg prune;
+    int nlayers;        /* layers[0..nlayers) override quant/prune for one Linear layer each */
+    qn_layer_override layers[QN_MAX_LAYER_OVERRIDES];
 } qn_trial_config;
 
 typedef struct {
@@ -203,6 +220,21 @@ int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen);
 /* Build a trial's configuration: base, then inherited params (may be NULL), then its own. */
 int qn_trial_config_build(const qn_job *job, const qn_param *inherited, int ninherited,
                           const qn_trial *trial, qn_trial_config *out, char *err, size_t errlen);
+
+/* Linear layer names: the Hugging Face state-dict names (without ".weight") of the Linear layers of
+ * model.arch `arch` with `encoder_layers` encoder layers (bert; ignored for mlp), in the order the
+ * models hold them (worker/model.h's linears, the checkpoint layout). Count, or 0 for an unknown arch. */
+int qn_linear_layer_count(const char *arch, int encoder_layers);
+/* Name of Linear layer i into buf; returns buf, or NULL when i is out of range. */
+char *qn_linear_layer_name(const char *arch, int encoder_layers, int i, char *buf, size_t len);
+/* The effective quantization and pruning of Linear layer `layer` of a finished configuration: the
+ * trial's own, with the layer's override on top; percentages of the width resolved. Returns 0, or
+ * -1 with a message when the override does not fit the formats. */
+int qn_layer_config(const qn_trial_config *cfg, const char *layer, qn_quant_cfg *quant, qn_prune_cfg *prune,
+                    char *err, size_t errlen);
+/* Whether any layer (globally or by an override) is quantized / pruned. */
+int qn_config_any_quant(const qn_trial_config *cfg);
+int qn_config_any_prune(const qn_trial_config *cfg);
 
 /* "none", "best", "all" to a qn_ckpt_policy; -1 for anything else. */
 int qn_ckpt_policy_of(const char *name);

@@ -39,7 +39,7 @@ typedef struct {
 static int run_quench(const qn_test_function *tf, qn_sampler_kind kind, int trials, int seeds, figures *fig,
                       char *err, size_t errlen) {
     const int D = tf->dim;
-    qn_param params[QN_TF_MAX_DIM];
+    qn_space_param params[QN_TF_MAX_DIM];
     double *values[QN_TF_MAX_DIM] = {0};
     int n_values[QN_TF_MAX_DIM];
     int rc = 1;

@@ -98,7 +98,7 @@ void qn_test_function_grid(const qn_test_function *tf, int trials, double *value
     int k = d ? (int)floor(pow((double)trials / C, 1.0 / d) + 1e-9) : 0;
     if (k < 2) k = 2;
     for (int p = 0; p < tf->dim; p++) {
-        const qn_param *q = &tf->params[p];
+        const qn_space_param *q = &tf->params[p];
         n_values[p] = 0;
         if (q->kind == QN_PARAM_CATEGORICAL) continue;
         for (int i = 0; i < k; i++) {

@@ -10,7 +10,7 @@
 typedef struct {
     const char *name;
     int dim;
-    qn_param params[QN_TF_MAX_DIM]; /* x in the parameters' units; a categorical's value is its index */
+    qn_space_param params[QN_TF_MAX_DIM]; /* x in the parameters' units; a categorical's value is its index */
     double optimum;                 /* the global minimum */
     double (*f)(const double *x);
 } qn_test_function;

@@ -38,7 +38,7 @@ static long find_slot(const qn_sampler *s, const double *x) {
 }
 
 /* a parameter's grid values: given, or every choice / integer step / FLOAT step point */
-static long n_values_of(const qn_param *p) {
+static long n_values_of(const qn_space_param *p) {
     if (p->n_values > 0) return p->n_values;
     if (p->kind == QN_PARAM_CATEGORICAL) return p->n_choices;
     double step = p->kind == QN_PARAM_INT && p->step <= 0 ? 1 : p->step;
@@ -47,7 +47,7 @@ static long n_values_of(const qn_param *p) {
     return k > (double)MAX_RAW ? MAX_RAW + 1 : (long)k;
 }
 
-static double value_of(const qn_param *p, long i) {
+static double value_of(const qn_space_param *p, long i) {
     if (p->n_values > 0) return p->values[i];
     if (p->kind == QN_PARAM_CATEGORICAL) return (double)i;
     double step = p->kind == QN_PARAM_INT && p->step <= 0 ? 1 : p->step;

@@ -16,7 +16,7 @@ typedef struct {
     double q;               /* internal cell width for the discrete density; 0: continuous */
 } qn_domain;
 
-void qn_domain_of(const qn_param *p, qn_domain *d);
+void qn_domain_of(const qn_space_param *p, qn_domain *d);
 double qn_domain_internal(const qn_domain *d, double x);
 /* An internal value back to the parameter's units: exp for log, rounded to the step (half to even)
  * and clipped to [low, high]. */
@@ -27,7 +27,7 @@ enum { QN_STREAM_RANDOM = 0, QN_STREAM_TPE = 1, QN_STREAM_GRID = 2 };
 void qn_sampler_rng(qn_rng *r, uint64_t seed, int trial, int stream);
 double qn_rng_double(qn_rng *r); /* [0, 1) with 53 bits */
 /* One value of parameter p drawn as Optuna's RandomSampler draws it. */
-double qn_random_value(const qn_param *p, qn_rng *r);
+double qn_random_value(const qn_space_param *p, qn_rng *r);
 /* Every active parameter at random (the random sampler, and TPE's startup trials). */
 void qn_random_suggest(const qn_space *space, qn_rng *r, double *x);
 
@@ -51,6 +51,13 @@ typedef struct {
     double *logp_mix;        /* categorical: log of the mixture's probability of each choice */
     double *scratch;         /* n */
     int *order;              /* 2 cap: a sort order and its buffer */
+    /* continuous: the observation kernels (the prior left out) sorted by mean, with running maxima
+     * of c and sigma from the left and from the right, so that a density only visits the kernels
+     * that can matter at its point */
+    int ns;
+    int *sidx;               /* kernel of each sorted position */
+    double *smu;             /* their means */
+    double *pre_c, *pre_s, *suf_c, *suf_s;
     int cap, cap_choices;
 } qn_parzen;
 

@@ -13,7 +13,7 @@ void qn_sampler_rng(qn_rng *r, uint64_t seed, int trial, int stream) {
 
 double qn_rng_double(qn_rng *r) { return (double)(qn_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
 
-double qn_random_value(const qn_param *p, qn_rng *r) {
+double qn_random_value(const qn_space_param *p, qn_rng *r) {
     if (p->kind == QN_PARAM_CATEGORICAL) return (double)qn_rng_below(r, (uint64_t)p->n_choices);
     qn_domain d;
     qn_domain_of(p, &d);

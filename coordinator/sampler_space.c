@@ -5,26 +5,26 @@
 
 #include "sampler_internal.h"
 
-static qn_param base(const char *name, qn_param_kind kind) {
-    qn_param p = {0};
+static qn_space_param base(const char *name, qn_param_kind kind) {
+    qn_space_param p = {0};
     p.name = name, p.kind = kind, p.parent = -1;
     return p;
 }
 
-qn_param qn_param_float(const char *name, double low, double high, int log) {
-    qn_param p = base(name, QN_PARAM_FLOAT);
+qn_space_param qn_param_float(const char *name, double low, double high, int log) {
+    qn_space_param p = base(name, QN_PARAM_FLOAT);
     p.low = low, p.high = high, p.log = log;
     return p;
 }
 
-qn_param qn_param_int(const char *name, long low, long high, int log) {
-    qn_param p = base(name, QN_PARAM_INT);
+qn_space_param qn_param_int(const char *name, long low, long high, int log) {
+    qn_space_param p = base(name, QN_PARAM_INT);
     p.low = (double)low, p.high = (double)high, p.log = log, p.step = 1;
     return p;
 }
 
-qn_param qn_param_categorical(const char *name, int n_choices) {
-    qn_param p = base(name, QN_PARAM_CATEGORICAL);
+qn_space_param qn_param_categorical(const char *name, int n_choices) {
+    qn_space_param p = base(name, QN_PARAM_CATEGORICAL);
     p.n_choices = n_choices;
     return p;
 }
@@ -33,7 +33,7 @@ int qn_space_check(const qn_space *space, char *err, size_t errlen) {
 #define FAIL(...) return snprintf(err, errlen, "parameter '%s': " __VA_ARGS__), -1
     if (space->n < 0 || (space->n > 0 && !space->params)) return snprintf(err, errlen, "empty parameter list"), -1;
     for (int i = 0; i < space->n; i++) {
-        const qn_param *p = &space->params[i];
+        const qn_space_param *p = &space->params[i];
         const char *name = p->name ? p->name : "?";
         if (p->kind == QN_PARAM_CATEGORICAL) {
             if (p->n_choices < 1) FAIL("a categorical needs at least one choice", name);
@@ -55,7 +55,7 @@ int qn_space_check(const qn_space *space, char *err, size_t errlen) {
         }
         if (p->parent >= 0) {
             if (p->parent >= i) FAIL("its condition must name an earlier parameter", name);
-            const qn_param *q = &space->params[p->parent];
+            const qn_space_param *q = &space->params[p->parent];
             if (q->kind != QN_PARAM_CATEGORICAL) FAIL("its condition must name a categorical", name);
             if (p->parent_choice < 0 || p->parent_choice >= q->n_choices) FAIL("its condition names no choice of '%s'", name, q->name ? q->name : "?");
         } else if (p->parent != -1) {
@@ -76,7 +76,7 @@ int qn_space_active(const qn_space *space, const double *x, int p) {
     return 1;
 }
 
-void qn_domain_of(const qn_param *p, qn_domain *d) {
+void qn_domain_of(const qn_space_param *p, qn_domain *d) {
     *d = (qn_domain){0};
     if (p->kind == QN_PARAM_CATEGORICAL) {
         d->categorical = 1, d->n_choices = p->n_choices;

@@ -21,6 +21,7 @@
 #include "qn_worker.h"
 #include "qn_worker_ckpt.h"
 #include "study_internal.h"
+#include "study_search.h"
 #include "transport.h"
 
 typedef enum { TS_PENDING = 0, TS_RUNNING, TS_DONE, TS_FAILED } trial_state;
@@ -35,6 +36,7 @@ typedef struct {
     int64_t done, failed;
     int64_t best;
     double best_value;
+    qn_search *search;    /* search stages: the sampler and each trial's point; NULL for grids */
     int needs_ckpt;       /* some stage starts from this one */
     int ckpts_pruned;
 } stage_state;
@@ -104,6 +106,27 @@ static int stage_of(const study *st, int64_t id) {
         if (id >= g->first_trial && id < g->first_trial + g->ntrials) return s;
     }
     return -1;
+}
+
+/* Trial `id` of the plan with its parameters: a search trial's are its sampler point, once drawn. */
+static int study_trial(const study *st, int64_t id, qn_trial *t) {
+    if (qn_job_trial(&st->job, id, t) != 0) return -1;
+    const qn_search *q = st->stages[t->stage].search;
+    int64_t i = id - st->job.stages[t->stage].first_trial;
+    if (q && qn_search_assigned(q, i) && qn_search_trial_params(q, i, t) != 0) {
+        qn_trial_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* A search trial's outcome, for the suggestions that follow it. */
+static void search_note(study *st, int64_t id, qn_search_state state, double value) {
+    int s = stage_of(st, id);
+    qn_search *q = st->stages[s].search;
+    if (!q) return;
+    int64_t i = id - st->job.stages[s].first_trial;
+    qn_search_note(q, i, state, value);
 }
 
 static int stage_complete(const study *st, int s) {
@@ -186,7 +209,7 @@ static qn_ckpt *trial_checkpoint(study *st, int s, int64_t id, const qn_trial_re
     qn_trial_config cfg;
     char err[QN_ERR_LEN] = "";
     qn_ckpt *c = calloc(1, sizeof *c);
-    int rc = !c || qn_job_trial(&st->job, id, &t) != 0;
+    int rc = !c || study_trial(st, id, &t) != 0;
     if (!rc) {
         rc = qn_trial_config_build(&st->job, ss->inherited, ss->ninherited, &t, &cfg, err, sizeof err) != 0 ||
              qn_ckpt_build(&cfg, r->checkpoint, r->checkpoint_len, needed, c, err, sizeof err) != 0;
@@ -243,7 +266,7 @@ static int record_trial(study *st, int64_t id, int rank, const char *device, dou
     const qn_stage *g = &st->job.stages[s];
     stage_state *ss = &st->stages[s];
     qn_trial t;
-    if (qn_job_trial(&st->job, id, &t) != 0) return -1;
+    if (study_trial(st, id, &t) != 0) return -1;
 
     const char *mnames[QN_MAX_METRICS];
     double mvalues[QN_MAX_METRICS];
@@ -287,6 +310,7 @@ static int record_trial(study *st, int64_t id, int rank, const char *device, dou
     }
 
     st->finished++;
+    search_note(st, id, r->status == QN_TRIAL_DONE ? QN_SEARCH_DONE : QN_SEARCH_FAILED, metric_of(r, g->metric));
     if (r->status == QN_TRIAL_DONE) {
         st->state[id] = TS_DONE;
         ss->done++;
@@ -374,7 +398,7 @@ static int resolve_stages(study *st) {
             ss->parent_error = strdup(why);
         } else {
             qn_trial pt;
-            if (qn_job_trial(&st->job, parent, &pt) != 0) return -1;
+            if (study_trial(st, parent, &pt) != 0) return -1;
             const stage_state *ps = &st->stages[src];
             ss->ninherited = ps->ninherited + pt.nparams;
             ss->inherited = calloc((size_t)ss->ninherited + 1, sizeof(qn_param));
@@ -428,7 +452,15 @@ static int build_msg(study *st, int64_t id, qn_trial_msg *m, char *err, size_t e
     const stage_state *ss = &st->stages[s];
     qn_trial t;
     memset(m, 0, sizeof *m);
-    if (qn_job_trial(&st->job, id, &t) != 0) {
+    qn_search *q = ss->search;
+    int64_t i = id - g->first_trial;
+    if (q && !qn_search_assigned(q, i)) {
+        int a = qn_search_assign(q, i, err, errlen);
+        if (a == 1) snprintf(err, errlen, "the grid of stage '%s' has no unused point left", g->name);
+        if (a != 0) return -1;
+    }
+    if (q) qn_search_note(q, i, QN_SEARCH_RUNNING, NAN);
+    if (study_trial(st, id, &t) != 0) {
         snprintf(err, errlen, "trial %lld is not in the plan", (long long)id);
         return -1;
     }
@@ -548,6 +580,22 @@ static int receive_hello(study *st, int rank) {
 
 /* ---------------------------------------------------------------- setup and summary */
 
+/* A recorded search trial's point and outcome, from its params/ and metrics/ columns. */
+static void search_restore(study *st, int64_t id) {
+    int s = stage_of(st, id);
+    const qn_stage *g = &st->job.stages[s];
+    qn_param *p = calloc((size_t)g->naxes + 1, sizeof *p);
+    int n = 0;
+    for (int a = 0; p && a < g->naxes; a++)
+        if (qn_results_param(st->res, st->row[id], g->axes[a].name, &p[n].value) == 0) p[n++].name = g->axes[a].name;
+    if (p) qn_search_restore(st->stages[s].search, id - g->first_trial, p, n);
+    for (int i = 0; i < n; i++)
+        if (p[i].value.kind == QN_VAL_STR) free(p[i].value.str);
+    free(p);
+    search_note(st, id, st->state[id] == TS_DONE ? QN_SEARCH_DONE : QN_SEARCH_FAILED,
+                qn_results_metric(st->res, st->row[id], g->metric));
+}
+
 static int restore_from_file(study *st) {
     int64_t rows = qn_results_nrows(st->res);
     for (int64_t row = 0; row < rows; row++) {
@@ -570,6 +618,7 @@ static int restore_from_file(study *st) {
         int s = stage_of(st, id);
         stage_state *ss = &st->stages[s];
         st->finished++;
+        if (ss->search) search_restore(st, id);
         if (st->state[id] == TS_DONE) {
             ss->done++;
             double v = qn_results_metric(st->res, st->row[id], st->job.stages[s].metric);
@@ -601,7 +650,7 @@ static void print_summary(study *st, FILE *out, int stopped) {
         }
         qn_trial t;
         char params[256] = "";
-        if (qn_job_trial(&st->job, ss->best, &t) == 0) {
+        if (study_trial(st, ss->best, &t) == 0) {
             format_params(t.params, t.nparams, params, sizeof params);
             qn_trial_free(&t);
         }
@@ -646,6 +695,10 @@ static int setup(study *st, const qn_run_opts *opts, char *err, size_t errlen) {
     }
     for (int s = 0; s < st->job.nstages; s++)
         if (st->job.stages[s].from.kind != QN_FROM_NONE) st->stages[st->job.stages[s].from.stage].needs_ckpt = 1;
+    for (int s = 0; s < st->job.nstages; s++) {
+        if (!st->job.stages[s].method) continue;
+        if (!(st->stages[s].search = qn_search_new(&st->job, s, err, errlen))) return 1;
+    }
     if (opts->resume) {
         restore_from_file(st);
         /* a run killed between recording a new best and committing the drop of the old one left it */
@@ -659,6 +712,7 @@ static void teardown(study *st) {
     for (int s = 0; st->stages && s < st->job.nstages; s++) {
         params_free(st->stages[s].inherited, st->stages[s].ninherited);
         free(st->stages[s].parent_error);
+        qn_search_free(st->stages[s].search);
     }
     for (int i = 0; i < COORD_CACHE; i++) free(st->cache[i].buf);
     free(st->stages);

@@ -540,3 +540,27 @@ double qn_results_metric(const qn_results *rc, int64_t row, const char *name) {
     if (m >= 0) H5Gclose(m);
     return v;
 }
+
+int qn_results_param(const qn_results *rc, int64_t row, const char *name, qn_value *out) {
+    qn_results *r = (qn_results *)rc;
+    memset(out, 0, sizeof *out);
+    if (row < 0 || row >= r->rows) return -1;
+    hid_t g = H5Gopen2(r->file, "trials/params", H5P_DEFAULT);
+    int rc2 = -1;
+    if (g >= 0 && H5Lexists(g, name, H5P_DEFAULT) > 0) {
+        hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+        if (ds >= 0 && qn_col_type_of(ds) == QN_COL_STR) {
+            char buf[256];
+            if (qn_col_get_str(r, ds, row, buf, sizeof buf) == 0 && buf[0] && (out->str = strdup(buf))) {
+                out->kind = QN_VAL_STR;
+                rc2 = 0;
+            }
+        } else if (ds >= 0 && qn_col_get_f64(ds, row, &out->num) == 0 && !isnan(out->num)) {
+            out->kind = QN_VAL_NUM;
+            rc2 = 0;
+        }
+        if (ds >= 0) H5Dclose(ds);
+    }
+    if (g >= 0) H5Gclose(g);
+    return rc2;
+}

@@ -340,6 +340,164 @@ static int parse_grid(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_
     return 0;
 }
 
+/* A number of a search parameter's min/max/q. */
+static int search_number(parser *p, const yaml_node_t *n, const char *what, const char *param, double *out) {
+    qn_value v;
+    if (scalar_value(p, n, what, &v) != 0) return -1;
+    int bad = v.kind != QN_VAL_NUM || !isfinite(v.num);
+    *out = v.num;
+    value_free(&v);
+    if (bad) return fail_node(p, n, "%s of %s must be a finite number", what, param);
+    return 0;
+}
+
+/* One entry of a search stage's parameters: {values: [...]} or {min, max, distribution, q}. */
+static int search_param(parser *p, qn_axis *ax, const yaml_node_t *k, const yaml_node_t *v) {
+    static const char *const keys[] = {"values", "min", "max", "distribution", "q"};
+    if (v->type != YAML_MAPPING_NODE)
+        return fail_node(p, v, "%s must be {values: [...]} or {min: A, max: B, distribution: D}, not %s", ax->name,
+                         kind_name(v));
+    char where[160];
+    snprintf(where, sizeof where, "parameter %s", ax->name);
+    if (check_keys(p, v, where, keys, 5) != 0) return -1;
+    const yaml_node_t *n[5] = {0};
+    for (yaml_node_pair_t *a = v->data.mapping.pairs.start; a < v->data.mapping.pairs.top; a++)
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(text(node(p, a->key)), keys[i])) n[i] = node(p, a->value);
+    char msg[QN_ERR_LEN];
+    qn_trial_config scratch;
+    if (n[0]) {
+        if (n[1] || n[2] || n[3] || n[4])
+            return fail_node(p, v, "%s takes either values or min/max, not both", ax->name);
+        if (n[0]->type != YAML_SEQUENCE_NODE) return fail_node(p, n[0], "values of %s must be a list", ax->name);
+        int nv = (int)(n[0]->data.sequence.items.top - n[0]->data.sequence.items.start);
+        if (nv == 0) return fail_node(p, n[0], "%s has no values", ax->name);
+        ax->values = calloc((size_t)nv, sizeof *ax->values);
+        if (!ax->values) return fail_node(p, n[0], "out of memory");
+        for (int i = 0; i < nv; i++) {
+            yaml_node_t *item = node(p, n[0]->data.sequence.items.start[i]);
+            if (scalar_value(p, item, ax->name, &ax->values[i]) != 0) return -1;
+            ax->nvalues = i + 1;
+            const qn_value *y = &ax->values[i];
+            /* a params/ column holds one type (docs/results-format.md) */
+            if (y->kind != ax->values[0].kind)
+                return fail_node(p, item, "values of %s mix numbers and strings", ax->name);
+            for (int j = 0; j < i; j++) {
+                const qn_value *x = &ax->values[j];
+                if (x->kind == y->kind && (x->kind == QN_VAL_NUM ? x->num == y->num : !strcmp(x->str, y->str)))
+                    return fail_node(p, item, "%s lists the same value twice", ax->name);
+            }
+            qn_config_defaults(&scratch);
+            if (qn_config_set(&scratch, ax->name, y, msg, sizeof msg) != 0) return fail_node(p, item, "%s", msg);
+        }
+        ax->dist = QN_DIST_VALUES;
+        return 0;
+    }
+    if (!n[1] || !n[2]) return fail_node(p, v, "%s needs values, or min and max", ax->name);
+    if (search_number(p, n[1], "min", ax->name, &ax->low) != 0 || search_number(p, n[2], "max", ax->name, &ax->high) != 0)
+        return -1;
+    if (n[4] && search_number(p, n[4], "q", ax->name, &ax->q) != 0) return -1;
+    int ints = ax->low == floor(ax->low) && ax->high == floor(ax->high);
+    ax->dist = ints ? QN_DIST_INT_UNIFORM : QN_DIST_UNIFORM; /* W&B's default by the bounds' type */
+    if (n[3]) {
+        const char *d = n[3]->type == YAML_SCALAR_NODE ? text(n[3]) : "";
+        if (!strcmp(d, "uniform")) ax->dist = QN_DIST_UNIFORM;
+        else if (!strcmp(d, "log_uniform")) ax->dist = QN_DIST_LOG_UNIFORM;
+        else if (!strcmp(d, "int_uniform")) ax->dist = QN_DIST_INT_UNIFORM;
+        else return fail_node(p, n[3], "unknown distribution '%.100s': expected uniform, log_uniform or int_uniform", d);
+    }
+    if (!(ax->low < ax->high))
+        return fail_node(p, n[1], "%s: min %g must be below max %g", ax->name, ax->low, ax->high);
+    if (ax->dist == QN_DIST_LOG_UNIFORM && !(ax->low > 0))
+        return fail_node(p, n[1], "%s: log_uniform needs min > 0 (got %g)", ax->name, ax->low);
+    if (ax->dist == QN_DIST_INT_UNIFORM && !ints)
+        return fail_node(p, n[1], "%s: int_uniform needs integer min and max", ax->name);
+    if (n[4]) {
+        if (!(ax->q > 0)) return fail_node(p, n[4], "q of %s must be greater than 0 (got %g)", ax->name, ax->q);
+        if (ax->dist == QN_DIST_LOG_UNIFORM) return fail_node(p, n[4], "%s: q cannot be used with log_uniform", ax->name);
+        if (ax->dist == QN_DIST_INT_UNIFORM && ax->q != floor(ax->q))
+            return fail_node(p, n[4], "%s: q of an int_uniform must be an integer", ax->name);
+        double steps = (ax->high - ax->low) / ax->q;
+        if (fabs(steps - floor(steps + 0.5)) > 1e-9 * (steps > 1 ? steps : 1))
+            return fail_node(p, n[4], "%s: max - min must be a multiple of q %g", ax->name, ax->q);
+    }
+    /* both bounds through the path grids use: types and ranges of the parameter */
+    double b[2] = {ax->low, ax->high};
+    for (int i = 0; i < 2; i++) {
+        qn_value x = {.kind = QN_VAL_NUM, .num = b[i]};
+        qn_config_defaults(&scratch);
+        if (qn_config_set(&scratch, ax->name, &x, msg, sizeof msg) != 0) return fail_node(p, n[1 + i], "%s", msg);
+    }
+    (void)k;
+    return 0;
+}
+
+/* Points of one parameter for method grid; -1 when it is continuous. */
+static double search_grid_points(const qn_axis *ax) {
+    if (ax->dist == QN_DIST_VALUES) return ax->nvalues;
+    double step = ax->q > 0 ? ax->q : ax->dist == QN_DIST_INT_UNIFORM ? 1 : 0;
+    if (step <= 0) return -1;
+    return floor((ax->high - ax->low) / step + 0.5) + 1;
+}
+
+/* method:, trials:, parameters: of a search stage. */
+static int parse_search(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *method, const yaml_node_t *trials,
+                        const yaml_node_t *params) {
+    static const char *const methods[] = {"grid", "random", "tpe"};
+    const char *m = method->type == YAML_SCALAR_NODE ? text(method) : "";
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(m, methods[i])) st->method = (qn_search_method)(QN_SEARCH_GRID + i);
+    if (!st->method) {
+        const char *hint = qn_suggest(m, methods, 3);
+        if (hint) return fail_node(p, method, "unknown method '%.100s': did you mean '%s'?", m, hint);
+        return fail_node(p, method, "unknown method '%.100s': expected grid, random or tpe", m);
+    }
+    if (!trials) return fail_node(p, method, "search stage '%s' needs trials: N", st->name);
+    long long n;
+    if (parse_int(p, trials, "trials", 1, MAX_TRIALS_PER_STAGE, &n) != 0) return -1;
+    if (!params) return fail_node(p, method, "search stage '%s' needs parameters:", st->name);
+    if (params->type != YAML_MAPPING_NODE || params->data.mapping.pairs.top == params->data.mapping.pairs.start)
+        return fail_node(p, params, "parameters of stage '%s' must map parameter names to {values} or {min, max}", st->name);
+    char where[160];
+    snprintf(where, sizeof where, "the parameters of stage '%s'", st->name);
+    if (check_keys(p, params, where, NULL, 0) != 0) return -1;
+    int np = (int)(params->data.mapping.pairs.top - params->data.mapping.pairs.start);
+    st->axes = calloc((size_t)np + 1, sizeof *st->axes);
+    if (!st->axes) return fail_node(p, params, "out of memory");
+    double grid = 1;
+    for (yaml_node_pair_t *a = params->data.mapping.pairs.start; a < params->data.mapping.pairs.top; a++) {
+        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
+        qn_axis *ax = &st->axes[st->naxes++];
+        ax->name = strdup(text(k));
+        ax->line = mark_of(k).line;
+        ax->col = mark_of(k).col;
+        char msg[QN_ERR_LEN];
+        qn_trial_config scratch;
+        qn_config_defaults(&scratch);
+        qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
+        if (qn_config_set(&scratch, ax->name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
+            return fail_node(p, k, "%s", msg);
+        if (qn_param_is_base_only(ax->name))
+            return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", ax->name);
+        char layer[QN_LAYER_NAME_LEN + 1];
+        if (layer_of(ax->name, layer, sizeof layer) && qn_layer_check_name(&p->job->base.model, layer, msg, sizeof msg) != 0)
+            return fail_node(p, k, "%s", msg);
+        int prunes = !strncmp(ax->name, "prune.", 6) || (!strncmp(ax->name, "layers.", 7) && strstr(ax->name, ".prune."));
+        if (prunes && !sm->has_prune_axis) {
+            sm->has_prune_axis = 1;
+            sm->prune_axis = mark_of(k);
+        }
+        if (search_param(p, ax, k, v) != 0) return -1;
+        double g = search_grid_points(ax);
+        if (st->method == QN_SEARCH_GRID && g < 0)
+            return fail_node(p, v, "method grid needs values, an int_uniform or a q step for %s", ax->name);
+        grid *= g;
+    }
+    st->ntrials = n;
+    if (st->method == QN_SEARCH_GRID && grid < (double)n) st->ntrials = (int64_t)grid; /* each point once */
+    return 0;
+}
+
 static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *run) {
     static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune"};
     if (run->type != YAML_SEQUENCE_NODE)
@@ -396,7 +554,8 @@ int qn_ckpt_policy_of(const char *name) {
 }
 
 static int parse_stage(parser *p, int index, const yaml_node_t *map) {
-    static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric", "checkpoints"};
+    static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric", "checkpoints",
+                                       "method", "trials", "parameters"};
     qn_stage *st = &p->job->stages[index];
     stage_marks *sm = &p->marks[index];
     st->line = mark_of(map).line;
@@ -405,9 +564,9 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         return fail_node(p, map, "each stage must be a mapping with name and run, not %s", kind_name(map));
     char where[64];
     snprintf(where, sizeof where, "stage %d", index + 1);
-    if (check_keys(p, map, where, keys, 7) != 0) return -1;
+    if (check_keys(p, map, where, keys, 10) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL,
-                *n_ckpt = NULL;
+                *n_ckpt = NULL, *n_method = NULL, *n_trials = NULL, *n_params = NULL;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
         yaml_node_t *v = node(p, a->value);
@@ -417,6 +576,9 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         else if (!strcmp(k, "grid")) n_grid = v;
         else if (!strcmp(k, "run")) n_run = v;
         else if (!strcmp(k, "checkpoints")) n_ckpt = v;
+        else if (!strcmp(k, "method")) n_method = v;
+        else if (!strcmp(k, "trials")) n_trials = v;
+        else if (!strcmp(k, "parameters")) n_params = v;
         else n_metric = v;
     }
     if (!n_name) return fail_node(p, map, "stage %d has no name", index + 1);
@@ -430,16 +592,27 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
     for (int i = 0; i < index; i++)
         if (!strcmp(p->job->stages[i].name, st->name))
             return fail_node(p, n_name, "duplicate stage name '%s' (also stage %d)", st->name, i + 1);
+    const char *kind = n_method ? "search" : "grid"; /* method: makes a search stage */
     if (n_kind) {
-        if (n_kind->type != YAML_SCALAR_NODE || strcmp(text(n_kind), "grid") != 0)
-            return fail_node(p, n_kind, "unknown stage kind '%.100s': expected grid",
+        if (n_kind->type != YAML_SCALAR_NODE || (strcmp(text(n_kind), "grid") != 0 && strcmp(text(n_kind), "search") != 0))
+            return fail_node(p, n_kind, "unknown stage kind '%.100s': expected grid or search",
                              n_kind->type == YAML_SCALAR_NODE ? text(n_kind) : kind_name(n_kind));
+        if (strcmp(text(n_kind), kind) != 0)
+            return fail_node(p, n_kind, n_method ? "a stage with method: is a search stage, not kind %s"
+                                                 : "a search stage needs method: grid, random or tpe", text(n_kind));
     }
-    st->kind = strdup("grid");
+    st->kind = strdup(kind);
+    if (!n_method && (n_trials || n_params))
+        return fail_node(p, n_trials ? n_trials : n_params, "%s needs method: grid, random or tpe (a search stage)",
+                         n_trials ? "trials" : "parameters");
+    if (n_method && n_grid)
+        return fail_node(p, n_grid, "a search stage takes parameters:, not grid:");
     if (!n_run) return fail_node(p, map, "stage '%s' has no run: list its steps, e.g. run: [train, eval]", st->name);
     if (parse_steps(p, st, sm, n_run) != 0) return -1;
     sm->run = mark_of(n_run);
-    if (n_grid) {
+    if (n_method) {
+        if (parse_search(p, st, sm, n_method, n_trials, n_params) != 0) return -1;
+    } else if (n_grid) {
         if (parse_grid(p, st, sm, n_grid) != 0) return -1;
     } else {
         st->ntrials = 1;
@@ -646,10 +819,47 @@ static int has_step(const qn_stage *st, qn_step s) {
     return 0;
 }
 
+/* A search stage's trials are not known before it runs: check one, each parameter at its first
+ * value or its min, with every parent (each value alone was checked when parsed). */
+static int validate_search(parser *p, int s, const param_list *variants, int nvariants) {
+    qn_job *job = p->job;
+    qn_stage *st = &job->stages[s];
+    stage_marks *sm = &p->marks[s];
+    double *x = calloc((size_t)st->naxes + 1, sizeof *x);
+    qn_trial t;
+    if (!x || qn_job_trial(job, st->first_trial, &t) != 0) {
+        free(x);
+        return fail(p, sm->name, "out of memory");
+    }
+    for (int a = 0; a < st->naxes; a++) x[a] = st->axes[a].dist == QN_DIST_VALUES ? 0 : st->axes[a].low;
+    int rc = qn_search_params(st, x, &t) != 0 ? fail(p, sm->name, "out of memory") : 0;
+    free(x);
+    for (int v = 0; v < nvariants && rc == 0; v++) {
+        qn_trial_config cfg;
+        char msg[QN_ERR_LEN];
+        if (qn_trial_config_build(job, variants[v].params, variants[v].n, &t, &cfg, msg, sizeof msg) != 0) {
+            int a = axis_for_error(st, msg);
+            if (a >= 0) rc = fail(p, (mark){st->axes[a].line, st->axes[a].col}, "%s", msg);
+            else if (st->from.kind != QN_FROM_NONE)
+                rc = fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg, job->stages[st->from.stage].name);
+            else rc = fail(p, base_mark_for(p, msg, p->base_quant.line ? p->base_quant : sm->name), "%s", msg);
+        } else if (has_step(st, QN_STEP_PRUNE) && !qn_config_any_prune(&cfg)) {
+            rc = fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
+                                  "(or prune.weight.method / prune.activation.method)", st->name);
+        } else if ((has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT)) && !qn_config_any_quant(&cfg)) {
+            rc = fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
+                      has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
+        }
+    }
+    qn_trial_free(&t);
+    return rc;
+}
+
 static int validate_trials(parser *p, int s, const param_list *variants, int nvariants) {
     qn_job *job = p->job;
     qn_stage *st = &job->stages[s];
     stage_marks *sm = &p->marks[s];
+    if (st->method) return validate_search(p, s, variants, nvariants);
     int needs_quant = has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT);
     int needs_prune = has_step(st, QN_STEP_PRUNE);
     /* Enough to check every value of every axis with every parent: all trials when they are few. */

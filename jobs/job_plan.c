@@ -17,9 +17,10 @@ int qn_job_trial(const qn_job *job, int64_t id, qn_trial *out) {
     out->id = id;
     out->stage = s;
     out->seed = qn_trial_seed(job->seed, id);
-    out->nparams = st->naxes;
+    out->nparams = st->method ? 0 : st->naxes; /* a search trial's come from the sampler */
     out->params = calloc((size_t)st->naxes + 1, sizeof *out->params);
     if (!out->params) return -1;
+    if (st->method) return 0;
     int64_t rest = id - st->first_trial;
     for (int a = st->naxes - 1; a >= 0; a--) {
         const qn_axis *ax = &st->axes[a];
@@ -141,6 +142,10 @@ static void add_from(sbuf *b, const qn_job *job, const qn_stage *st) {
         add(b, "-");
 }
 
+static const char *dist_name(qn_dist d) {
+    return d == QN_DIST_UNIFORM ? "uniform" : d == QN_DIST_LOG_UNIFORM ? "log_uniform" : d == QN_DIST_INT_UNIFORM ? "int_uniform" : "values";
+}
+
 char *qn_job_plan_text(const qn_job *job) {
     sbuf b = {0};
     const qn_trial_config *c = &job->base;
@@ -178,7 +183,13 @@ char *qn_job_plan_text(const qn_job *job) {
         add(&b, " run");
         for (int i = 0; i < st->nsteps; i++) add(&b, " %s", qn_step_name(st->steps[i]));
         add(&b, " metric %s %s\n", st->metric, st->maximize ? "max" : "min");
+        if (st->method) add(&b, "  method %s\n", qn_search_method_name(st->method));
         for (int a = 0; a < st->naxes; a++) {
+            if (st->axes[a].dist != QN_DIST_VALUES) {
+                add(&b, "  param %s: %s %.17g %.17g q %.17g\n", st->axes[a].name, dist_name(st->axes[a].dist),
+                    st->axes[a].low, st->axes[a].high, st->axes[a].q);
+                continue;
+            }
             add(&b, "  axis %s:", st->axes[a].name);
             for (int v = 0; v < st->axes[a].nvalues; v++) {
                 const qn_value *x = &st->axes[a].values[v];
@@ -236,17 +247,27 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             qn_quant_operand_format(&q.weight, &f, err, sizeof err) == 0)
             fprintf(out, "  layer  %s: %s (weight)\n", c->layers[i].layer, qn_format_describe(&f, desc, sizeof desc));
     }
-    fprintf(out, "\n%-16s %-5s %7s  %-28s %s\n", "stage", "kind", "trials", "from", "run");
+    fprintf(out, "\n%-16s %-6s %7s  %-28s %s\n", "stage", "kind", "trials", "from", "run");
     for (int s = 0; s < job->nstages; s++) {
         const qn_stage *st = &job->stages[s];
         sbuf from = {0}, run = {0};
         add_from(&from, job, st);
         for (int i = 0; i < st->nsteps; i++) add(&run, "%s%s", i ? ", " : "", qn_step_name(st->steps[i]));
-        fprintf(out, "%-16s %-5s %7lld  %-28s %s\n", st->name, st->kind, (long long)st->ntrials, from.buf ? from.buf : "-",
+        fprintf(out, "%-16s %-6s %7lld  %-28s %s\n", st->name, st->kind, (long long)st->ntrials, from.buf ? from.buf : "-",
                 run.buf ? run.buf : "");
         free(from.buf);
         free(run.buf);
+        if (st->method)
+            fprintf(out, "    method %s, %lld trials; parameters drawn by the sampler when each trial starts\n",
+                    qn_search_method_name(st->method), (long long)st->ntrials);
         for (int a = 0; a < st->naxes; a++) {
+            if (st->axes[a].dist != QN_DIST_VALUES) {
+                fprintf(out, "    %s: %s [%g, %g]", st->axes[a].name, dist_name(st->axes[a].dist), st->axes[a].low,
+                        st->axes[a].high);
+                if (st->axes[a].q > 0) fprintf(out, " q %g", st->axes[a].q);
+                fprintf(out, "\n");
+                continue;
+            }
             fprintf(out, "    %s (%d):", st->axes[a].name, st->axes[a].nvalues);
             for (int v = 0; v < st->axes[a].nvalues && v < 12; v++) {
                 char buf[64];

@@ -21,6 +21,7 @@
 
 typedef enum { QN_PARAM_FLOAT, QN_PARAM_INT, QN_PARAM_CATEGORICAL } qn_param_kind;
 
+/* (Named qn_space_param: qn_job.h's qn_param is a trial's name = value.) */
 typedef struct {
     const char *name;      /* for messages only */
     qn_param_kind kind;
@@ -33,16 +34,16 @@ typedef struct {
     int parent_choice;     /* ... and the choice of it that activates this one */
     const double *values;  /* grid sampler only, optional: the grid's values for this parameter */
     int n_values;          /* (default: every choice / every int / every FLOAT step point) */
-} qn_param;
+} qn_space_param;
 
 /* A parameter with defaults (unconditional, no grid values); fill kind-specific fields after. */
-qn_param qn_param_float(const char *name, double low, double high, int log);
-qn_param qn_param_int(const char *name, long low, long high, int log);
-qn_param qn_param_categorical(const char *name, int n_choices);
+qn_space_param qn_param_float(const char *name, double low, double high, int log);
+qn_space_param qn_param_int(const char *name, long low, long high, int log);
+qn_space_param qn_param_categorical(const char *name, int n_choices);
 
 typedef struct {
     int n;                 /* parameters */
-    const qn_param *params;
+    const qn_space_param *params;
 } qn_space;
 
 /* 0 when the space is well formed, else -1 and a one-line message naming the parameter. */

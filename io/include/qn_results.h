@@ -93,6 +93,9 @@ int64_t qn_results_nrows(const qn_results *r);
 int qn_results_row(const qn_results *r, int64_t row, int64_t *id, char *status, size_t len);
 /* Metric of a row, NaN if the column or value is missing. */
 double qn_results_metric(const qn_results *r, int64_t row, const char *name);
+/* Parameter `name` of a row (params/<name>) into out (a string is malloc'd). Returns 0, or -1 when
+ * the column or the row's value is missing. */
+int qn_results_param(const qn_results *r, int64_t row, const char *name, qn_value *out);
 /* The float parameter buffer a child stage starts from: checkpoint/master, or the tensors when they
  * are all unquantized float32. malloc'd. Returns 0, or -1 if the trial has none. */
 int qn_results_read_checkpoint(const qn_results *r, int64_t id, float **buf, size_t *len);

@@ -63,16 +63,25 @@ typedef struct {
  * starts from always keep theirs until it has started). */
 typedef enum { QN_CKPT_BEST = 0, QN_CKPT_NONE = 1, QN_CKPT_ALL = 2 } qn_ckpt_policy;
 
+/* How a search stage draws a parameter (W&B sweep names). */
+typedef enum { QN_DIST_VALUES = 0, QN_DIST_UNIFORM, QN_DIST_LOG_UNIFORM, QN_DIST_INT_UNIFORM } qn_dist;
+
+/* A grid axis, or a search stage's parameter: `values` (dist VALUES) or min/max. */
 typedef struct {
     char *name;    /* dotted parameter path */
     int nvalues;
     qn_value *values;
     int line, col; /* where the axis is written, for error messages */
+    qn_dist dist;  /* search stages only; grids are always VALUES */
+    double low, high, q; /* UNIFORM, LOG_UNIFORM, INT_UNIFORM: inclusive bounds; q > 0 a step (0 none) */
 } qn_axis;
+
+typedef enum { QN_SEARCH_NONE = 0, QN_SEARCH_GRID, QN_SEARCH_RANDOM, QN_SEARCH_TPE } qn_search_method;
 
 typedef struct {
     char *name;
-    char *kind;   /* "grid" */
+    char *kind;   /* "grid" or "search" (a stage with method:) */
+    qn_search_method method; /* search stages: the sampler; their axes are the parameters: */
     qn_from from;
     int nsteps;
     qn_step steps[QN_MAX_STEPS];
@@ -81,7 +90,7 @@ typedef struct {
     qn_ckpt_policy checkpoints; /* the stage's checkpoints:, else the job's train.checkpoints */
     int naxes;
     qn_axis *axes;
-    int64_t ntrials;    /* product of the axis sizes (1 with no axes) */
+    int64_t ntrials;    /* product of the axis sizes (1 with no axes); search: trials (grid: at most its size) */
     int64_t first_trial;/* id of the stage's first trial */
     int line, col;
 } qn_stage;
@@ -193,8 +202,8 @@ typedef struct {
     int stage;
     uint64_t seed;
     int nparams;
-    qn_param *params;   /* the trial's own grid parameters, in axis order */
-} qn_trial;
+    qn_param *params;   /* the trial's own grid parameters, in axis order (none for a search stage: */
+} qn_trial;             /* the coordinator gets them from the sampler, qn_search_params) */
 
 /* Parse and validate a job file. Returns 0 and fills *job, or -1 with err set. */
 int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen);
@@ -205,6 +214,12 @@ void qn_job_free(qn_job *job);
 /* Trial `id` of the plan (0 <= id < job->ntrials). Returns 0, or -1 if out of range. Free with qn_trial_free. */
 int qn_job_trial(const qn_job *job, int64_t id, qn_trial *out);
 void qn_trial_free(qn_trial *t);
+
+/* A search stage's point x (one double per axis in the sampler's units: a VALUES axis's choice index,
+ * else the number; NAN = absent) as the trial's parameters, replacing t->params. 0, or -1 (memory). */
+int qn_search_params(const qn_stage *st, const double *x, qn_trial *t);
+/* The sampler name of a method ("grid", "random", "tpe"); "" for none. */
+const char *qn_search_method_name(qn_search_method m);
 
 /* Seed of trial `id`: a hash of the job seed and the id (never of the rank that runs it). */
 uint64_t qn_trial_seed(uint64_t job_seed, int64_t id);

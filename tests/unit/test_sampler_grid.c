@@ -10,7 +10,7 @@
 enum { D = 3, MAXT = 256 };
 static const double fvals[] = {0.1, 0.2};
 
-static void space3(qn_param ps[D]) {
+static void space3(qn_space_param ps[D]) {
     ps[0] = qn_param_categorical("c", 3);
     ps[1] = qn_param_int("i", 1, 4, 0);
     ps[2] = qn_param_float("f", 0, 1, 0);
@@ -75,7 +75,7 @@ static void run_parallel(qn_sampler *s, int d, int par, qn_trial_state *st, doub
 }
 
 Test(grid, every_point_once_while_running) {
-    qn_param ps[D];
+    qn_space_param ps[D];
     space3(ps);
     qn_space sp = {D, ps};
     for (int shuffle = 0; shuffle < 2; shuffle++) {
@@ -94,7 +94,7 @@ Test(grid, every_point_once_while_running) {
 }
 
 Test(grid, in_order_last_parameter_fastest) {
-    qn_param ps[D];
+    qn_space_param ps[D];
     space3(ps);
     qn_space sp = {D, ps};
     qn_sampler_options o;
@@ -116,7 +116,7 @@ Test(grid, in_order_last_parameter_fastest) {
 /* A study resumed from its results file: the history is rebuilt with 10 points done, failed or
  * still marked running; a new sampler (another seed even) completes the grid without repeats. */
 Test(grid, resume_from_history) {
-    qn_param ps[D];
+    qn_space_param ps[D];
     space3(ps);
     qn_space sp = {D, ps};
     char err[256];
@@ -141,7 +141,7 @@ Test(grid, resume_from_history) {
 
 /* a child parameter exists only under one choice: points (0, absent) and (1, 1..3) */
 Test(grid, conditional) {
-    qn_param ps[2] = {qn_param_categorical("opt", 2), qn_param_int("k", 1, 3, 0)};
+    qn_space_param ps[2] = {qn_param_categorical("opt", 2), qn_param_int("k", 1, 3, 0)};
     ps[1].parent = 0, ps[1].parent_choice = 1;
     qn_space sp = {2, ps};
     char err[256];
@@ -158,7 +158,7 @@ Test(grid, conditional) {
 }
 
 Test(grid, refuses_continuous_float) {
-    qn_param ps[1] = {qn_param_float("x", 0, 1, 0)};
+    qn_space_param ps[1] = {qn_param_float("x", 0, 1, 0)};
     qn_space sp = {1, ps};
     char err[256] = "";
     cr_assert_null(qn_sampler_new(QN_SAMPLER_GRID, &sp, NULL, err, sizeof err));

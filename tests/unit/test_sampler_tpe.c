@@ -42,7 +42,7 @@ Test(tpe, weights_and_gamma) {
  *                      Z_1 = Phi(0.5) - Phi(-0.5)
  *   p(v) = 1/2 * phi(3 (v - .25)) * 3 / Z_0 + 1/2 * phi(v - .5) / Z_1 */
 Test(tpe, parzen_by_hand) {
-    qn_param p = qn_param_float("x", 0, 1, 0);
+    qn_space_param p = qn_param_float("x", 0, 1, 0);
     qn_domain d;
     qn_domain_of(&p, &d);
     qn_sampler_options o = defaults();
@@ -73,7 +73,7 @@ Test(tpe, parzen_by_hand) {
 /* The score of a candidate is log l(x) - log g(x), by hand for below = {0.25}, above = {} (the prior
  * alone: p_g(v) = phi(v - .5) / Z_1). */
 Test(tpe, score_by_hand) {
-    qn_param p = qn_param_float("x", 0, 1, 0);
+    qn_space_param p = qn_param_float("x", 0, 1, 0);
     qn_domain d;
     qn_domain_of(&p, &d);
     qn_sampler_options o = defaults();
@@ -88,7 +88,7 @@ Test(tpe, score_by_hand) {
     qn_parzen_release(&l), qn_parzen_release(&g);
 }
 
-static void check_sigmas(qn_param p, const double *obs_ext, int m, const double *want, double tol) {
+static void check_sigmas(qn_space_param p, const double *obs_ext, int m, const double *want, double tol) {
     qn_domain d;
     qn_domain_of(&p, &d);
     qn_sampler_options o = defaults();
@@ -108,7 +108,7 @@ Test(tpe, parzen_matches_optuna) {
     qn_parzen_init(&pe);
     qn_domain d;
 
-    qn_param f = qn_param_float("x", 0, 1, 0);
+    qn_space_param f = qn_param_float("x", 0, 1, 0);
     qn_domain_of(&f, &d);
     double obs[] = {0.1, 0.5, 0.55};
     qn_parzen_build(&pe, &d, obs, 3, &o);
@@ -124,7 +124,7 @@ Test(tpe, parzen_matches_optuna) {
     cr_assert_float_eq(qn_parzen_logpdf(&pe, &d, 0.77), -0.8008448675, 1e-9);
     o.optuna31_density = 0;
 
-    qn_param i = qn_param_int("n", 0, 10, 0);
+    qn_space_param i = qn_param_int("n", 0, 10, 0);
     qn_domain_of(&i, &d);
     cr_assert_float_eq(d.lo, -0.5, 0);
     cr_assert_float_eq(d.hi, 10.5, 0);
@@ -141,7 +141,7 @@ Test(tpe, parzen_matches_optuna) {
     const double liobs[] = {2, 10, 50}, lisig[] = {1.265358, 1.609438, 1.609438, 5.303305};
     check_sigmas(qn_param_int("bs", 1, 100, 1), liobs, 3, lisig, 1e-6);
 
-    qn_param c = qn_param_categorical("opt", 3);
+    qn_space_param c = qn_param_categorical("opt", 3);
     qn_domain_of(&c, &d);
     double cobs[] = {0, 2, 2};
     qn_parzen_build(&pe, &d, cobs, 3, &o);
@@ -194,7 +194,7 @@ static double optimize(qn_sampler_kind kind, uint64_t seed, int trials, const qn
 }
 
 Test(tpe, beats_random_on_branin) {
-    qn_param ps[2] = {qn_param_float("x1", -5, 10, 0), qn_param_float("x2", 0, 15, 0)};
+    qn_space_param ps[2] = {qn_param_float("x1", -5, 10, 0), qn_param_float("x2", 0, 15, 0)};
     qn_space sp = {2, ps};
     static double xs[256 * 2];
     int wins = 0;
@@ -207,7 +207,7 @@ Test(tpe, beats_random_on_branin) {
 }
 
 Test(tpe, deterministic) {
-    qn_param ps[3] = {qn_param_float("a", -1, 1, 0), qn_param_int("b", 1, 64, 1), qn_param_categorical("c", 4)};
+    qn_space_param ps[3] = {qn_param_float("a", -1, 1, 0), qn_param_int("b", 1, 64, 1), qn_param_categorical("c", 4)};
     qn_space sp = {3, ps};
     static double x1[40 * 3], x2[40 * 3], x3[40 * 3];
     double f1 = optimize(QN_SAMPLER_TPE, 7, 40, &sp, branin, x1); /* branin reads a and b only */
@@ -226,7 +226,7 @@ Test(tpe, deterministic) {
 /* Four trials running: each new suggestion sees the earlier ones as the worst observations, and all
  * differ; a fresh sampler with the same history gives the same one. */
 Test(tpe, constant_liar) {
-    qn_param ps[2] = {qn_param_float("x1", -5, 10, 0), qn_param_float("x2", 0, 15, 0)};
+    qn_space_param ps[2] = {qn_param_float("x1", -5, 10, 0), qn_param_float("x2", 0, 15, 0)};
     qn_space sp = {2, ps};
     static double xs[64 * 2];
     qn_trial_state st[64];
@@ -257,7 +257,7 @@ static double cond_f(const double *x) {
 }
 
 Test(tpe, conditional_parameters) {
-    qn_param ps[3] = {qn_param_categorical("opt", 2), qn_param_float("lr", 1e-4, 1, 1), qn_param_float("momentum", 0, 1, 0)};
+    qn_space_param ps[3] = {qn_param_categorical("opt", 2), qn_param_float("lr", 1e-4, 1, 1), qn_param_float("momentum", 0, 1, 0)};
     ps[1].parent = 0, ps[1].parent_choice = 0;
     ps[2].parent = 0, ps[2].parent_choice = 1;
     qn_space sp = {3, ps};
@@ -281,7 +281,7 @@ Test(tpe, conditional_parameters) {
 }
 
 Test(random, bounds_steps_and_logs) {
-    qn_param ps[4] = {qn_param_float("f", 1e-5, 1e-1, 1), qn_param_int("i", 3, 19, 0), qn_param_int("l", 8, 512, 1),
+    qn_space_param ps[4] = {qn_param_float("f", 1e-5, 1e-1, 1), qn_param_int("i", 3, 19, 0), qn_param_int("l", 8, 512, 1),
                       qn_param_float("s", 0, 1, 0)};
     ps[1].step = 4, ps[3].step = 0.25;
     qn_space sp = {4, ps};

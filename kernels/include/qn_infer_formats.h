@@ -82,6 +82,24 @@ int qn_llm_int8_decompose(const float *A, int rows, int cols, float threshold, i
 /* Quantize and dequantize in one go (fake quantization). */
 void qn_quant_int8_rowwise(const float *x, float *y, int rows, int cols);
 
+/* The packed W8A16 weight as the device holds it: 32-column blocks of one row, each with the row's
+ * fp32 absmax (the scale is absmax / 127), so a GEMV streams whole blocks; a row's last block is
+ * padded with zero codes. Row r, columns [32b, 32b + 32) are block r * ceil(cols / 32) + b. */
+typedef struct {
+    float absmax;
+    int8_t q[32];
+} qn_int8_block32;
+#ifdef __cplusplus
+static_assert(sizeof(qn_int8_block32) == 36, "an int8 block of 32 is 4 + 32 bytes");
+#else
+_Static_assert(sizeof(qn_int8_block32) == 36, "an int8 block of 32 is 4 + 32 bytes");
+#endif
+/* Blocks for rows x cols: rows * ceil(cols / 32). */
+size_t qn_int8_blocks(int rows, int cols);
+/* Pack the codes and row absmax of qn_int8_rowwise_quantize into blocks, and back. */
+void qn_int8_pack_blocks(const int8_t *q, const float *row_absmax, int rows, int cols, qn_int8_block32 *out);
+void qn_int8_unpack_blocks(const qn_int8_block32 *in, int rows, int cols, int8_t *q, float *row_absmax);
+
 #ifdef QUENCH_HAVE_CUDA
 /* Dequantize packed 4-bit codes with their fp32 absmax (device pointers) to float32 (nf4: 1, fp4: 0). */
 int qn_cuda_4bit_dequantize(const unsigned char *d_packed, const float *d_absmax, size_t n, int blocksize, int nf4,

@@ -260,3 +260,32 @@ Test(int8, llm_int8_outliers) {
     cr_expect_eq(y[1], 8.0f);
     cr_expect_eq(y[4], 2.0f);
 }
+
+/* The packed W8A16 blocks: 36 bytes each, rows padded to whole blocks with zero codes, and
+ * pack -> unpack gives back the codes and scales exactly, for widths around the block size. */
+Test(int8, block_pack_round_trip) {
+    cr_expect_eq(sizeof(qn_int8_block32), 36);
+    const int widths[] = {1, 31, 32, 33, 64, 100};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const int rows = 3, cols = widths[w];
+        float W[3 * 100], amax[3], amax2[3], back[3 * 100], back2[3 * 100];
+        int8_t q[3 * 100], q2[3 * 100];
+        for (int i = 0; i < rows * cols; i++) W[i] = sinf(0.37f * (float)i) * (float)(1 + i % 5);
+        qn_int8_rowwise_quantize(W, rows, cols, q, amax);
+        size_t nb = qn_int8_blocks(rows, cols);
+        cr_assert_eq(nb, (size_t)rows * (size_t)((cols + 31) / 32));
+        qn_int8_block32 blocks[3 * 4];
+        qn_int8_pack_blocks(q, amax, rows, cols, blocks);
+        for (int r = 0; r < rows; r++) { /* the padding of each row's last block is zero */
+            const qn_int8_block32 *last = &blocks[(size_t)(r + 1) * (nb / rows) - 1];
+            for (int c = cols % 32 ? cols % 32 : 32; c < 32; c++) cr_expect_eq(last->q[c], 0);
+            cr_expect_eq(blocks[(size_t)r * (nb / rows)].absmax, amax[r]);
+        }
+        qn_int8_unpack_blocks(blocks, rows, cols, q2, amax2);
+        cr_expect_eq(memcmp(q, q2, (size_t)(rows * cols)), 0, "codes differ at width %d", cols);
+        cr_expect_eq(memcmp(amax, amax2, sizeof amax), 0, "scales differ at width %d", cols);
+        qn_int8_rowwise_dequantize(q, amax, rows, cols, back);
+        qn_int8_rowwise_dequantize(q2, amax2, rows, cols, back2);
+        cr_expect_eq(memcmp(back, back2, (size_t)(rows * cols) * sizeof(float)), 0);
+    }
+}

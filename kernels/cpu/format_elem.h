@@ -127,25 +127,31 @@ static inline float qn_rne_fast(float v) {
 static inline float qn_exponent_of(float v) { return (float)((int)((qn_f32_bits(v) >> 23) & 0xFFu) - 127); }
 
 static inline float qn_minifloat_denorm_fast(float xi, int m, float emin, float emax) {
-    /* dividing by powers of two is multiplying by their exact inverses: the same bits, no divps */
-    const float two_m = (float)(1 << m), inv_two_m = 1.0f / two_m, smax = two_m - 1.0f;
-    float sgn = xi + 1e-9f > 0.0f ? 1.0f : (xi + 1e-9f < 0.0f ? -1.0f : 0.0f), v = fabsf(xi), u = v + 1e-9f;
+    /* products by powers of two only, so these are the bits of sign * 2^E * (s / 2^m); the sign and
+     * the passthrough as in qn_minifloat_ieee_fast */
+    const float two_m = (float)(1 << m), smax = two_m - 1.0f;
+    float v = fabsf(xi), u = v + 1e-9f;
     uint32_t mant = qn_f32_bits(u) & 0x7FFFFFu;
     float E = qn_clampf(qn_exponent_of(u) + (mant != 0 ? 1.0f : 0.0f), emin, emax); /* ceil(log2 u) */
-    float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
-    float s = qn_clampf(qn_rne_fast((v * inv_p) * two_m), 0.0f, smax);
-    return qn_passthrough(xi, sgn * p * (s * inv_two_m));
+    float s = qn_clampf(qn_rne_fast((v * qn_exp2i_fast(-E)) * two_m), 0.0f, smax);
+    float q = s * qn_exp2i_fast(E - (float)m);
+    return v <= 1e-8f ? xi + 0.0f : copysignf(q, xi);
 }
 
 static inline float qn_minifloat_ieee_fast(float xi, int m, float b, float emin, float emax) {
-    const float two_m = (float)(1 << m), inv_two_m = 1.0f / two_m, smax = two_m - 1.0f;
-    float sgn = xi + 1e-9f > 0.0f ? 1.0f : (xi + 1e-9f < 0.0f ? -1.0f : 0.0f), v = fabsf(xi);
+    /* One rounding: the subnormal case (E = -b) scales by 2^(m-1) and keeps no implicit 1; every
+     * product is by a power of two, so the bits are those of MASE's two-branch arithmetic. The sign
+     * of x + 1e-9 is x's wherever the near-zero passthrough does not take over, and the passthrough
+     * turns -0.0 into +0.0 as MASE's mask arithmetic does. */
+    const float two_m = (float)(1 << m), smax = two_m - 1.0f;
+    float v = fabsf(xi);
     float E = qn_clampf(qn_exponent_of(v + 1e-9f), emin, emax); /* floor(log2) */
-    float p = qn_exp2i_fast(E), inv_p = qn_exp2i_fast(-E); /* v * 2^-E == v / 2^E exactly */
-    float sn = qn_clampf(qn_rne_fast((v * inv_p) * two_m - two_m), 0.0f, smax);
-    float ss = qn_clampf(qn_rne_fast((v * inv_p) * two_m * 0.5f), 0.0f, smax);
-    float q = E != -b ? sgn * p * (1.0f + sn * inv_two_m) : sgn * p * (ss * inv_two_m * 2.0f);
-    return qn_passthrough(xi, q);
+    int sub = E == -b;
+    float inv_p = qn_exp2i_fast(-E);
+    float t = sub ? (v * inv_p) * (two_m * 0.5f) : (v * inv_p) * two_m - two_m;
+    float s = qn_clampf(qn_rne_fast(t), 0.0f, smax);
+    float q = sub ? s * qn_exp2i_fast(E + 1.0f - (float)m) : qn_exp2i_fast(E) + s * qn_exp2i_fast(E - (float)m);
+    return v <= 1e-8f ? xi + 0.0f : copysignf(q, xi);
 }
 
 #endif

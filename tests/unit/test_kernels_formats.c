@@ -345,3 +345,50 @@ Test(formats, spec_parser_fuzz) {
     }
     cr_log_info("%d of 20000 mutated specs parsed", parsed);
 }
+
+/* The vectorized minifloat loops (a fast path plus exact recomputation of the elements log2f's
+ * rounding decides) give, bit for bit, what the per-element MASE emulation gives: random bit
+ * patterns (every class of float) and special values, for several widths and biases. */
+#include "../../kernels/cpu/format_elem.h"
+
+Test(formats, minifloat_loops_equal_the_element_emulation, .timeout = 120) {
+    enum { N = 1 << 17 };
+    static float x[N], y[N];
+    static const int cfg[][3] = {{8, 4, QN_BIAS_DEFAULT}, {8, 5, QN_BIAS_DEFAULT}, {6, 3, QN_BIAS_DEFAULT},
+                                 {4, 2, QN_BIAS_DEFAULT}, {8, 4, 3},              {8, 4, 10},
+                                 {12, 5, QN_BIAS_DEFAULT}, {16, 8, QN_BIAS_DEFAULT}, {5, 3, 1}};
+    static const float specials[] = {0.0f, -0.0f, 1e-9f, -1e-9f, 1e-8f, -1e-8f, 1.0000001e-8f, -1.0000001e-8f,
+                                     INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 1.0f, -1.0f, 0.99999994f,
+                                     1.9999999f, 3.4028235e38f, 1.17549435e-38f, -7.5f, 5e-10f};
+    qn_rng rng;
+    qn_rng_seed(&rng, 2024);
+    long bad = 0;
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        const int W = cfg[c][0], E = cfg[c][1], bias = cfg[c][2], m = W - E - 1;
+        const int b = bias == QN_BIAS_DEFAULT ? (1 << (E - 1)) - 1 : bias;
+        const float emin = (float)-b, emax = (float)((1 << E) - 1 - b);
+        for (int i = 0; i < N; i++) {
+            uint32_t u = (uint32_t)qn_rng_u64(&rng);
+            if (i % 2) { /* half of them in the formats' working range */
+                float f = ((float)qn_rng_uniform(&rng) * 2.0f - 1.0f) * ldexpf(1.0f, (int)qn_rng_below(&rng, 40) - 20);
+                memcpy(&u, &f, sizeof u);
+            }
+            memcpy(&x[i], &u, sizeof u);
+        }
+        memcpy(x, specials, sizeof specials);
+        for (int kind = 0; kind < 2; kind++) {
+            if (kind == 0) qn_quant_minifloat_ieee(x, y, N, W, E, bias);
+            else qn_quant_minifloat_denorm(x, y, N, W, E, bias);
+            for (int i = 0; i < N; i++) {
+                float want = kind == 0 ? qn_minifloat_ieee_elem(x[i], m, (float)b, emin, emax)
+                                       : qn_minifloat_denorm_elem(x[i], m, emin, emax);
+                uint32_t a, w;
+                memcpy(&a, &y[i], sizeof a), memcpy(&w, &want, sizeof w);
+                if (a != w && !(isnan(y[i]) && isnan(want)) && bad++ < 5)
+                    cr_log_error("%s w%d e%d bias %d: x=%a gives %a, the element emulation %a",
+                                 kind ? "denorm" : "ieee", W, E, bias, (double)x[i], (double)y[i], (double)want);
+            }
+        }
+    }
+    cr_expect_eq(bad, 0, "%ld elements differ", bad);
+}

@@ -13,6 +13,8 @@ static const char *help =
     "Write PNG figures and an index.html for a results file into DIR (default: FILE without .h5,\n"
     "plus -report): accuracy against bit width (PTQ and QAT, one curve per fractional width),\n"
     "accuracy against sparsity (one curve per weight/activation method pair), training-loss curves,\n"
+    "best-so-far against trials (one curve per search stage, each trial a faint point), the format\n"
+    "per layer of the best per-layer mixed-precision trials and their weight memory against fp32,\n"
     "the best trial of each stage and the devices. Needs /usr/bin/python3 with h5py, pandas and\n"
     "matplotlib; the script is analysis/quench_report.py (QUENCH_ANALYSIS_DIR overrides its folder).\n";
 

@@ -254,7 +254,8 @@ static void update_stage_record(study *st, int s) {
                  g->from.maximize ? "max" : "min");
     qn_stage_record rec = {.name = g->name, .kind = g->kind, .from = from, .metric = g->metric,
                            .maximize = g->maximize, .ntrials = g->ntrials, .done = ss->done,
-                           .failed = ss->failed, .best_trial = ss->best, .best_value = ss->best_value};
+                           .failed = ss->failed, .best_trial = ss->best, .best_value = ss->best_value,
+                           .method = g->method ? qn_search_method_name(g->method) : "grid"};
     char err[QN_ERR_LEN];
     if (qn_results_set_stage(st->res, &rec, err, sizeof err) != 0) fprintf(stderr, "quench: warning: %s\n", err);
 }

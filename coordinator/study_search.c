@@ -53,6 +53,8 @@ qn_search *qn_search_new(const qn_job *job, int s, char *err, size_t errlen) {
             *p = qn_param_float(ax->name, ax->low, ax->high, ax->dist == QN_DIST_LOG_UNIFORM);
             p->step = ax->q;
         }
+        p->parent = ax->parent; /* the job keeps the sampler's order: parents first */
+        p->parent_choice = ax->parent_choice;
     }
     ss->space.n = g->naxes;
     ss->space.params = ss->params;
@@ -119,6 +121,8 @@ void qn_search_restore(qn_search *ss, int64_t i, const qn_param *params, int n) 
     for (int a = 0; a < g->naxes; a++) {
         const qn_axis *ax = &g->axes[a];
         x[a] = NAN;
+        /* copies of one name under different conditions: the value is the active copy's */
+        if (ax->parent >= 0 && (isnan(x[ax->parent]) || x[ax->parent] != ax->parent_choice)) continue;
         for (int p = 0; p < n; p++) {
             if (strcmp(params[p].name, ax->name) != 0) continue;
             const qn_value *v = &params[p].value;

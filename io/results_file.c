@@ -419,6 +419,9 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
     bad |= !bad && write_trial_group(r, rec) != 0;
     if (!bad) what = "the rows attribute";
     if (!bad && row >= r->rows) bad |= qn_attr_put_i64(t, "rows", row + 1) != 0;
+    if (!bad) what = "the stage record";
+    /* The stage's summary and best_so_far go into the same commit as the row. */
+    bad |= !bad && qn_results_stage_refresh(r, rec->stage, row >= r->rows ? row + 1 : r->rows) != 0;
     if (t >= 0) H5Gclose(t);
     if (pg >= 0) H5Gclose(pg);
     if (mg >= 0) H5Gclose(mg);
@@ -486,16 +489,14 @@ int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, siz
         bad |= qn_attr_put_str(r, g, "metric", s->metric);
         bad |= qn_attr_put_str(r, g, "goal", s->maximize ? "maximize" : "minimize");
     }
-    if (!bad) {
-        bad |= qn_attr_put_i64(g, "ntrials", s->ntrials);
-        bad |= qn_attr_put_i64(g, "done", s->done);
-        bad |= qn_attr_put_i64(g, "failed", s->failed);
-        bad |= qn_attr_put_i64(g, "best_trial", s->best_trial);
-        bad |= qn_attr_put_f64(g, "best_value", s->best_value);
-    }
+    if (!bad && H5Aexists(g, "method") <= 0) /* files written before it had no method */
+        bad |= qn_attr_put_str(r, g, "method", s->method && s->method[0] ? s->method : "grid");
+    if (!bad) bad |= qn_attr_put_i64(g, "ntrials", s->ntrials);
     if (g >= 0) H5Gclose(g);
     if (stages >= 0) H5Gclose(stages);
-    /* Stage summaries are derived from the rows: they become durable with the next row. */
+    /* done, failed, the best trial and best_so_far: from the table, never from the record. */
+    bad |= !bad && qn_results_stage_refresh(r, s->name, r->rows) != 0;
+    /* Stage summaries are derived from the rows (results_stage.c) and committed with each row. */
     if (bad) {
         snprintf(err, errlen, "%s: cannot record stage %s", r->path, s->name);
         return -1;

@@ -59,6 +59,11 @@ int qn_lock_fd(int fd);
  * first: FILE must not exist yet (returns -2 if it does). Returns 0, or -1 with err. */
 int qn_results_commit(qn_results *r, int first, char *err, size_t errlen);
 
+/* Recompute the derived attributes of /stages/<stage> (done, failed, best_trial, best_value,
+ * best_params) and its best_so_far dataset from the first nrows rows of /trials (results_stage.c).
+ * A stage without a record is left alone. Returns 0, or -1. */
+int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows);
+
 /* Write /trial/<id>/checkpoint into the trial's group (results_checkpoint.c). */
 int qn_results_write_ckpt(qn_results *r, hid_t trial_group, const qn_ckpt *c);
 

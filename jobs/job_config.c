@@ -260,7 +260,9 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
                      size_t errlen) {
     if (!strcmp(key, "name")) {
         qn_format_kind kind = v->kind == QN_VAL_STR ? qn_format_kind_of(v->str) : QN_FMT_NONE;
-        if (v->kind != QN_VAL_STR || (kind == QN_FMT_NONE && strcmp(v->str, "none") != 0)) {
+        /* fp32 reads as the labs write "not quantized" (MASE's per-layer choice of fp32 or integer) */
+        int plain = v->kind == QN_VAL_STR && (!strcmp(v->str, "none") || !strcmp(v->str, "fp32"));
+        if (v->kind != QN_VAL_STR || (kind == QN_FMT_NONE && !plain)) {
             const char *names[QN_FMT_COUNT + 1];
             int n = 0;
             for (int k = 1; k < QN_FMT_COUNT; k++) names[n++] = qn_format_name((qn_format_kind)k);
@@ -273,7 +275,7 @@ static int set_quant(qn_quant_operand *op, const char *name, const char *key, co
                          v->kind == QN_VAL_STR ? v->str : "number", qn_format_names());
             return -1;
         }
-        snprintf(op->name, sizeof op->name, "%s", strcmp(v->str, "none") ? v->str : "");
+        snprintf(op->name, sizeof op->name, "%s", plain ? "" : v->str);
         op->given |= QN_QK_NAME;
         return 0;
     }

@@ -285,6 +285,7 @@ static int parse_grid(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_
         ax->name = strdup(text(k));
         ax->line = mark_of(k).line;
         ax->col = mark_of(k).col;
+        ax->parent = -1;
         st->naxes++;
         char msg[QN_ERR_LEN];
         qn_trial_config scratch;
@@ -353,13 +354,13 @@ static int search_number(parser *p, const yaml_node_t *n, const char *what, cons
 
 /* One entry of a search stage's parameters: {values: [...]} or {min, max, distribution, q}. */
 static int search_param(parser *p, qn_axis *ax, const yaml_node_t *k, const yaml_node_t *v) {
-    static const char *const keys[] = {"values", "min", "max", "distribution", "q"};
+    static const char *const keys[] = {"values", "min", "max", "distribution", "q", "when"};
     if (v->type != YAML_MAPPING_NODE)
         return fail_node(p, v, "%s must be {values: [...]} or {min: A, max: B, distribution: D}, not %s", ax->name,
                          kind_name(v));
     char where[160];
-    snprintf(where, sizeof where, "parameter %s", ax->name);
-    if (check_keys(p, v, where, keys, 5) != 0) return -1;
+    snprintf(where, sizeof where, "parameter %.140s", ax->name);
+    if (check_keys(p, v, where, keys, 6) != 0) return -1; /* when: is parse_search's */
     const yaml_node_t *n[5] = {0};
     for (yaml_node_pair_t *a = v->data.mapping.pairs.start; a < v->data.mapping.pairs.top; a++)
         for (int i = 0; i < 5; i++)
@@ -440,6 +441,125 @@ static double search_grid_points(const qn_axis *ax) {
     return floor((ax->high - ax->low) / step + 0.5) + 1;
 }
 
+/* Grid points of axis a with the axes that depend on it: a conditional branch counts once, as the
+ * grid sampler counts them. */
+static double search_subtree_points(const qn_stage *st, int a) {
+    if (st->axes[a].dist != QN_DIST_VALUES) return search_grid_points(&st->axes[a]);
+    double sum = 0;
+    for (int c = 0; c < st->axes[a].nvalues; c++) {
+        double prod = 1;
+        for (int b = a + 1; b < st->naxes; b++)
+            if (st->axes[b].parent == a && st->axes[b].parent_choice == c) prod *= search_subtree_points(st, b);
+        sum += prod;
+    }
+    return sum;
+}
+
+static int same_value(const qn_value *x, const qn_value *y) {
+    return x->kind == y->kind && (x->kind == QN_VAL_NUM ? x->num == y->num : !strcmp(x->str, y->str));
+}
+
+/* Append a copy of `t` (its own name and values) to the stage's axes. -1: out of memory. */
+static int push_axis(qn_stage *st, int *cap, const qn_axis *t, const char *name, int parent, int choice) {
+    if (st->naxes == *cap) {
+        qn_axis *more = realloc(st->axes, (size_t)(*cap * 2 + 1) * sizeof *more);
+        if (!more) return -1;
+        st->axes = more;
+        *cap = *cap * 2 + 1;
+    }
+    qn_axis *ax = &st->axes[st->naxes];
+    *ax = *t;
+    ax->name = strdup(name);
+    ax->values = t->nvalues ? calloc((size_t)t->nvalues, sizeof *ax->values) : NULL;
+    ax->nvalues = 0;
+    ax->parent = parent;
+    ax->parent_choice = choice;
+    st->naxes++; /* counted now so that qn_job_free frees what is there */
+    if (!ax->name || (t->nvalues && !ax->values)) return -1;
+    for (int i = 0; i < t->nvalues; i++) {
+        ax->values[i] = t->values[i];
+        if (t->values[i].kind == QN_VAL_STR && !(ax->values[i].str = strdup(t->values[i].str))) return -1;
+        ax->nvalues = i + 1;
+    }
+    return 0;
+}
+
+/* `layers.*.REST` with the * replaced by layer L, into buf (names without a * are copied). */
+static void expand_layer(const char *name, const char *layer, char *buf, size_t len) {
+    if (!strncmp(name, "layers.*.", 9)) snprintf(buf, len, "layers.%s.%s", layer, name + 9);
+    else snprintf(buf, len, "%s", name);
+}
+
+/* Is `name` (as written, or with * as layer L) a key of `params` other than `self`? For telling a
+ * forward reference from an unknown name. */
+static int names_a_key(parser *p, const yaml_node_t *params, const char *name, const char *layer) {
+    for (yaml_node_pair_t *a = params->data.mapping.pairs.start; a < params->data.mapping.pairs.top; a++) {
+        char buf[256];
+        expand_layer(text(node(p, a->key)), layer, buf, sizeof buf);
+        if (!strcmp(text(node(p, a->key)), name) || !strcmp(buf, name)) return 1;
+    }
+    return 0;
+}
+
+/* Append the axes of one parameter, for one layer of a layers.* entry (layer NULL otherwise): one
+ * axis, or with when: one per (copy of the parent, choice). */
+static int search_expand(parser *p, qn_stage *st, int *cap, const qn_axis *t, const char *name, const char *layer,
+                         const yaml_node_t *params, const yaml_node_t *k, const yaml_node_t *when) {
+    if (!when) return push_axis(st, cap, t, name, -1, 0) != 0 ? fail_node(p, k, "out of memory") : 0;
+    if (when->type != YAML_MAPPING_NODE || when->data.mapping.pairs.top - when->data.mapping.pairs.start != 1)
+        return fail_node(p, when, "when: of %s takes one condition, {PARAMETER: VALUE} or {PARAMETER: [VALUES]}", t->name);
+    const yaml_node_t *pk = node(p, when->data.mapping.pairs.start->key);
+    const yaml_node_t *pv = node(p, when->data.mapping.pairs.start->value);
+    const char *written = text(pk);
+    if (strchr(written, '*') && (!layer || strncmp(written, "layers.*.", 9) != 0))
+        return fail_node(p, pk, "when: of %s names %s: a * in a condition means the same layer, in a layers.* parameter",
+                         t->name, written);
+    char parent[256];
+    expand_layer(written, layer ? layer : "", parent, sizeof parent);
+    int first = -1;
+    for (int a = 0; a < st->naxes && first < 0; a++)
+        if (!strcmp(st->axes[a].name, parent)) first = a;
+    if (first < 0) {
+        if (!strcmp(parent, name) || !strcmp(written, text(k)))
+            return fail_node(p, pk, "%s cannot be conditional on itself", t->name);
+        if (names_a_key(p, params, written, layer ? layer : ""))
+            return fail_node(p, pk, "when: of %s names %s, which comes later: a condition names an earlier "
+                                    "parameter (move %s above it)", t->name, written, written);
+        const char **names = calloc((size_t)st->naxes + 1, sizeof *names);
+        for (int a = 0; names && a < st->naxes; a++) names[a] = st->axes[a].name;
+        const char *hint = names ? qn_suggest(parent, names, st->naxes) : NULL;
+        int rc = hint ? fail_node(p, pk, "when: of %s names %s, not a parameter of this stage: did you mean '%s'?",
+                                  t->name, written, hint)
+                      : fail_node(p, pk, "when: of %s names %s, not a parameter of this stage", t->name, written);
+        free(names);
+        return rc;
+    }
+    if (st->axes[first].dist != QN_DIST_VALUES)
+        return fail_node(p, pk, "when: of %s names %s, which has min/max: a condition names a {values: [...]} parameter",
+                         t->name, written);
+    int nchoices = pv->type == YAML_SEQUENCE_NODE ? (int)(pv->data.sequence.items.top - pv->data.sequence.items.start) : 1;
+    if (nchoices == 0) return fail_node(p, pv, "when: of %s lists no values of %s", t->name, written);
+    for (int i = 0; i < nchoices; i++) {
+        const yaml_node_t *item = pv->type == YAML_SEQUENCE_NODE ? node(p, pv->data.sequence.items.start[i]) : pv;
+        qn_value v;
+        if (scalar_value(p, item, written, &v) != 0) return -1;
+        const qn_axis *pa = &st->axes[first];
+        int c = -1;
+        for (int j = 0; j < pa->nvalues && c < 0; j++)
+            if (same_value(&pa->values[j], &v)) c = j;
+        char buf[64];
+        qn_value_format(&v, buf, sizeof buf);
+        value_free(&v);
+        if (c < 0) return fail_node(p, item, "when: of %s: %s is not one of the values of %s", t->name, buf, written);
+        /* every copy of the parent (itself conditional) gets its own copy of this one */
+        int n = st->naxes;
+        for (int a = first; a < n; a++)
+            if (!strcmp(st->axes[a].name, parent) && push_axis(st, cap, t, name, a, c) != 0)
+                return fail_node(p, k, "out of memory");
+    }
+    return 0;
+}
+
 /* method:, trials:, parameters: of a search stage. */
 static int parse_search(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *method, const yaml_node_t *trials,
                         const yaml_node_t *params) {
@@ -461,38 +581,63 @@ static int parse_search(parser *p, qn_stage *st, stage_marks *sm, const yaml_nod
     char where[160];
     snprintf(where, sizeof where, "the parameters of stage '%s'", st->name);
     if (check_keys(p, params, where, NULL, 0) != 0) return -1;
-    int np = (int)(params->data.mapping.pairs.top - params->data.mapping.pairs.start);
-    st->axes = calloc((size_t)np + 1, sizeof *st->axes);
+    int cap = (int)(params->data.mapping.pairs.top - params->data.mapping.pairs.start);
+    st->axes = calloc((size_t)cap + 1, sizeof *st->axes);
     if (!st->axes) return fail_node(p, params, "out of memory");
-    double grid = 1;
+    const qn_model_cfg *model = &p->job->base.model;
     for (yaml_node_pair_t *a = params->data.mapping.pairs.start; a < params->data.mapping.pairs.top; a++) {
         yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
-        qn_axis *ax = &st->axes[st->naxes++];
-        ax->name = strdup(text(k));
-        ax->line = mark_of(k).line;
-        ax->col = mark_of(k).col;
+        const char *written = text(k);
+        /* layers.*.KEY: one parameter per Linear layer of the model, each drawn on its own */
+        int wild = !strncmp(written, "layers.*.", 9), nlayers = 1;
+        if (wild) {
+            if (model->pretrained[0])
+                return fail_node(p, k, "%s: layers.* needs the model's layer count, which model.pretrained's config.json "
+                                       "decides when the study runs: name the layers", written);
+            nlayers = qn_linear_layer_count(model->arch, model->layers);
+            if (nlayers > QN_MAX_LAYER_OVERRIDES)
+                return fail_node(p, k, "%s expands to %d Linear layers; a trial overrides at most %d layers", written,
+                                 nlayers, QN_MAX_LAYER_OVERRIDES);
+        }
+        char layer[QN_LAYER_NAME_LEN], name[256];
+        if (wild) qn_linear_layer_name(model->arch, model->layers, 0, layer, sizeof layer);
+        expand_layer(written, wild ? layer : "", name, sizeof name);
+        /* the first layer's name stands for all in the checks: the layers differ only in name */
+        qn_axis t = {.name = name, .line = mark_of(k).line, .col = mark_of(k).col, .parent = -1};
         char msg[QN_ERR_LEN];
         qn_trial_config scratch;
         qn_config_defaults(&scratch);
         qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
-        if (qn_config_set(&scratch, ax->name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
+        if (qn_config_set(&scratch, name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
             return fail_node(p, k, "%s", msg);
-        if (qn_param_is_base_only(ax->name))
-            return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", ax->name);
-        char layer[QN_LAYER_NAME_LEN + 1];
-        if (layer_of(ax->name, layer, sizeof layer) && qn_layer_check_name(&p->job->base.model, layer, msg, sizeof msg) != 0)
+        if (qn_param_is_base_only(name))
+            return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", name);
+        if (!wild && layer_of(name, layer, sizeof layer) && qn_layer_check_name(model, layer, msg, sizeof msg) != 0)
             return fail_node(p, k, "%s", msg);
-        int prunes = !strncmp(ax->name, "prune.", 6) || (!strncmp(ax->name, "layers.", 7) && strstr(ax->name, ".prune."));
+        int prunes = !strncmp(name, "prune.", 6) || (!strncmp(name, "layers.", 7) && strstr(name, ".prune."));
         if (prunes && !sm->has_prune_axis) {
             sm->has_prune_axis = 1;
             sm->prune_axis = mark_of(k);
         }
-        if (search_param(p, ax, k, v) != 0) return -1;
-        double g = search_grid_points(ax);
-        if (st->method == QN_SEARCH_GRID && g < 0)
-            return fail_node(p, v, "method grid needs values, an int_uniform or a q step for %s", ax->name);
-        grid *= g;
+        int rc = search_param(p, &t, k, v);
+        if (rc == 0 && st->method == QN_SEARCH_GRID && search_grid_points(&t) < 0)
+            rc = fail_node(p, v, "method grid needs values, an int_uniform or a q step for %s", name);
+        const yaml_node_t *when = NULL;
+        for (yaml_node_pair_t *b = v->data.mapping.pairs.start; rc == 0 && b < v->data.mapping.pairs.top; b++)
+            if (!strcmp(text(node(p, b->key)), "when")) when = node(p, b->value);
+        for (int l = 0; rc == 0 && l < nlayers; l++) {
+            if (wild) qn_linear_layer_name(model->arch, model->layers, l, layer, sizeof layer);
+            char full[256];
+            expand_layer(written, wild ? layer : "", full, sizeof full);
+            rc = search_expand(p, st, &cap, &t, full, wild ? layer : NULL, params, k, when);
+        }
+        for (int i = 0; i < t.nvalues; i++) value_free(&t.values[i]);
+        free(t.values);
+        if (rc != 0) return -1;
     }
+    double grid = 1;
+    for (int a = 0; a < st->naxes; a++)
+        if (st->axes[a].parent < 0) grid *= search_subtree_points(st, a);
     st->ntrials = n;
     if (st->method == QN_SEARCH_GRID && grid < (double)n) st->ntrials = (int64_t)grid; /* each point once */
     return 0;
@@ -819,21 +964,16 @@ static int has_step(const qn_stage *st, qn_step s) {
     return 0;
 }
 
-/* A search stage's trials are not known before it runs: check one, each parameter at its first
- * value or its min, with every parent (each value alone was checked when parsed). */
-static int validate_search(parser *p, int s, const param_list *variants, int nvariants) {
+/* One search trial's configuration with each parent; 0, or -1 with the error reported. Whether it
+ * quantizes and prunes is OR-ed into *quant and *prune. */
+static int validate_search_point(parser *p, int s, const param_list *variants, int nvariants, const double *x,
+                                 int *quant, int *prune) {
     qn_job *job = p->job;
     qn_stage *st = &job->stages[s];
     stage_marks *sm = &p->marks[s];
-    double *x = calloc((size_t)st->naxes + 1, sizeof *x);
     qn_trial t;
-    if (!x || qn_job_trial(job, st->first_trial, &t) != 0) {
-        free(x);
-        return fail(p, sm->name, "out of memory");
-    }
-    for (int a = 0; a < st->naxes; a++) x[a] = st->axes[a].dist == QN_DIST_VALUES ? 0 : st->axes[a].low;
+    if (qn_job_trial(job, st->first_trial, &t) != 0) return fail(p, sm->name, "out of memory");
     int rc = qn_search_params(st, x, &t) != 0 ? fail(p, sm->name, "out of memory") : 0;
-    free(x);
     for (int v = 0; v < nvariants && rc == 0; v++) {
         qn_trial_config cfg;
         char msg[QN_ERR_LEN];
@@ -843,15 +983,45 @@ static int validate_search(parser *p, int s, const param_list *variants, int nva
             else if (st->from.kind != QN_FROM_NONE)
                 rc = fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg, job->stages[st->from.stage].name);
             else rc = fail(p, base_mark_for(p, msg, p->base_quant.line ? p->base_quant : sm->name), "%s", msg);
-        } else if (has_step(st, QN_STEP_PRUNE) && !qn_config_any_prune(&cfg)) {
-            rc = fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
-                                  "(or prune.weight.method / prune.activation.method)", st->name);
-        } else if ((has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT)) && !qn_config_any_quant(&cfg)) {
-            rc = fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
-                      has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
+        } else {
+            *quant |= qn_config_any_quant(&cfg);
+            *prune |= qn_config_any_prune(&cfg);
         }
     }
     qn_trial_free(&t);
+    return rc;
+}
+
+/* A search stage's trials are not known before it runs: check a representative one, each parameter
+ * at its first value or its min (each value alone was checked when parsed), with every parent; and
+ * one more per value of each values parameter, the others at their first, with the chain of
+ * conditions above it made true, so that a format's keys are checked with that format chosen. */
+static int validate_search(parser *p, int s, const param_list *variants, int nvariants) {
+    qn_stage *st = &p->job->stages[s];
+    double *x = calloc((size_t)st->naxes + 1, sizeof *x);
+    if (!x) return fail(p, p->marks[s].name, "out of memory");
+    int rc = 0, quant = 0, prune = 0;
+    for (int a = -1; a < st->naxes && rc == 0; a++) {
+        if (a >= 0 && st->axes[a].dist != QN_DIST_VALUES) continue;
+        for (int c = a < 0 ? 0 : 1; c < (a < 0 ? 1 : st->axes[a].nvalues) && rc == 0; c++) {
+            for (int b = 0; b < st->naxes; b++) x[b] = st->axes[b].dist == QN_DIST_VALUES ? 0 : st->axes[b].low;
+            if (a >= 0) {
+                x[a] = c;
+                for (int b = a; st->axes[b].parent >= 0; b = st->axes[b].parent) x[st->axes[b].parent] = st->axes[b].parent_choice;
+            }
+            rc = validate_search_point(p, s, variants, nvariants, x, &quant, &prune);
+        }
+    }
+    free(x);
+    /* a space where some trials stay unquantized (a layer's choice of fp32) is fine; one where none
+     * can be quantized is a mistake */
+    stage_marks *sm = &p->marks[s];
+    if (rc == 0 && has_step(st, QN_STEP_PRUNE) && !prune)
+        rc = fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
+                              "(or prune.weight.method / prune.activation.method)", st->name);
+    else if (rc == 0 && (has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT)) && !quant)
+        rc = fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
+                  has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
     return rc;
 }
 

@@ -185,6 +185,8 @@ char *qn_job_plan_text(const qn_job *job) {
         add(&b, " metric %s %s\n", st->metric, st->maximize ? "max" : "min");
         if (st->method) add(&b, "  method %s\n", qn_search_method_name(st->method));
         for (int a = 0; a < st->naxes; a++) {
+            /* only conditional axes say so: plans of jobs without when: read as before */
+            if (st->axes[a].parent >= 0) add(&b, "  when axis %d = %d\n", st->axes[a].parent, st->axes[a].parent_choice);
             if (st->axes[a].dist != QN_DIST_VALUES) {
                 add(&b, "  param %s: %s %.17g %.17g q %.17g\n", st->axes[a].name, dist_name(st->axes[a].dist),
                     st->axes[a].low, st->axes[a].high, st->axes[a].q);
@@ -261,20 +263,27 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             fprintf(out, "    method %s, %lld trials; parameters drawn by the sampler when each trial starts\n",
                     qn_search_method_name(st->method), (long long)st->ntrials);
         for (int a = 0; a < st->naxes; a++) {
-            if (st->axes[a].dist != QN_DIST_VALUES) {
-                fprintf(out, "    %s: %s [%g, %g]", st->axes[a].name, dist_name(st->axes[a].dist), st->axes[a].low,
-                        st->axes[a].high);
-                if (st->axes[a].q > 0) fprintf(out, " q %g", st->axes[a].q);
-                fprintf(out, "\n");
+            const qn_axis *ax = &st->axes[a];
+            char cond[320] = "";
+            if (ax->parent >= 0) {
+                char buf[64];
+                const qn_axis *pa = &st->axes[ax->parent];
+                snprintf(cond, sizeof cond, " (when %.200s = %s)", pa->name,
+                         qn_value_format(&pa->values[ax->parent_choice], buf, sizeof buf));
+            }
+            if (ax->dist != QN_DIST_VALUES) {
+                fprintf(out, "    %s: %s [%g, %g]", ax->name, dist_name(ax->dist), ax->low, ax->high);
+                if (ax->q > 0) fprintf(out, " q %g", ax->q);
+                fprintf(out, "%s\n", cond);
                 continue;
             }
-            fprintf(out, "    %s (%d):", st->axes[a].name, st->axes[a].nvalues);
-            for (int v = 0; v < st->axes[a].nvalues && v < 12; v++) {
+            fprintf(out, "    %s (%d):", ax->name, ax->nvalues);
+            for (int v = 0; v < ax->nvalues && v < 12; v++) {
                 char buf[64];
-                fprintf(out, "%s %s", v ? "," : "", qn_value_format(&st->axes[a].values[v], buf, sizeof buf));
+                fprintf(out, "%s %s", v ? "," : "", qn_value_format(&ax->values[v], buf, sizeof buf));
             }
-            if (st->axes[a].nvalues > 12) fprintf(out, ", ... (%d more)", st->axes[a].nvalues - 12);
-            fprintf(out, "\n");
+            if (ax->nvalues > 12) fprintf(out, ", ... (%d more)", ax->nvalues - 12);
+            fprintf(out, "%s\n", cond);
         }
         int64_t steps = training_steps(st);
         fprintf(out, "    key metric %s (%s); trial ids %lld..%lld; cost per trial: %lld training examples",

@@ -3,8 +3,9 @@
  * Contract:
  *  - One writer (the coordinator). Every qn_results_append_trial() is durable when it returns:
  *    the file on disk is atomically replaced by the complete new image (io/results_commit.c), so
- *    a writer killed at any instant leaves the file of its last commit. Stage summaries and dropped
- *    checkpoints become durable with the next trial (or at close).
+ *    a writer killed at any instant leaves the file of its last commit, with the trial's stage
+ *    summary (/stages/<name>) in the same commit. Dropped checkpoints become durable with the next
+ *    trial (or at close).
  *  - Columns are created on first use; rows written before a column existed read NaN (numbers)
  *    or "" (strings) there. All columns of /trials always have the same length after a call.
  *  - Readers (ls, export, h5py) may open the file while a run writes it: the writer does not take
@@ -59,9 +60,13 @@ typedef struct {
 typedef struct {
     const char *name, *kind, *from, *metric;
     int maximize;
-    int64_t ntrials, done, failed;
+    int64_t ntrials;
+    /* done, failed, best_trial, best_value: what the caller believes; the file's attributes (and
+     * best_params, best_so_far) are recomputed from /trials by every set_stage and trial write. */
+    int64_t done, failed;
     int64_t best_trial;      /* -1 when none yet */
     double best_value;
+    const char *method;      /* "grid", "random", "tpe"; NULL: "grid" */
 } qn_stage_record;
 
 /* Create a new file. Refuses (returns 2, nothing touched) if path exists. Returns 0, 1 on I/O error. */
@@ -79,6 +84,10 @@ int qn_results_append_trial(qn_results *r, const qn_trial_record *rec, char *err
 /* Replace the row of a trial that is already recorded (a failed trial retried on resume). */
 int qn_results_replace_trial(qn_results *r, int64_t row, const qn_trial_record *rec, char *err, size_t errlen);
 int qn_results_add_device(qn_results *r, const qn_device_record *d, char *err, size_t errlen);
+/* Create or update /stages/<name>: kind, from, metric, goal and method are written once, ntrials
+ * each call; done, failed, best_trial, best_value, best_params (JSON) and the best_so_far dataset
+ * are derived from the stage's /trials rows (in trial-id order) here and before every trial commit,
+ * so they are durable with the trial that changed them and right after --resume. */
 int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, size_t errlen);
 /* Remove /trial/<id>/checkpoint (a superseded best). Missing is not an error. */
 int qn_results_drop_checkpoint(qn_results *r, int64_t id);

@@ -74,6 +74,10 @@ typedef struct {
     int line, col; /* where the axis is written, for error messages */
     qn_dist dist;  /* search stages only; grids are always VALUES */
     double low, high, q; /* UNIFORM, LOG_UNIFORM, INT_UNIFORM: inclusive bounds; q > 0 a step (0 none) */
+    /* Search stages: active only when axis `parent` (an earlier VALUES axis; -1: always) is active and
+     * at choice `parent_choice`. A `when:` with several choices, or under a conditional parent, is one
+     * axis per (parent axis, choice), all with the same name: at most one of them is active. */
+    int parent, parent_choice;
 } qn_axis;
 
 typedef enum { QN_SEARCH_NONE = 0, QN_SEARCH_GRID, QN_SEARCH_RANDOM, QN_SEARCH_TPE } qn_search_method;
@@ -216,7 +220,8 @@ int qn_job_trial(const qn_job *job, int64_t id, qn_trial *out);
 void qn_trial_free(qn_trial *t);
 
 /* A search stage's point x (one double per axis in the sampler's units: a VALUES axis's choice index,
- * else the number; NAN = absent) as the trial's parameters, replacing t->params. 0, or -1 (memory). */
+ * else the number; NAN = absent) as the trial's parameters, replacing t->params. An axis whose
+ * condition (parent) does not hold is absent whatever x says. 0, or -1 (memory). */
 int qn_search_params(const qn_stage *st, const double *x, qn_trial *t);
 /* The sampler name of a method ("grid", "random", "tpe"); "" for none. */
 const char *qn_search_method_name(qn_search_method m);

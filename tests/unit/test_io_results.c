@@ -158,7 +158,8 @@ Test(results, round_trip_of_columns_curves_and_checkpoints, .init = make_dir, .f
     }
     qn_device_record dev = {1, 0, "node1", "cpu", "Xeon", 0, 0, 2, 1e9, 12.5};
     cr_assert_eq(qn_results_add_device(r, &dev, err, sizeof err), 0, "%s", err);
-    qn_stage_record st = {"sweep", "grid", "baseline", "qat_accuracy", 1, 4, 1, 1, 2, 0.5};
+    qn_stage_record st = {.name = "sweep", .kind = "grid", .from = "baseline", .metric = "qat_accuracy", .maximize = 1,
+                          .ntrials = 4, .done = 1, .failed = 1, .best_trial = 2, .best_value = 0.5};
     cr_assert_eq(qn_results_set_stage(r, &st, err, sizeof err), 0, "%s", err);
     cr_expect_eq(qn_results_nrows(r), 4);
     cr_assert_eq(qn_results_close(r), 0);
@@ -213,6 +214,114 @@ Test(results, round_trip_of_columns_curves_and_checkpoints, .init = make_dir, .f
     free(buf);
     cr_expect_eq(qn_results_read_checkpoint(r, 1, &buf, &len), -1);
     qn_results_close(r);
+    free(plan);
+    qn_job_free(&job);
+}
+
+static double attr_f64(hid_t g, const char *name) {
+    double v = NAN;
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    cr_assert_geq(a, 0, "no attribute %s", name);
+    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    return v;
+}
+
+static void attr_text(hid_t g, const char *name, char *out, size_t len) {
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    cr_assert_geq(a, 0, "no attribute %s", name);
+    hid_t t = H5Aget_type(a);
+    cr_assert_eq(H5Tget_class(t), H5T_STRING);
+    out[0] = 0;
+    if (H5Tis_variable_str(t) > 0) {
+        char *p = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Aread(a, mt, &p);
+        snprintf(out, len, "%s", p ? p : "");
+        H5free_memory(p);
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t);
+        char *buf = calloc(n + 1, 1);
+        H5Aread(a, t, buf);
+        snprintf(out, len, "%s", buf);
+        free(buf);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+}
+
+/* /stages/<name>: best_so_far, best_trial, best_value, best_params and done/failed are derived from
+ * the rows in trial-id order, and are on disk with the commit of the trial that changed them. */
+Test(results, stage_record_derived_from_rows_and_committed_with_each_trial, .init = make_dir, .fini = remove_dir) {
+    qn_job job = load_job();
+    char *plan = qn_job_plan_text(&job), path[300], err[QN_ERR_LEN];
+    snprintf(path, sizeof path, "%s/s.h5", dir);
+    qn_results *r;
+    cr_assert_eq(qn_results_create(path, &job, plan, &r, err, sizeof err), 0, "%s", err);
+    qn_stage_record st = {.name = "sweep", .kind = "search", .from = "", .metric = "qat_accuracy", .maximize = 1,
+                          .ntrials = 5, .best_trial = -1, .best_value = NAN, .method = "tpe"};
+    cr_assert_eq(qn_results_set_stage(r, &st, err, sizeof err), 0, "%s", err);
+    /* finished out of id order: 3, 1, 2 (failed), 0, 4; values by id: 0.4, 0.7, -, 0.6, 0.7 */
+    const int64_t order[5] = {3, 1, 2, 0, 4};
+    const double value[5] = {0.4, 0.7, NAN, 0.6, 0.7};
+    /* best_so_far on disk after each commit, in id order of the trials recorded so far */
+    const double expect[5][5] = {{0.6}, {0.7, 0.7}, {0.7, 0.7, 0.7}, {0.4, 0.7, 0.7, 0.7}, {0.4, 0.7, 0.7, 0.7, 0.7}};
+    for (int k = 0; k < 5; k++) {
+        record_buf b;
+        make_record(&b, order[k], 1);
+        b.rec.stage = "sweep";
+        b.rec.status = order[k] == 2 ? "failed" : "done";
+        b.metric_values[2] = value[order[k]];
+        b.rec.checkpoint = NULL;
+        cr_assert_eq(qn_results_append_trial(r, &b.rec, err, sizeof err), 0, "%s", err);
+        hid_t f = h5_open(path); /* what a reader (or a resume after kill -9) sees now */
+        double got[5];
+        read_f64(f, "stages/sweep/best_so_far", got, k + 1);
+        hid_t ds = H5Dopen2(f, "stages/sweep/best_so_far", H5P_DEFAULT);
+        hid_t sp = H5Dget_space(ds);
+        hsize_t len = 0;
+        H5Sget_simple_extent_dims(sp, &len, NULL);
+        cr_expect_eq((int)len, k + 1, "after %d trials best_so_far has %d values", k + 1, (int)len);
+        H5Sclose(sp);
+        H5Dclose(ds);
+        for (int i = 0; i <= k; i++) cr_expect_eq(got[i], expect[k][i], "commit %d, value %d: %g", k, i, got[i]);
+        H5Fclose(f);
+    }
+    cr_assert_eq(qn_results_close(r), 0);
+
+    hid_t f = h5_open(path);
+    hid_t g = H5Gopen2(f, "stages/sweep", H5P_DEFAULT);
+    cr_assert_geq(g, 0);
+    cr_expect_eq(attr_f64(g, "best_trial"), 1.0, "ties keep the lower id");
+    cr_expect_eq(attr_f64(g, "best_value"), 0.7);
+    cr_expect_eq(attr_f64(g, "done"), 4.0);
+    cr_expect_eq(attr_f64(g, "failed"), 1.0);
+    char text[512];
+    attr_text(g, "method", text, sizeof text);
+    cr_expect_str_eq(text, "tpe");
+    attr_text(g, "best_params", text, sizeof text);
+    cr_expect_str_eq(text, "{\"quant.width\": 5, \"quant.frac_width\": \"50%\"}"); /* column order */
+    H5Gclose(g);
+    H5Fclose(f);
+
+    /* a stage without rows, recorded on resume: no best, method defaults to grid */
+    cr_assert_eq(qn_results_open_resume(path, plan, &r, err, sizeof err), 0, "%s", err);
+    qn_stage_record again = st;
+    again.name = "other";
+    again.method = NULL;
+    cr_assert_eq(qn_results_set_stage(r, &again, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qn_results_close(r), 0);
+    f = h5_open(path);
+    g = H5Gopen2(f, "stages/other", H5P_DEFAULT);
+    attr_text(g, "method", text, sizeof text);
+    cr_expect_str_eq(text, "grid");
+    cr_expect_eq(attr_f64(g, "best_trial"), -1.0);
+    attr_text(g, "best_params", text, sizeof text);
+    cr_expect_str_eq(text, "{}");
+    H5Gclose(g);
+    H5Fclose(f);
     free(plan);
     qn_job_free(&job);
 }

@@ -660,6 +660,7 @@ const char *qn_step_name(qn_step s) {
     case QN_STEP_PTQ_EVAL: return "ptq_eval";
     case QN_STEP_QAT: return "qat";
     case QN_STEP_PRUNE: return "prune";
+    case QN_STEP_QUANTIZE: return "quantize";
     }
     return "?";
 }
@@ -671,6 +672,7 @@ const char *qn_step_metric(qn_step s) {
     case QN_STEP_PTQ_EVAL: return "ptq_accuracy";
     case QN_STEP_QAT: return "qat_accuracy";
     case QN_STEP_PRUNE: return "weight_sparsity";
+    case QN_STEP_QUANTIZE: return "";
     }
     return "?";
 }
@@ -683,6 +685,7 @@ int qn_step_metrics(qn_step s, const char **out) {
     case QN_STEP_PTQ_EVAL: out[n++] = "ptq_accuracy", out[n++] = "ptq_loss", out[n++] = "activation_sparsity"; break;
     case QN_STEP_QAT: out[n++] = "qat_accuracy", out[n++] = "qat_loss", out[n++] = "train_loss"; break;
     case QN_STEP_PRUNE: out[n++] = "weight_sparsity"; break;
+    case QN_STEP_QUANTIZE: break;
     }
     return n;
 }

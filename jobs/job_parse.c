@@ -643,8 +643,23 @@ static int parse_search(parser *p, qn_stage *st, stage_marks *sm, const yaml_nod
     return 0;
 }
 
+/* The metric of the last step that records one (quantize records none). */
+static const char *default_metric(const qn_stage *st) {
+    int last = st->nsteps - 1;
+    while (last > 0 && !qn_step_metric(st->steps[last])[0]) last--;
+    return qn_step_metric(st->steps[last]);
+}
+
+/* The step that makes a stage need a quantization, for messages. */
+static const char *needs_quant_step(const qn_stage *st) {
+    for (int i = 0; i < st->nsteps; i++)
+        if (st->steps[i] == QN_STEP_PTQ_EVAL || st->steps[i] == QN_STEP_QAT || st->steps[i] == QN_STEP_QUANTIZE)
+            return qn_step_name(st->steps[i]);
+    return "?";
+}
+
 static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *run) {
-    static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune"};
+    static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune", "quantize"};
     if (run->type != YAML_SEQUENCE_NODE)
         return fail_node(p, run, "run of stage '%s' must be a list of steps like [train, eval], not %s", st->name,
                          kind_name(run));
@@ -657,17 +672,33 @@ static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node
         yaml_node_t *item = node(p, run->data.sequence.items.start[i]);
         if (item->type != YAML_SCALAR_NODE) return fail_node(p, item, "a step must be a name, not %s", kind_name(item));
         int found = -1;
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 6; k++)
             if (!strcmp(names[k], text(item))) found = k;
         if (found < 0) {
-            const char *hint = qn_suggest(text(item), names, 5);
+            const char *hint = qn_suggest(text(item), names, 6);
             if (hint) return fail_node(p, item, "unknown step '%.100s': did you mean '%s'?", text(item), hint);
-            return fail_node(p, item, "unknown step '%.100s': steps are train, eval, ptq_eval, qat, prune", text(item));
+            return fail_node(p, item, "unknown step '%.100s': steps are train, eval, ptq_eval, qat, prune, quantize",
+                             text(item));
         }
         st->steps[i] = (qn_step)found;
         sm->steps[i] = mark_of(item);
         st->nsteps = i + 1;
     }
+    /* with a quantize step the model is full precision until it: a quantized evaluation or QAT
+     * before it would not be what its name says */
+    int q = -1;
+    for (int i = 0; i < n; i++) {
+        if (st->steps[i] != QN_STEP_QUANTIZE) continue;
+        if (q >= 0)
+            return fail(p, sm->steps[i], "stage '%s' runs quantize twice: the quantization acts from the first on",
+                        st->name);
+        q = i;
+    }
+    for (int i = 0; i < q; i++)
+        if (st->steps[i] == QN_STEP_PTQ_EVAL || st->steps[i] == QN_STEP_QAT)
+            return fail(p, sm->steps[i], "stage '%s' runs %s before quantize, where the model is still full precision: "
+                                         "move it after quantize",
+                        st->name, qn_step_name(st->steps[i]));
     return 0;
 }
 
@@ -841,7 +872,7 @@ static int parse_from(parser *p, int s) {
         st->from.kind = QN_FROM_STAGE;
         if (ss->ntrials != 1)
             return fail(p, sm->from, "stage '%s' has %lld trials: say which to start from, e.g. best(%s, %s)", ss->name,
-                        (long long)ss->ntrials, ss->name, qn_step_metric(ss->steps[ss->nsteps - 1]));
+                        (long long)ss->ntrials, ss->name, default_metric(ss));
         return 0;
     }
     st->from.kind = QN_FROM_BEST;
@@ -891,7 +922,7 @@ static int stage_metric(parser *p, int s) {
     int nm = 0;
     for (int i = 0; i < st->nsteps; i++) nm += qn_step_metrics(st->steps[i], metrics + nm);
     if (!st->metric) {
-        st->metric = strdup(qn_step_metric(st->steps[st->nsteps - 1]));
+        st->metric = strdup(default_metric(st));
     } else {
         int ok = 0;
         for (int i = 0; i < nm && !ok; i++) ok = !strcmp(metrics[i], st->metric);
@@ -1019,9 +1050,10 @@ static int validate_search(parser *p, int s, const param_list *variants, int nva
     if (rc == 0 && has_step(st, QN_STEP_PRUNE) && !prune)
         rc = fail(p, sm->run, "stage '%s' runs prune but its trials have no pruning method: set prune.method "
                               "(or prune.weight.method / prune.activation.method)", st->name);
-    else if (rc == 0 && (has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT)) && !quant)
+    else if (rc == 0 && (has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT) || has_step(st, QN_STEP_QUANTIZE)) &&
+             !quant)
         rc = fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
-                  has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
+                  needs_quant_step(st));
     return rc;
 }
 
@@ -1030,7 +1062,7 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
     qn_stage *st = &job->stages[s];
     stage_marks *sm = &p->marks[s];
     if (st->method) return validate_search(p, s, variants, nvariants);
-    int needs_quant = has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT);
+    int needs_quant = has_step(st, QN_STEP_PTQ_EVAL) || has_step(st, QN_STEP_QAT) || has_step(st, QN_STEP_QUANTIZE);
     int needs_prune = has_step(st, QN_STEP_PRUNE);
     /* Enough to check every value of every axis with every parent: all trials when they are few. */
     int64_t limit = st->ntrials <= 100000 ? st->ntrials : 100000;
@@ -1062,7 +1094,7 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
             if (needs_quant && !qn_config_any_quant(&cfg)) {
                 qn_trial_free(&t);
                 return fail(p, sm->run, "stage '%s' runs %s but its trials have no quantization: set quant.name", st->name,
-                            has_step(st, QN_STEP_PTQ_EVAL) ? "ptq_eval" : "qat");
+                            needs_quant_step(st));
             }
         }
         qn_trial_free(&t);

@@ -233,7 +233,10 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
     if (ctx->gpu >= 0) qn_model_prefer_cuda(m, ctx->gpu);
-    if (qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) {
+    /* the quantization acts from the start, or from a quantize step (full precision until then) */
+    int quantize_later = 0;
+    for (int s = 0; s < nsteps; s++) quantize_later |= steps[s] == QN_STEP_QUANTIZE;
+    if (!quantize_later && qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) {
         qn_model_free(m);
         out->wall_s = seconds() - t0;
         return 0; /* a failed trial with the format's message */
@@ -267,6 +270,9 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
             add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
             pruned_activations = qn_model_prunes_activations(m);
             if (pruned_activations) add_metric(out, "activation_sparsity", qn_model_activation_sparsity(m));
+            break;
+        case QN_STEP_QUANTIZE:
+            if (qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) failed = 1;
             break;
         case QN_STEP_PRUNE: {
             /* calibration batch for global activation thresholds: the first training examples */

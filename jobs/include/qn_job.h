@@ -43,6 +43,7 @@ typedef enum {
     QN_STEP_PTQ_EVAL = 2, /* evaluate with quantization, no training -> ptq_accuracy, ptq_loss */
     QN_STEP_QAT = 3,      /* train with fake-quant, then evaluate -> qat_accuracy, qat_loss, curve train_loss */
     QN_STEP_PRUNE = 4,    /* compute and apply pruning masks -> weight_sparsity; activation masks act from then on */
+    QN_STEP_QUANTIZE = 5, /* the trial's quantization acts from here on; without this step it acts from the start */
 } qn_step;
 #define QN_MAX_STEPS 8
 

@@ -1,6 +1,7 @@
 /* cmd_bench.c: quench bench kernels [--json] [--size MIB] [--reps N]
  *              quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]
- *              quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json] */
+ *              quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json]
+ *              quench bench schedule JOB --cluster SPEC [--trials N] [--json] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,14 @@
 
 #include "bench.h"
 #include "bench_sampler.h"
+#include "bench_schedule.h"
 #include "cli.h"
 
 static const char *help =
     "usage: quench bench kernels [--json] [--size MIB] [--reps N]\n"
     "       quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]\n"
     "       quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json]\n"
+    "       quench bench schedule JOB --cluster SPEC [--trials N] [--json]\n"
     "\n"
     "Speed (and, for samplers, sample efficiency) against a reference measured in the same run.\n"
     "\n"
@@ -47,11 +50,20 @@ static const char *help =
     "  --seeds K       seeds 0..K-1 (1..1000, default 20)\n"
     "  Without python3-optuna the reference is reported unavailable (null).\n"
     "\n"
+    "schedule: the placement policy (longest trial first, each where it finishes first) simulated on\n"
+    "JOB's trials with the cost model (docs/benchmarks.md), against the lower bound and first-come\n"
+    "dispatch; also the scheduler's own time per trial. No trial runs.\n"
+    "  --cluster SPEC  COUNTxKIND[,COUNTxKIND...], kinds rtx2080ti, rtx8000, l40s, h200\n"
+    "                  (e.g. 8xl40s,4xrtx8000,16xrtx2080ti)\n"
+    "  --trials N      the job's trials repeated or cut to N (default: the job's count)\n"
+    "\n"
     "  --json          one object; kernels: {\"memcpy_gbs\": X, \"formats\": {\"integer\": {\"gbs\": Y,\n"
     "                  \"ratio\": R}, ...}}; train: {\"examples_per_s\": X, \"reference_examples_per_s\": Y,\n"
     "                  \"ratio\": R, \"threads\": N, \"preset\": ..., \"batch\": B, \"seq\": T, ...};\n"
     "                  sampler: {\"function\": F, \"sampler\": S, \"median_regret\": {\"10\": R, ...},\n"
-    "                  \"mean_regret\": {...}, \"ms_per_suggest\": X, \"reference\": {the same keys} or null}\n"
+    "                  \"mean_regret\": {...}, \"ms_per_suggest\": X, \"reference\": {the same keys} or null};\n"
+    "                  schedule: {\"makespan\": X, \"lower_bound\": Y, \"fifo_makespan\": Z, \"ratio\": R,\n"
+    "                  \"fifo_ratio\": F, \"trials\": N, \"devices\": D, \"us_per_trial\": U}\n"
     "  -h, --help      this help\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -72,12 +84,12 @@ int qn_cmd_bench(int argc, char **argv) {
     enum { N_OPTS = sizeof opts / sizeof opts[0] };
     static const struct {
         const char *flag, *bench;
-    } sopts[] = {{"--preset", "train"}, {"--function", "sampler"}, {"--sampler", "sampler"}};
+    } sopts[] = {{"--preset", "train"}, {"--function", "sampler"}, {"--sampler", "sampler"}, {"--cluster", "schedule"}};
     enum { N_SOPTS = sizeof sopts / sizeof sopts[0] };
     long val[N_OPTS] = {64, 3, 32, 128, 0, 10, 200, 20};
-    const char *sval[N_SOPTS] = {"bert-tiny", "branin", "tpe"};
+    const char *sval[N_SOPTS] = {"bert-tiny", "branin", "tpe", NULL};
     const char *given[N_OPTS + N_SOPTS] = {0}; /* the flags given, numeric then string ones */
-    const char *what = NULL, *preset;
+    const char *what = NULL, *preset, *job = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -98,17 +110,26 @@ int qn_cmd_bench(int argc, char **argv) {
             return qn_usage_error("bench", "unknown option '%s'", a);
         } else if (!what) {
             what = a;
+        } else if (!job && strcmp(what, "schedule") == 0) {
+            job = a;
         } else {
             return qn_usage_error("bench", "unexpected argument '%s'", a);
         }
     }
-    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler");
-    if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0 && strcmp(what, "sampler") != 0)
-        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler", what);
+    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler|schedule");
+    if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0 && strcmp(what, "sampler") != 0 &&
+        strcmp(what, "schedule") != 0)
+        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler, schedule", what);
     for (int k = 0; k < N_OPTS + N_SOPTS; k++) {
         const char *owner = k < N_OPTS ? opts[k].bench : sopts[k - N_OPTS].bench;
-        if (given[k] && strcmp(owner, what) != 0)
+        int shared = k == 6 && strcmp(what, "schedule") == 0; /* --trials: sampler's and schedule's */
+        if (given[k] && !shared && strcmp(owner, what) != 0)
             return qn_usage_error("bench", "%s applies to bench %s, not bench %s", given[k], owner, what);
+    }
+    if (strcmp(what, "schedule") == 0) {
+        if (!job) return qn_usage_error("bench", "schedule needs a job file: quench bench schedule JOB --cluster SPEC");
+        if (!sval[3]) return qn_usage_error("bench", "schedule needs --cluster COUNTxKIND[,...] (e.g. 8xl40s,4xrtx8000)");
+        return qn_bench_schedule(job, sval[3], given[6] ? val[6] : 0, json, stdout);
     }
     if (strcmp(what, "kernels") == 0) return qn_bench_kernels((size_t)val[0], (int)val[1], json, stdout);
     if (strcmp(what, "sampler") == 0) {

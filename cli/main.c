@@ -20,6 +20,7 @@ static const char *usage =
     "  report FILE          figures (accuracy vs width, vs sparsity, loss curves) and index.html\n"
     "  quantize -f SPEC IN.npy OUT.npy   fake-quantize an array in any format (docs/formats.md)\n"
     "  eval --model DIR ... run a Hugging Face BERT classifier on token ids (.npy in, logits out)\n"
+    "  submit JOB --gpus TYPE:N   write a Slurm batch script for the study and submit it\n"
     "  bench kernels        format throughput against memcpy measured in the same run\n"
     "  devices              the devices this machine offers to workers\n"
     "\n"
@@ -61,6 +62,7 @@ int main(int argc, char **argv) {
         int (*fn)(int, char **);
     } commands[] = {{"run", qn_cmd_run}, {"validate", qn_cmd_validate}, {"ls", qn_cmd_ls},
                     {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval}, {"report", qn_cmd_report},
+                    {"submit", qn_cmd_submit},
                     {"devices", qn_cmd_devices}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);

@@ -1,0 +1,144 @@
+/* bench_schedule.c: quench bench schedule: the placement policy simulated on a job's real trial set
+ * with the cost model, against the lower bound and plain first-come dispatch, and the simulator's
+ * own time per trial (the coordinator's cost of placing). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_schedule.h"
+#include "qn_cost.h"
+#include "qn_placement.h"
+
+#define MAX_KINDS 16
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* "8xl40s,4xrtx8000" into kinds and counts. 0, or -1 with a message. */
+static int parse_cluster(const char *spec, const qn_device_kind **kinds, int *count, int *nkinds, char *err,
+                         size_t errlen) {
+    *nkinds = 0;
+    const char *s = spec;
+    while (*s) {
+        char *end;
+        long n = strtol(s, &end, 10);
+        size_t len = strcspn(end + (*end == 'x'), ",");
+        if (end == s || *end != 'x' || n < 1 || n > 1000000 || len == 0 || len >= 16) {
+            snprintf(err, errlen, "--cluster: expected COUNTxKIND[,COUNTxKIND...] (e.g. 8xl40s,4xrtx8000), not '%s'", spec);
+            return -1;
+        }
+        char name[16];
+        memcpy(name, end + 1, len), name[len] = 0;
+        const qn_device_kind *k = qn_device_kind_find(name);
+        if (!k) {
+            snprintf(err, errlen, "--cluster: unknown device kind '%s': available: rtx2080ti, rtx8000, l40s, h200", name);
+            return -1;
+        }
+        if (*nkinds == MAX_KINDS) {
+            snprintf(err, errlen, "--cluster: at most %d groups", MAX_KINDS);
+            return -1;
+        }
+        kinds[*nkinds] = k, count[(*nkinds)++] = (int)n;
+        s = end + 1 + len;
+        if (*s == ',') s++;
+    }
+    if (!*nkinds) {
+        snprintf(err, errlen, "--cluster: empty");
+        return -1;
+    }
+    return 0;
+}
+
+int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_want, int json, FILE *out) {
+    const qn_device_kind *kinds[MAX_KINDS];
+    int count[MAX_KINDS], K;
+    double speed[MAX_KINDS];
+    char err[QN_ERR_LEN];
+    if (parse_cluster(cluster, kinds, count, &K, err, sizeof err)) {
+        fprintf(stderr, "quench: bench: %s\n", err);
+        return 2;
+    }
+    for (int k = 0; k < K; k++) speed[k] = kinds[k]->peak_flops * kinds[k]->efficiency;
+    qn_job job;
+    if (qn_job_load(job_path, &job, err, sizeof err)) {
+        fprintf(stderr, "quench: %s\n", err);
+        return 2;
+    }
+    int rc = 1;
+    int64_t base_n = job.ntrials, n = ntrials_want > 0 ? ntrials_want : base_n;
+    double *base_sec = malloc((size_t)(base_n ? base_n : 1) * K * sizeof *base_sec);
+    double *sec = malloc((size_t)(n ? n : 1) * K * sizeof *sec);
+    if (!base_sec || !sec) goto done;
+    for (int64_t id = 0; id < base_n; id++) {
+        qn_trial t;
+        qn_trial_config cfg;
+        qn_trial_cost c;
+        if (qn_job_trial(&job, id, &t)) goto done;
+        const qn_stage *st = &job.stages[t.stage];
+        /* `from:` parents' parameters are unknown before they run, and a search stage's are drawn at
+         * run time: both take the base configuration, with the trial's own grid parameters on top */
+        int bad = qn_trial_config_build(&job, NULL, 0, &t, &cfg, err, sizeof err) ||
+                  qn_trial_cost_estimate(&cfg, st->steps, st->nsteps, &c, err, sizeof err);
+        qn_trial_free(&t);
+        if (bad) {
+            fprintf(stderr, "quench: bench: trial %lld (stage %s): %s\n", (long long)id, st->name, err);
+            rc = 2;
+            goto done;
+        }
+        int fits = 0;
+        char why[256] = "";
+        for (int k = 0; k < K; k++) {
+            char w[256];
+            base_sec[id * K + k] = qn_trial_seconds(&c, kinds[k], w, sizeof w);
+            if (base_sec[id * K + k] >= 0) fits = 1;
+            else if (!why[0]) snprintf(why, sizeof why, "%s", w);
+        }
+        if (!fits) {
+            fprintf(stderr, "quench: bench: trial %lld (stage %s) fits no device of the cluster: %s\n", (long long)id,
+                    st->name, why);
+            rc = 2;
+            goto done;
+        }
+    }
+    if (base_n == 0) {
+        fprintf(stderr, "quench: bench: the job has no trials\n");
+        rc = 2;
+        goto done;
+    }
+    /* --trials N: the job's trials repeated (or cut) to N, to read the scheduler at scale */
+    for (int64_t i = 0; i < n; i++) memcpy(sec + i * K, base_sec + (i % base_n) * K, (size_t)K * sizeof *sec);
+    int kc[MAX_KINDS];
+    for (int k = 0; k < K; k++) kc[k] = count[k];
+    qn_sched_problem p = {K, kc, speed, n, sec};
+    double t0 = now_s();
+    double lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
+    double t1 = now_s();
+    double fifo = qn_schedule(&p, QN_SCHED_FIFO, NULL, NULL);
+    double lb = qn_schedule_lower_bound(&p);
+    if (lpt < 0 || fifo < 0 || lb < 0) goto done;
+    int64_t devices = 0;
+    for (int k = 0; k < K; k++) devices += count[k];
+    double us_per_trial = (t1 - t0) * 1e6 / (double)n;
+    if (json) {
+        fprintf(out,
+                "{\"makespan\": %.6g, \"lower_bound\": %.6g, \"fifo_makespan\": %.6g, \"ratio\": %.6g, "
+                "\"fifo_ratio\": %.6g, \"trials\": %lld, \"devices\": %lld, \"us_per_trial\": %.6g}\n",
+                lpt, lb, fifo, lpt / lb, fifo / lb, (long long)n, (long long)devices, us_per_trial);
+    } else {
+        fprintf(out, "%s: %lld trials on %lld devices (%s)\n", job.name, (long long)n, (long long)devices, cluster);
+        fprintf(out, "  lower bound     %12.4g s\n", lb);
+        fprintf(out, "  lpt makespan    %12.4g s  (%.4f x lower bound)\n", lpt, lpt / lb);
+        fprintf(out, "  fifo makespan   %12.4g s  (%.4f x lower bound, %.4f x lpt)\n", fifo, fifo / lb, fifo / lpt);
+        fprintf(out, "  scheduler time  %12.3f us per trial\n", us_per_trial);
+    }
+    rc = 0;
+done:
+    free(base_sec), free(sec);
+    qn_job_free(&job);
+    return rc;
+}

@@ -8,7 +8,7 @@ for cmd in run validate ls export quantize devices; do
   "$QUENCH" $cmd --help | grep -q "usage: quench $cmd" || die "quench $cmd --help"
 done
 # Only working subcommands are listed.
-listed=$("$QUENCH" --help | awk '/^commands:/{on=1;next} /^$/{on=0} on{print $1}')
+listed=$("$QUENCH" --help | awk '/^commands:/{on=1;next} /^$/{on=0} on && /^  [a-z]/{print $1}')
 for cmd in $listed; do "$QUENCH" $cmd --help >/dev/null || die "listed command $cmd does not work"; done
 
 check_err() { # rc, expected message substring, command...

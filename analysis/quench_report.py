@@ -32,6 +32,22 @@ import pandas as pd  # noqa: E402
 from quench_results import load_job, load_stages, load_trials, memory_footprint  # noqa: E402
 
 
+def _save(fig, out, name):
+    """Write the figure as out/name and close it; returns name (the index links it)."""
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
+def _finish_axes(ax, xlabel, ylabel, title):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def accuracy_vs_width(df, out):
     if "params/quant.width" not in df:
         return None
@@ -57,15 +73,8 @@ def accuracy_vs_width(df, out):
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("quant.width (bits)")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Accuracy against bit width")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "accuracy_vs_width.png"), dpi=110)
-    plt.close(fig)
-    return "accuracy_vs_width.png"
+    _finish_axes(ax, "quant.width (bits)", "accuracy", "Accuracy against bit width")
+    return _save(fig, out, "accuracy_vs_width.png")
 
 
 def accuracy_vs_sparsity(df, out):
@@ -86,15 +95,8 @@ def accuracy_vs_sparsity(df, out):
         rows = rows.sort_values(sp)
         label = f"{w} (weights and activations)" if both and w == a else f"weights {w}, activations {a}"
         ax.plot(rows[sp], rows["metrics/accuracy"], "-o", label=label)
-    ax.set_xlabel("sparsity")
-    ax.set_ylabel("accuracy after fine-tuning")
-    ax.set_title("Accuracy against sparsity")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "accuracy_vs_sparsity.png"), dpi=110)
-    plt.close(fig)
-    return "accuracy_vs_sparsity.png"
+    _finish_axes(ax, "sparsity", "accuracy after fine-tuning", "Accuracy against sparsity")
+    return _save(fig, out, "accuracy_vs_sparsity.png")
 
 
 def train_loss(path, df, out):
@@ -115,10 +117,7 @@ def train_loss(path, df, out):
     if not drawn:
         plt.close(fig)
         return None
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "train_loss.png"), dpi=110)
-    plt.close(fig)
-    return "train_loss.png"
+    return _save(fig, out, "train_loss.png")
 
 
 def best_so_far(df, stages, out):
@@ -143,15 +142,8 @@ def best_so_far(df, stages, out):
         ax.scatter(x, vals.to_numpy(), s=18, color=color, alpha=0.35, linewidths=0)
         ax.step(x, bsf, where="post", color=color, lw=1.8, label=f"{name} ({a.get('method', 'grid')})")
         metrics.add(str(a.get("metric", "")))
-    ax.set_xlabel("number of trials")
-    ax.set_ylabel(("best " + ", ".join(sorted(metrics))) + " so far")
-    ax.set_title("Best so far against trials")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "best_so_far.png"), dpi=110)
-    plt.close(fig)
-    return "best_so_far.png"
+    _finish_axes(ax, "number of trials", ("best " + ", ".join(sorted(metrics))) + " so far", "Best so far against trials")
+    return _save(fig, out, "best_so_far.png")
 
 
 def _format_label(fmt):
@@ -218,10 +210,7 @@ def layer_formats(df, stages, job, out):
     bx.set_ylabel("Linear weights (KiB)")
     bx.set_title("Memory against fp32")
     bx.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "layer_formats.png"), dpi=110)
-    plt.close(fig)
-    return "layer_formats.png"
+    return _save(fig, out, "layer_formats.png")
 
 
 def table(frame):

@@ -161,6 +161,7 @@ int qn_parzen_build(qn_parzen *pe, const qn_domain *d, const double *obs, int m,
             pe->c[k] = pe->logw[k] - pe->logz[k] - LOG_SQRT_2PI - (o->optuna31_density ? 0.0 : log(s));
         }
     }
+    if (d->q > 0) return 0; /* the sorted view serves the continuous density only */
     /* the observation kernels by mean (ord is sorted by mu; the prior, kernel m, is left out) */
     int ns = 0;
     for (int i = 0; i < n; i++)
@@ -247,41 +248,33 @@ double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v) {
     }
     if (!(v >= d->lo && v <= d->hi)) return -INFINITY;
     if (d->q == 0) return logpdf_continuous(pe, v);
+    /* discrete: the mass of the cell [v - q/2, v + q/2] costs two erfc: bound it first by the cell's
+     * width times the density at its point nearest the mean, and compute only kernels whose bound
+     * reaches within NEGLIGIBLE of the best exact term */
     const int n = pe->n;
     double *t = pe->scratch, top = -INFINITY;
-    if (d->q == 0) {
+    const double h = 0.5 * d->q;
+    int best = 0;
+    for (int k = 0; k < n; k++) {
+        double dist = fabs(v - pe->mu[k]) - h;
+        double z = dist > 0 ? dist * pe->inv_sigma[k] : 0.0;
+        double ub = pe->ub[k] - 0.5 * z * z;
+        t[k] = ub < pe->c[k] ? ub : pe->c[k]; /* a mass is also at most 1 */
+        if (t[k] > t[best]) best = k;
+    }
+    double floor_ = -INFINITY;
+    for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < n; k++) {
-            double z = (v - pe->mu[k]) * pe->inv_sigma[k];
-            t[k] = pe->c[k] - 0.5 * z * z;
+            if ((pass == 0) != (k == best)) continue;
+            if (t[k] < floor_) {
+                t[k] = -INFINITY;
+                continue;
+            }
+            double a = (v - h - pe->mu[k]) * pe->inv_sigma[k], b = (v + h - pe->mu[k]) * pe->inv_sigma[k];
+            t[k] = pe->c[k] + qn_log_gauss_mass(a, b);
+            if (pass == 0) floor_ = t[k] - NEGLIGIBLE;
             top = t[k] > top ? t[k] : top;
         }
-    } else {
-        /* the mass of the cell [v - q/2, v + q/2] costs two erfc: bound it first by the cell's width
-         * times the density at its point nearest the mean, and compute only kernels whose bound
-         * reaches within NEGLIGIBLE of the best exact term */
-        const double h = 0.5 * d->q;
-        int best = 0;
-        for (int k = 0; k < n; k++) {
-            double dist = fabs(v - pe->mu[k]) - h;
-            double z = dist > 0 ? dist * pe->inv_sigma[k] : 0.0;
-            double ub = pe->ub[k] - 0.5 * z * z;
-            t[k] = ub < pe->c[k] ? ub : pe->c[k]; /* a mass is also at most 1 */
-            if (t[k] > t[best]) best = k;
-        }
-        double floor_ = -INFINITY;
-        for (int pass = 0; pass < 2; pass++)
-            for (int k = 0; k < n; k++) {
-                if ((pass == 0) != (k == best)) continue;
-                if (t[k] < floor_) {
-                    t[k] = -INFINITY;
-                    continue;
-                }
-                double a = (v - h - pe->mu[k]) * pe->inv_sigma[k], b = (v + h - pe->mu[k]) * pe->inv_sigma[k];
-                t[k] = pe->c[k] + qn_log_gauss_mass(a, b);
-                if (pass == 0) floor_ = t[k] - NEGLIGIBLE;
-                top = t[k] > top ? t[k] : top;
-            }
-    }
     if (top == -INFINITY) return -INFINITY;
     double sum = 0;
     for (int k = 0; k < n; k++)

@@ -9,14 +9,6 @@
 #include "qn_checkpoint.h"
 #include "results_internal.h"
 
-static hid_t group_new(hid_t parent, const char *name) {
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    H5Pclose(gcpl);
-    return g;
-}
-
 static int put_i64_array(hid_t obj, const char *name, const int64_t *v, int n) {
     hsize_t dims = (hsize_t)n;
     hid_t sp = H5Screate_simple(1, &dims, NULL);
@@ -66,12 +58,12 @@ static int write_tensor(qn_results *r, hid_t g, hid_t scales, const qn_ckpt_tens
 }
 
 int qn_results_write_ckpt(qn_results *r, hid_t trial_group, const qn_ckpt *c) {
-    hid_t g = group_new(trial_group, "checkpoint");
+    hid_t g = qn_group_create(trial_group, "checkpoint");
     if (g < 0) return -1;
     int bad = qn_attr_put_str(r, g, "arch", c->arch) | qn_attr_put_i64(g, "nparams", c->nparams);
     hid_t scales = -1;
     for (int i = 0; i < c->ntensors && !bad; i++) {
-        if (c->tensors[i].scale && scales < 0) bad |= (scales = group_new(g, "scale")) < 0;
+        if (c->tensors[i].scale && scales < 0) bad |= (scales = qn_group_create(g, "scale")) < 0;
         if (!bad) bad |= write_tensor(r, g, scales, &c->tensors[i]);
     }
     if (!bad && c->master) {

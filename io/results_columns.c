@@ -78,17 +78,20 @@ static int put(hid_t ds, int64_t row, hid_t memtype, const void *value) {
     return rc < 0 ? -1 : 0;
 }
 
-static int get(hid_t ds, int64_t row, hid_t memtype, void *value) {
-    if (row < 0 || row >= qn_col_length(ds)) return -1;
+int qn_col_read_rows(hid_t ds, int64_t row, int64_t n, hid_t memtype, void *out) {
+    if (n == 0) return 0;
+    if (row < 0 || n < 0 || row + n > qn_col_length(ds)) return -1;
     hid_t fs = H5Dget_space(ds);
-    hsize_t start = (hsize_t)row, count = 1;
+    hsize_t start = (hsize_t)row, count = (hsize_t)n;
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
     hid_t ms = H5Screate_simple(1, &count, NULL);
-    herr_t rc = H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, value);
+    herr_t rc = H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, out);
     H5Sclose(ms);
     H5Sclose(fs);
     return rc < 0 ? -1 : 0;
 }
+
+static int get(hid_t ds, int64_t row, hid_t memtype, void *value) { return qn_col_read_rows(ds, row, 1, memtype, value); }
 
 int qn_col_put_i64(hid_t ds, int64_t row, int64_t v) { return put(ds, row, H5T_NATIVE_INT64, &v); }
 int qn_col_put_i32(hid_t ds, int64_t row, int32_t v) { return put(ds, row, H5T_NATIVE_INT32, &v); }

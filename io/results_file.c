@@ -63,7 +63,7 @@ static int take_writer_lock(qn_results *r, char *err, size_t errlen) {
     return 0;
 }
 
-static hid_t group_create(hid_t parent, const char *name) {
+hid_t qn_group_create(hid_t parent, const char *name) {
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
@@ -73,7 +73,7 @@ static hid_t group_create(hid_t parent, const char *name) {
 
 static hid_t group_open_or_create(hid_t parent, const char *name) {
     if (H5Lexists(parent, name, H5P_DEFAULT) > 0) return H5Gopen2(parent, name, H5P_DEFAULT);
-    return group_create(parent, name);
+    return qn_group_create(parent, name);
 }
 
 /* Make everything written so far durable (results_commit.c). */
@@ -123,8 +123,8 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
     bad |= qn_attr_put_i64(r->file, "ntrials", job->ntrials);
     bad |= qn_attr_put_str(r, r->file, "created", created);
     bad |= qn_attr_put_i64(r->file, "sessions", 1);
-    hid_t trials = group_create(r->file, "trials");
-    hid_t sub[2] = {group_create(trials, "params"), group_create(trials, "metrics")};
+    hid_t trials = qn_group_create(r->file, "trials");
+    hid_t sub[2] = {qn_group_create(trials, "params"), qn_group_create(trials, "metrics")};
     for (int i = 0; i < 9; i++) {
         qn_col_type t = i == 0 || i == 5 ? QN_COL_I64 : i == 4 ? QN_COL_I32 : i == 6 || i == 7 ? QN_COL_F64 : QN_COL_STR;
         hid_t ds = qn_col_open(r, trials, trial_columns[i], t, 0);
@@ -132,7 +132,7 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
         if (ds >= 0) H5Dclose(ds);
     }
     bad |= qn_attr_put_i64(trials, "rows", 0);
-    hid_t others[3] = {group_create(r->file, "trial"), group_create(r->file, "devices"), group_create(r->file, "stages")};
+    hid_t others[3] = {qn_group_create(r->file, "trial"), qn_group_create(r->file, "devices"), qn_group_create(r->file, "stages")};
     bad |= qn_attr_put_i64(others[1], "rows", 0);
     for (int i = 0; i < 3; i++) bad |= others[i] < 0, H5Gclose(others[i]);
     bad |= sub[0] < 0 || sub[1] < 0 || trials < 0;

@@ -35,6 +35,8 @@ int qn_col_put_missing(qn_results *r, hid_t ds, int64_t row);
 int qn_col_get_i64(hid_t ds, int64_t row, int64_t *v);
 int qn_col_get_f64(hid_t ds, int64_t row, double *v);
 int qn_col_get_str(qn_results *r, hid_t ds, int64_t row, char *buf, size_t len);
+/* Read rows [row, row + n) as memtype into out (n = 0 reads nothing). Returns 0, or -1 (past the end). */
+int qn_col_read_rows(hid_t ds, int64_t row, int64_t n, hid_t memtype, void *out);
 int64_t qn_col_length(hid_t ds);
 int qn_col_set_length(hid_t ds, int64_t n);
 
@@ -66,6 +68,9 @@ int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows);
 
 /* Write /trial/<id>/checkpoint into the trial's group (results_checkpoint.c). */
 int qn_results_write_ckpt(qn_results *r, hid_t trial_group, const qn_ckpt *c);
+
+/* A new group that tracks its links' creation order (the order h5py and qn_group_datasets list). */
+hid_t qn_group_create(hid_t parent, const char *name);
 
 /* Names of the datasets in a group, in creation order; returns the count (names malloc'd). */
 int qn_group_datasets(hid_t group, char ***names);

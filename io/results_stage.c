@@ -27,20 +27,6 @@ static int by_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* The first n values of a numeric column as doubles (n = 0 allowed). */
-static int read_f64s(hid_t ds, int64_t n, double *out) {
-    if (n == 0) return 0;
-    if (qn_col_length(ds) < n) return -1;
-    hid_t fs = H5Dget_space(ds);
-    hsize_t start = 0, count = (hsize_t)n;
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
-    hid_t ms = H5Screate_simple(1, &count, NULL);
-    herr_t rc = H5Dread(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return rc < 0 ? -1 : 0;
-}
-
 /* The first n values of a string column, each into out[i*width] (NUL-terminated, cut at width-1). */
 static int read_strs(qn_results *r, hid_t ds, int64_t n, char *out, size_t width) {
     hid_t t = H5Dget_type(ds);
@@ -48,18 +34,12 @@ static int read_strs(qn_results *r, hid_t ds, int64_t n, char *out, size_t width
     if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0 && n > 0 && qn_col_length(ds) >= n) {
         size_t w = H5Tget_size(t);
         char *buf = malloc((size_t)n * w);
-        hid_t fs = H5Dget_space(ds);
-        hsize_t start = 0, count = (hsize_t)n;
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
-        hid_t ms = H5Screate_simple(1, &count, NULL);
-        rc = !buf || H5Dread(ds, t, ms, fs, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+        rc = !buf || qn_col_read_rows(ds, 0, n, t, buf) != 0 ? -1 : 0;
         for (int64_t i = 0; rc == 0 && i < n; i++) {
             size_t k = w < width - 1 ? w : width - 1;
             memcpy(out + (size_t)i * width, buf + (size_t)i * w, k);
             out[(size_t)i * width + k] = 0;
         }
-        H5Sclose(ms);
-        H5Sclose(fs);
         free(buf);
     } else {
         for (int64_t i = 0; i < n && rc == 0; i++) rc = qn_col_get_str(r, ds, i, out + (size_t)i * width, width);
@@ -202,8 +182,8 @@ int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows) {
         hid_t di = H5Dopen2(t, "id", H5P_DEFAULT), dg = H5Dopen2(t, "stage", H5P_DEFAULT),
               dst = H5Dopen2(t, "status", H5P_DEFAULT);
         bad |= di < 0 || dg < 0 || dst < 0;
-        bad |= !bad && (read_f64s(di, (int64_t)n, idf) != 0 || read_strs(r, dg, (int64_t)n, stg, W) != 0 ||
-                        read_strs(r, dst, (int64_t)n, sts, W) != 0);
+        bad |= !bad && (qn_col_read_rows(di, 0, (int64_t)n, H5T_NATIVE_DOUBLE, idf) != 0 ||
+                        read_strs(r, dg, (int64_t)n, stg, W) != 0 || read_strs(r, dst, (int64_t)n, sts, W) != 0);
         if (di >= 0) H5Dclose(di);
         if (dg >= 0) H5Dclose(dg);
         if (dst >= 0) H5Dclose(dst);
@@ -212,7 +192,7 @@ int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows) {
         for (size_t i = 0; i < n; i++) val[i] = NAN;
         if (!bad && H5Lexists(t, "metrics", H5P_DEFAULT) > 0 && H5Lexists(t, mpath, H5P_DEFAULT) > 0) {
             hid_t dm = H5Dopen2(t, mpath, H5P_DEFAULT);
-            bad |= dm < 0 || read_f64s(dm, (int64_t)n, val) != 0;
+            bad |= dm < 0 || qn_col_read_rows(dm, 0, (int64_t)n, H5T_NATIVE_DOUBLE, val) != 0;
             if (dm >= 0) H5Dclose(dm);
         }
     }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "../../worker/bert.h"
 #include "../../worker/bert_cuda.h"
 #include "qn_formats.h"
@@ -388,14 +389,8 @@ static void run_adamw(void) {
 #endif
 
 int main(void) {
-#ifndef QUENCH_HAVE_CUDA
-    puts("skipped: quench built without CUDA");
-    return 77;
-#else
-    if (qn_cuda_available() == 0) {
-        puts("skipped: no CUDA GPU present");
-        return 77;
-    }
+    QN_GPU_TEST_SKIP_WITHOUT_GPU();
+#ifdef QUENCH_HAVE_CUDA
     run_adamw();
     run_linear_case("float32", NULL, NULL, NULL, NULL, NULL);
     run_linear_case("integer in/w/b", "integer:width=8,frac_width=4", "integer:width=8,frac_width=6",

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "qn_formats.h"
 #include "qn_kernels.h"
 
@@ -27,14 +28,8 @@ static void compare(const char *what, const float *want, const float *got, size_
 #endif
 
 int main(void) {
-#ifndef QUENCH_HAVE_CUDA
-    puts("skipped: quench built without CUDA");
-    return 77;
-#else
-    if (qn_cuda_available() == 0) {
-        puts("skipped: no CUDA GPU present");
-        return 77;
-    }
+    QN_GPU_TEST_SKIP_WITHOUT_GPU();
+#ifdef QUENCH_HAVE_CUDA
     enum { ROWS = 96, COLS = 1000, N = ROWS * COLS };
     float *x = malloc(N * sizeof(float)), *want = malloc(N * sizeof(float)), *got = malloc(N * sizeof(float));
     qn_rng rng;

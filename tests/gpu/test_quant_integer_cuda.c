@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "qn_kernels.h"
 
 #ifdef QUENCH_HAVE_CUDA
@@ -13,14 +14,8 @@
 #endif
 
 int main(void) {
-#ifndef QUENCH_HAVE_CUDA
-    puts("skipped: quench built without CUDA");
-    return 77;
-#else
-    if (qn_cuda_available() == 0) {
-        puts("skipped: no CUDA GPU present");
-        return 77;
-    }
+    QN_GPU_TEST_SKIP_WITHOUT_GPU();
+#ifdef QUENCH_HAVE_CUDA
     enum { N = 1 << 16 };
     static float x[N], want[N], got[N];
     qn_rng rng;

@@ -19,47 +19,40 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* "8xl40s,4xrtx8000" into kinds and counts. 0, or -1 with a message. */
-static int parse_cluster(const char *spec, const qn_device_kind **kinds, int *count, int *nkinds, char *err,
-                         size_t errlen) {
-    *nkinds = 0;
-    const char *s = spec;
-    while (*s) {
-        char *end;
-        long n = strtol(s, &end, 10);
-        size_t len = strcspn(end + (*end == 'x'), ",");
-        if (end == s || *end != 'x' || n < 1 || n > 1000000 || len == 0 || len >= 16) {
-            snprintf(err, errlen, "--cluster: expected COUNTxKIND[,COUNTxKIND...] (e.g. 8xl40s,4xrtx8000), not '%s'", spec);
-            return -1;
-        }
-        char name[16];
-        memcpy(name, end + 1, len), name[len] = 0;
-        const qn_device_kind *k = qn_device_kind_find(name);
-        if (!k) {
-            snprintf(err, errlen, "--cluster: unknown device kind '%s': available: rtx2080ti, rtx8000, l40s, h200", name);
-            return -1;
-        }
-        if (*nkinds == MAX_KINDS) {
-            snprintf(err, errlen, "--cluster: at most %d groups", MAX_KINDS);
-            return -1;
-        }
-        kinds[*nkinds] = k, count[(*nkinds)++] = (int)n;
-        s = end + 1 + len;
-        if (*s == ',') s++;
+/* The coordinator's own cost at scale: the policy on the job's trial durations repeated to `trials`,
+ * on the cluster's kinds in their proportions scaled to `workers` devices. Microseconds per trial,
+ * or -1 when out of memory. */
+static double scheduler_us_per_trial(const double *base_sec, int64_t base_n, int K, const int *count, const double *speed,
+                                     int64_t trials, int workers) {
+    double *sec = malloc((size_t)trials * K * sizeof *sec);
+    if (!sec) return -1;
+    for (int64_t i = 0; i < trials; i++) memcpy(sec + i * K, base_sec + (i % base_n) * K, (size_t)K * sizeof *sec);
+    int total = 0, kc[MAX_KINDS];
+    for (int k = 0; k < K; k++) total += count[k];
+    for (int k = 0; k < K; k++) {
+        kc[k] = (int)((double)count[k] * workers / total + 0.5);
+        if (kc[k] < 1) kc[k] = 1;
     }
-    if (!*nkinds) {
-        snprintf(err, errlen, "--cluster: empty");
-        return -1;
-    }
-    return 0;
+    qn_sched_problem p = {K, kc, speed, trials, sec};
+    double t0 = now_s();
+    double makespan = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
+    double us = (now_s() - t0) * 1e6 / (double)trials;
+    free(sec);
+    return makespan < 0 ? -1 : us;
 }
+
+static const struct {
+    int workers;
+    int64_t trials;
+} scale_points[] = {{10, 1000}, {100, 10000}, {1000, 100000}};
+#define NSCALE ((int)(sizeof scale_points / sizeof scale_points[0]))
 
 int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_want, int json, FILE *out) {
     const qn_device_kind *kinds[MAX_KINDS];
     int count[MAX_KINDS], K;
     double speed[MAX_KINDS];
     char err[QN_ERR_LEN];
-    if (parse_cluster(cluster, kinds, count, &K, err, sizeof err)) {
+    if (qn_cluster_parse(cluster, kinds, count, MAX_KINDS, &K, err, sizeof err)) {
         fprintf(stderr, "quench: bench: %s\n", err);
         return 2;
     }
@@ -124,17 +117,30 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     int64_t devices = 0;
     for (int k = 0; k < K; k++) devices += count[k];
     double us_per_trial = (t1 - t0) * 1e6 / (double)n;
+    double scale_us[NSCALE];
+    for (int i = 0; i < NSCALE; i++) {
+        scale_us[i] = scheduler_us_per_trial(base_sec, base_n, K, count, speed, scale_points[i].trials, scale_points[i].workers);
+        if (scale_us[i] < 0) goto done;
+    }
     if (json) {
         fprintf(out,
                 "{\"makespan\": %.6g, \"lower_bound\": %.6g, \"fifo_makespan\": %.6g, \"ratio\": %.6g, "
-                "\"fifo_ratio\": %.6g, \"trials\": %lld, \"devices\": %lld, \"us_per_trial\": %.6g}\n",
+                "\"fifo_ratio\": %.6g, \"trials\": %lld, \"devices\": %lld, \"us_per_trial\": %.6g, \"scaling\": [",
                 lpt, lb, fifo, lpt / lb, fifo / lb, (long long)n, (long long)devices, us_per_trial);
+        for (int i = 0; i < NSCALE; i++)
+            fprintf(out, "%s{\"workers\": %d, \"trials\": %lld, \"us_per_trial\": %.6g}", i ? ", " : "",
+                    scale_points[i].workers, (long long)scale_points[i].trials, scale_us[i]);
+        fprintf(out, "]}\n");
     } else {
         fprintf(out, "%s: %lld trials on %lld devices (%s)\n", job.name, (long long)n, (long long)devices, cluster);
         fprintf(out, "  lower bound     %12.4g s\n", lb);
         fprintf(out, "  lpt makespan    %12.4g s  (%.4f x lower bound)\n", lpt, lpt / lb);
         fprintf(out, "  fifo makespan   %12.4g s  (%.4f x lower bound, %.4f x lpt)\n", fifo, fifo / lb, fifo / lpt);
         fprintf(out, "  scheduler time  %12.3f us per trial\n", us_per_trial);
+        fprintf(out, "  coordinator's placing cost at scale (this job's trials repeated, the cluster's mix scaled):\n");
+        for (int i = 0; i < NSCALE; i++)
+            fprintf(out, "    %5d workers %7lld trials  %9.3f us per trial\n", scale_points[i].workers,
+                    (long long)scale_points[i].trials, scale_us[i]);
     }
     rc = 0;
 done:

@@ -11,8 +11,10 @@ int qn_cmd_devices(int argc, char **argv);
 int qn_cmd_quantize(int argc, char **argv);
 int qn_cmd_bench(int argc, char **argv);
 int qn_cmd_eval(int argc, char **argv);
+int qn_cmd_generate(int argc, char **argv);
 int qn_cmd_report(int argc, char **argv);
 int qn_cmd_submit(int argc, char **argv);
+int qn_cmd_tokenize(int argc, char **argv);
 
 /* Print "quench: CMD: message (see quench CMD --help)" and return 2. */
 int qn_usage_error(const char *cmd, const char *fmt, ...);

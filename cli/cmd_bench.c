@@ -1,13 +1,18 @@
 /* cmd_bench.c: quench bench kernels [--json] [--size MIB] [--reps N]
  *              quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]
  *              quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json]
- *              quench bench schedule JOB --cluster SPEC [--trials N] [--json] */
+ *              quench bench schedule JOB --cluster SPEC [--trials N] [--json]
+ *              quench bench dispatch [--ranks N] [--trials N] [-o FILE] [--json]
+ *              quench bench attention [--shape B,H,T,D] [--causal] [--threads N] [--json]
+ *              quench bench dequant [--size MIB] [--json] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_dispatch.h"
+#include "bench_lab4.h"
 #include "bench_sampler.h"
 #include "bench_schedule.h"
 #include "cli.h"
@@ -17,6 +22,9 @@ static const char *help =
     "       quench bench train [--preset NAME] [--batch B] [--seq T] [--threads N] [--steps S] [--json]\n"
     "       quench bench sampler [--function F] [--sampler S] [--trials N] [--seeds K] [--json]\n"
     "       quench bench schedule JOB --cluster SPEC [--trials N] [--json]\n"
+    "       quench bench dispatch [--ranks N] [--trials N] [-o FILE] [--json]\n"
+    "       quench bench attention [--shape B,H,T,D] [--causal] [--threads N] [--json]\n"
+    "       quench bench dequant [--size MIB] [--json]\n"
     "\n"
     "Speed (and, for samplers, sample efficiency) against a reference measured in the same run.\n"
     "\n"
@@ -52,10 +60,33 @@ static const char *help =
     "\n"
     "schedule: the placement policy (longest trial first, each where it finishes first) simulated on\n"
     "JOB's trials with the cost model (docs/benchmarks.md), against the lower bound and first-come\n"
-    "dispatch; also the scheduler's own time per trial. No trial runs.\n"
+    "dispatch; also the scheduler's own time per trial, and at 10, 100 and 1000 workers with 1000,\n"
+    "10000 and 100000 trials (the job's trials repeated). No trial runs.\n"
     "  --cluster SPEC  COUNTxKIND[,COUNTxKIND...], kinds rtx2080ti, rtx8000, l40s, h200\n"
     "                  (e.g. 8xl40s,4xrtx8000,16xrtx2080ti)\n"
     "  --trials N      the job's trials repeated or cut to N (default: the job's count)\n"
+    "\n"
+    "dispatch: trials per second of the runtime itself: null trials (model.arch: null, no sleep) run\n"
+    "by `mpirun --oversubscribe -np N quench run` with their results file, as many as --trials and a\n"
+    "tenth of that; the difference of the two wall times cancels MPI start-up and shutdown, so the\n"
+    "figure is the dispatch phase alone (docs/benchmarks.md). $MPIEXEC names another mpirun.\n"
+    "  --ranks N       MPI ranks, one of them the coordinator (2..256, default 4)\n"
+    "  --trials N      trials of the timed study (100..100000, default 5000)\n"
+    "  -o FILE         keep the timed study's results file at FILE\n"
+    "\n"
+    "attention: lab 4's scaled dot-product attention on (B, H, T, D) float32, naive (Q K^T, softmax\n"
+    "and P V with every T x T score in memory) against fused (online softmax over key tiles, no\n"
+    "T x T buffer): ms, effective GFLOP/s (4 B H T^2 D, half that when causal) and the ratio, on the\n"
+    "CPU and on GPU 0 when there is one (else \"cuda: no GPU\"). Shapes: the lab's (32, 8, 128, 64),\n"
+    "(8, 16, 512, 64), (4, 8, 1024, 128) and (1, 32, 2048, 128). Best of up to 10 runs.\n"
+    "  --shape B,H,T,D one shape instead (its naive scores, B H T^2 floats, at most 8 GiB)\n"
+    "  --causal        query i attends to keys 0..i only\n"
+    "  --threads N     CPU threads (1..1024, default: the number of online cores)\n"
+    "\n"
+    "dequant: MXINT8 -> bf16 (OCP blocks of 32, lab 4's kernel) and NF4 -> fp16 (blocks of 64 with an\n"
+    "fp32 absmax) in GB/s of 16-bit output written, against a copy of the same output size (memcpy\n"
+    "on one CPU thread; device-to-device on GPU 0 when there is one). Best of 5 passes.\n"
+    "  --size MIB      output size in MiB (1..4096, default 64)\n"
     "\n"
     "  --json          one object; kernels: {\"memcpy_gbs\": X, \"formats\": {\"integer\": {\"gbs\": Y,\n"
     "                  \"ratio\": R}, ...}}; train: {\"examples_per_s\": X, \"reference_examples_per_s\": Y,\n"
@@ -63,7 +94,15 @@ static const char *help =
     "                  sampler: {\"function\": F, \"sampler\": S, \"median_regret\": {\"10\": R, ...},\n"
     "                  \"mean_regret\": {...}, \"ms_per_suggest\": X, \"reference\": {the same keys} or null};\n"
     "                  schedule: {\"makespan\": X, \"lower_bound\": Y, \"fifo_makespan\": Z, \"ratio\": R,\n"
-    "                  \"fifo_ratio\": F, \"trials\": N, \"devices\": D, \"us_per_trial\": U}\n"
+    "                  \"fifo_ratio\": F, \"trials\": N, \"devices\": D, \"us_per_trial\": U,\n"
+    "                  \"scaling\": [{\"workers\": W, \"trials\": N, \"us_per_trial\": U}, ...]};\n"
+    "                  dispatch: {\"trials_per_s\": X, \"ranks\": N, \"trials\": T, ...};\n"
+    "                  attention: {\"causal\": C, \"threads\": N, \"gpu\": NAME or null, \"shapes\":\n"
+    "                  [{\"shape\": [B, H, T, D], \"gflop\": G, \"cpu\": {\"naive_ms\": X, \"naive_gflops\": Y,\n"
+    "                  \"fused_ms\": X, \"fused_gflops\": Y, \"speedup\": S, \"max_abs_diff\": E}, \"cuda\":\n"
+    "                  {the same keys} or null}, ...]}; dequant: {\"mib\": M, \"elements\": N, \"cpu\":\n"
+    "                  {\"threads\": 1, \"copy_gbs\": C, \"mxint8_to_bf16\": {\"gbs\": X, \"ratio\": R},\n"
+    "                  \"nf4_to_fp16\": {...}}, \"cuda\": {\"device\": NAME, the same keys} or null}\n"
     "  -h, --help      this help\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -80,14 +119,27 @@ int qn_cmd_bench(int argc, char **argv) {
         long lo, hi;
     } opts[] = {{"--size", "kernels", 1, 4096}, {"--reps", "kernels", 1, 100}, {"--batch", "train", 1, 4096},
                 {"--seq", "train", 1, 512},      {"--threads", "train", 1, 1024}, {"--steps", "train", 1, 1000},
-                {"--trials", "sampler", 1, 100000}, {"--seeds", "sampler", 1, 1000}};
+                {"--trials", "sampler", 1, 100000}, {"--seeds", "sampler", 1, 1000}, {"--ranks", "dispatch", 2, 256}};
     enum { N_OPTS = sizeof opts / sizeof opts[0] };
     static const struct {
         const char *flag, *bench;
-    } sopts[] = {{"--preset", "train"}, {"--function", "sampler"}, {"--sampler", "sampler"}, {"--cluster", "schedule"}};
+    } sopts[] = {{"--preset", "train"}, {"--function", "sampler"}, {"--sampler", "sampler"}, {"--cluster", "schedule"},
+                 {"-o", "dispatch"}};
     enum { N_SOPTS = sizeof sopts / sizeof sopts[0] };
-    long val[N_OPTS] = {64, 3, 32, 128, 0, 10, 200, 20};
-    const char *sval[N_SOPTS] = {"bert-tiny", "branin", "tpe", NULL};
+    /* attention and dequant parse their own flags (bench_attention.c, bench_dequant.c): the first
+     * word that is not a flag's value names the benchmark */
+    for (int i = 1; i < argc; i++) {
+        int k = 0, ks = 0;
+        while (k < N_OPTS && strcmp(argv[i], opts[k].flag) != 0) k++;
+        while (ks < N_SOPTS && strcmp(argv[i], sopts[ks].flag) != 0) ks++;
+        if (k < N_OPTS || ks < N_SOPTS || strcmp(argv[i], "--shape") == 0) i++;
+        else if (argv[i][0] == '-') continue;
+        else if (strcmp(argv[i], "attention") == 0) return qn_bench_attention_main(argc, argv, i, help);
+        else if (strcmp(argv[i], "dequant") == 0) return qn_bench_dequant_main(argc, argv, i, help);
+        else break;
+    }
+    long val[N_OPTS] = {64, 3, 32, 128, 0, 10, 200, 20, 4};
+    const char *sval[N_SOPTS] = {"bert-tiny", "branin", "tpe", NULL, NULL};
     const char *given[N_OPTS + N_SOPTS] = {0}; /* the flags given, numeric then string ones */
     const char *what = NULL, *preset, *job = NULL;
     int json = 0;
@@ -116,13 +168,14 @@ int qn_cmd_bench(int argc, char **argv) {
             return qn_usage_error("bench", "unexpected argument '%s'", a);
         }
     }
-    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler|schedule");
+    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler|schedule|dispatch|attention|dequant");
     if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0 && strcmp(what, "sampler") != 0 &&
-        strcmp(what, "schedule") != 0)
-        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler, schedule", what);
+        strcmp(what, "schedule") != 0 && strcmp(what, "dispatch") != 0)
+        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler, schedule, dispatch, attention, dequant", what);
     for (int k = 0; k < N_OPTS + N_SOPTS; k++) {
         const char *owner = k < N_OPTS ? opts[k].bench : sopts[k - N_OPTS].bench;
-        int shared = k == 6 && strcmp(what, "schedule") == 0; /* --trials: sampler's and schedule's */
+        /* --trials: sampler's, schedule's and dispatch's */
+        int shared = k == 6 && (strcmp(what, "schedule") == 0 || strcmp(what, "dispatch") == 0);
         if (given[k] && !shared && strcmp(owner, what) != 0)
             return qn_usage_error("bench", "%s applies to bench %s, not bench %s", given[k], owner, what);
     }
@@ -130,6 +183,11 @@ int qn_cmd_bench(int argc, char **argv) {
         if (!job) return qn_usage_error("bench", "schedule needs a job file: quench bench schedule JOB --cluster SPEC");
         if (!sval[3]) return qn_usage_error("bench", "schedule needs --cluster COUNTxKIND[,...] (e.g. 8xl40s,4xrtx8000)");
         return qn_bench_schedule(job, sval[3], given[6] ? val[6] : 0, json, stdout);
+    }
+    if (strcmp(what, "dispatch") == 0) {
+        long trials = given[6] ? val[6] : 5000;
+        if (given[6] && trials < 100) return qn_usage_error("bench", "dispatch takes --trials of at least 100, not %ld", trials);
+        return qn_bench_dispatch((int)val[8], trials, sval[4], json, stdout);
     }
     if (strcmp(what, "kernels") == 0) return qn_bench_kernels((size_t)val[0], (int)val[1], json, stdout);
     if (strcmp(what, "sampler") == 0) {

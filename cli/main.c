@@ -22,9 +22,13 @@ static const char *usage =
     "  quantize -f SPEC IN.npy OUT.npy   fake-quantize an array in any format (docs/formats.md)\n"
     "  eval --model M ...   a Hugging Face BERT directory or FILE.h5:/trial/ID: logits on token ids\n"
     "                       (.npy in and out) or accuracy on a dataset (--data)\n"
+    "  generate --model DIR ...   a Hugging Face decoder (Llama, Phi-3, Phi-2) in float32: greedy\n"
+    "                       generation with a KV cache, prefill logits, or --perplexity\n"
     "  submit JOB --gpus TYPE:N   write a Slurm batch script for the study and submit it\n"
     "  bench WHAT           kernels, train, sampler, schedule: speed against a reference measured\n"
     "                       in the same run (PyTorch, Optuna, memcpy, the lower bound)\n"
+    "  tokenize --tokenizer FILE.json TEXT...   ids of TEXT with a Hugging Face tokenizer.json\n"
+    "                       (--decode: ids to text)\n"
     "  devices              the devices this machine offers to workers\n"
     "\n"
     "options:\n"
@@ -64,8 +68,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"run", qn_cmd_run}, {"validate", qn_cmd_validate}, {"ls", qn_cmd_ls},
-                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval}, {"report", qn_cmd_report},
-                    {"submit", qn_cmd_submit},
+                    {"export", qn_cmd_export}, {"quantize", qn_cmd_quantize}, {"bench", qn_cmd_bench}, {"eval", qn_cmd_eval}, {"generate", qn_cmd_generate}, {"report", qn_cmd_report},
+                    {"submit", qn_cmd_submit}, {"tokenize", qn_cmd_tokenize},
                     {"devices", qn_cmd_devices}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);

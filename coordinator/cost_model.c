@@ -3,6 +3,7 @@
  * figure is what a worker needs, not a guess from parameter counts alone. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "qn_cost.h"
@@ -37,6 +38,42 @@ void qn_device_kind_from_profile(const qn_device_profile *p, qn_device_kind *out
     out->peak_flops = p->gemm_gflops * 1e9;
     out->efficiency = 1.0;
     out->bf16 = p->bf16, out->fp8 = p->fp8;
+    /* the CPU backend computes every format in fp32 (fake quantization): it offers bf16 too */
+    if (!strcmp(p->kind, "cpu")) out->bf16 = 1;
+}
+
+int qn_cluster_parse(const char *spec, const qn_device_kind **kinds, int *count, int max, int *nkinds, char *err,
+                     size_t errlen) {
+    *nkinds = 0;
+    const char *s = spec;
+    while (*s) {
+        char *end;
+        long n = strtol(s, &end, 10);
+        size_t len = strcspn(end + (*end == 'x'), ",");
+        if (end == s || *end != 'x' || n < 1 || n > 1000000 || len == 0 || len >= 16) {
+            snprintf(err, errlen, "--cluster: expected COUNTxKIND[,COUNTxKIND...] (e.g. 8xl40s,4xrtx8000), not '%s'", spec);
+            return -1;
+        }
+        char name[16];
+        memcpy(name, end + 1, len), name[len] = 0;
+        const qn_device_kind *k = qn_device_kind_find(name);
+        if (!k) {
+            snprintf(err, errlen, "--cluster: unknown device kind '%s': available: rtx2080ti, rtx8000, l40s, h200", name);
+            return -1;
+        }
+        if (*nkinds == max) {
+            snprintf(err, errlen, "--cluster: at most %d groups", max);
+            return -1;
+        }
+        kinds[*nkinds] = k, count[(*nkinds)++] = (int)n;
+        s = end + 1 + len;
+        if (*s == ',') s++;
+    }
+    if (!*nkinds) {
+        snprintf(err, errlen, "--cluster: empty");
+        return -1;
+    }
+    return 0;
 }
 
 /* FP8 = the two OCP element formats, E4M3 and E5M2, as minifloat or as mxfp elements: what Ada and
@@ -61,6 +98,11 @@ static void scan_quant(const qn_quant_cfg *q, int *bf16, int *fp8, int *any) {
 int qn_trial_cost_estimate(const qn_trial_config *cfg, const qn_step *steps, int nsteps, qn_trial_cost *out,
                            char *err, size_t errlen) {
     const qn_model_cfg *m = &cfg->model;
+    if (!strcmp(m->arch, "null")) {
+        /* no model, no data: a null trial costs (next to) nothing anywhere */
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
     /* the synthetic data has its own small vocabulary; file data uses a BERT WordPiece one */
     int V = !strcmp(cfg->data.dataset, "synthetic-sentiment") ? qn_synth_vocab_size() : 30522;
     double P = (double)qn_model_param_count(m, V);
@@ -105,16 +147,58 @@ int qn_trial_cost_estimate(const qn_trial_config *cfg, const qn_step *steps, int
     return 0;
 }
 
-double qn_trial_seconds(const qn_trial_cost *c, const qn_device_kind *k, char *why, size_t whylen) {
+/* "23.4 GB", "12.5 MB": readable at either end of the scale */
+static const char *bytes_text(double b, char *buf, size_t len) {
+    if (b >= 1e9) snprintf(buf, len, "%.1f GB", b / 1e9);
+    else snprintf(buf, len, "%.1f MB", b / 1e6);
+    return buf;
+}
+
+int qn_trial_fits(const qn_trial_cost *c, const qn_device_kind *k, char *why, size_t whylen) {
     if (c->memory_bytes > k->memory_bytes) {
-        snprintf(why, whylen, "needs %.1f GB of device memory, %s has %.1f GB", c->memory_bytes / 1e9, k->name,
-                 k->memory_bytes / 1e9);
-        return -1;
+        char need[32], have[32];
+        snprintf(why, whylen, "needs %s of device memory, %s has %s", bytes_text(c->memory_bytes, need, sizeof need),
+                 k->name, bytes_text(k->memory_bytes, have, sizeof have));
+        return 0;
     }
     if (c->needs_bf16 && !k->bf16) {
         snprintf(why, whylen, "uses bf16, which %s (sm_%d%d) does not offer", k->name, k->cc_major, k->cc_minor);
-        return -1;
+        return 0;
     }
+    return 1;
+}
+
+/* How a kind is named in messages: its --cluster name, or the device's own for a measured one. */
+static const char *kind_label(const qn_device_kind *k) {
+    return !strcmp(k->name, "cpu") || !strcmp(k->name, "cuda") ? k->label : k->name;
+}
+
+int qn_trial_fits_none(const qn_trial_cost *c, const qn_device_kind *kinds, int n, const char *what, char *why,
+                       size_t whylen) {
+    const qn_device_kind *largest = NULL;
+    int any_bf16 = 0;
+    char w[256], need[32], have[32];
+    bytes_text(c->memory_bytes, need, sizeof need);
+    for (int k = 0; k < n; k++) {
+        if (qn_trial_fits(c, &kinds[k], w, sizeof w)) return 0;
+        if (!largest || kinds[k].memory_bytes > largest->memory_bytes) largest = &kinds[k];
+        any_bf16 |= kinds[k].bf16;
+    }
+    if (!largest)
+        snprintf(why, whylen, "there is no %s", what);
+    else if (c->memory_bytes > largest->memory_bytes)
+        snprintf(why, whylen, "needs %s of device memory; the largest %s (%s) has %s", need, what, kind_label(largest),
+                 bytes_text(largest->memory_bytes, have, sizeof have));
+    else if (!any_bf16)
+        snprintf(why, whylen, "uses bf16, which no %s offers (it needs compute capability 8.0 or newer; %s is sm_%d%d)",
+                 what, kind_label(largest), largest->cc_major, largest->cc_minor);
+    else
+        snprintf(why, whylen, "needs %s of device memory and bf16: no %s has both", need, what);
+    return 1;
+}
+
+double qn_trial_seconds(const qn_trial_cost *c, const qn_device_kind *k, char *why, size_t whylen) {
+    if (!qn_trial_fits(c, k, why, whylen)) return -1;
     double rate = k->peak_flops * k->efficiency;
     if (rate <= 0) {
         snprintf(why, whylen, "%s has no measured GEMM rate", k->name);

@@ -1,7 +1,8 @@
 /* study.c: the coordinator (rank 0). Plans the study from the job, dispatches trials to idle
- * workers as they free up, resolves `from:` artifacts between stages, records every result in the
- * results file (durably, one trial at a time) and prints progress. With one rank it runs the trials
- * itself. Workers run coordinator/worker_loop.c. */
+ * workers as they free up (a data-parallel trial to its k workers at once), resolves `from:`
+ * artifacts between stages, records every result in the results file (durably, one trial at a time)
+ * and prints progress. With one rank it runs the trials itself, through a trial runner child
+ * (docs/faults.md). Workers run coordinator/worker_loop.c. */
 #include "qn_coordinator.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "progress.h"
@@ -23,6 +25,9 @@
 #include "study_internal.h"
 #include "study_search.h"
 #include "transport.h"
+#include "trial_runner.h"
+#include "live_placement.h"
+#include "group_link.h"
 
 typedef enum { TS_PENDING = 0, TS_RUNNING, TS_DONE, TS_FAILED } trial_state;
 
@@ -39,6 +44,8 @@ typedef struct {
     qn_search *search;    /* search stages: the sampler and each trial's point; NULL for grids */
     int needs_ckpt;       /* some stage starts from this one */
     int ckpts_pruned;
+    qn_stage_queue queue; /* grid stages, once ready: dispatch order and fit (live_placement.h) */
+    int queued;
 } stage_state;
 
 #define WORKER_CACHE 4
@@ -50,7 +57,21 @@ typedef struct {
     qn_device_profile dev;
     int64_t cached[WORKER_CACHE]; /* parent checkpoints the worker holds */
     int ncached, next_slot;
+    int kind;             /* in study.kinds */
+    double est_s;         /* the cost model's seconds for its trial (0: unknown) */
+    double dispatched;    /* qn_now() it got the trial */
+    double est_end;       /* qn_now() the trial should end: est_s, calibrated */
+    int reserved;         /* idle, but held for a data-parallel trial still gathering its workers */
+    int group_lead;       /* in a data-parallel trial: the rank of its leader (whose result counts); 0 alone */
 } worker_state;
+
+/* A data-parallel trial (train.devices: k) gathering idle workers of one kind: each worker of the
+ * kind that frees up is reserved for it, in order, until it has its k (docs/gradsync.md). */
+typedef struct {
+    qn_trial_msg *msg;    /* NULL: none gathering */
+    int members[QN_MAX_GROUP], n;
+    double est_s;
+} gang;
 
 #define COORD_CACHE 4
 typedef struct {
@@ -71,18 +92,73 @@ typedef struct {
     stage_state *stages;
     worker_state *workers; /* workers[r] for rank r >= 1 */
     int nranks;
-    qn_worker_ctx *inline_ctx;
+    qn_runner *inline_runner; /* single-rank mode: the child that runs the trials */
     qn_device_profile self_dev;
     ckpt_entry cache[COORD_CACHE];
     int cache_next;
     qn_progress progress;
     int64_t finished, failed_total, running;
     double t0;
+    int stopping;          /* the signal that stopped dispatch, 0 while running */
+    double stop_deadline;  /* qn_now() past which running trials are abandoned; INFINITY: none */
+    qn_live_kinds kinds;   /* the device kinds of the live workers (this process alone: one) */
+    int self_kind;
+    int hellos;            /* workers that said hello */
+    int fit_dirty;         /* a queue or a kind is new: look for trials that fit no worker */
+    int64_t *parked;       /* search trials drawn for a worker they did not fit, waiting for one */
+    int nparked;
+    int *by_speed;         /* worker ranks, fastest kind first: the first idle ones get the longest trials */
+    int by_speed_n;        /* ranks in by_speed; stale when fewer than hellos */
+    gang gangs[QN_MAX_LIVE_KINDS]; /* per kind: the data-parallel trial gathering its workers */
+    int group_noted;       /* the note that a trial got fewer workers than train.devices was printed */
 } study;
 
-static volatile sig_atomic_t g_signal;
+static volatile sig_atomic_t g_signal; /* the first SIGUSR1/SIGTERM/SIGINT: no new trials */
+static volatile sig_atomic_t g_again;  /* any later one: stop at once */
 
-static void on_signal(int sig) { g_signal = sig; }
+static void on_signal(int sig) {
+    if (!g_signal) g_signal = sig;
+    else g_again = 1;
+}
+
+/* ---------------------------------------------------------------- stopping on a signal */
+
+/* How long running trials may go on after the signal. USR1 comes from Slurm 120 s before the time
+ * limit (sbatch --signal=B:USR1@120), TERM 30 s before its SIGKILL (KillWait), INT from a person,
+ * who can press it again. */
+static double default_grace(int sig) {
+    if (sig == SIGUSR1) return 100;
+    if (sig == SIGTERM) return 20;
+    return INFINITY;
+}
+
+static const char *signal_reason(int sig) {
+    if (sig == SIGUSR1) return "SIGUSR1 (time limit near)";
+    if (sig == SIGTERM) return "terminated";
+    return "interrupted";
+}
+
+static void begin_stop(study *st, int64_t running) {
+    st->stopping = (int)g_signal;
+    double grace = st->opts->grace_given ? st->opts->grace_s : default_grace(st->stopping);
+    st->stop_deadline = qn_now() + grace;
+    char note[256];
+    if (isinf(grace))
+        snprintf(note, sizeof note, "%s: no new trials; waiting for %lld running (again to stop at once)",
+                 signal_reason(st->stopping), (long long)running);
+    else
+        snprintf(note, sizeof note, "%s: no new trials; %lld running may finish within %g s (again to stop at once)",
+                 signal_reason(st->stopping), (long long)running, grace);
+    qn_progress_note(&st->progress, note);
+}
+
+/* Abandon the running trials now? After a second signal or past the grace deadline. Also the
+ * stop callback of a trial run inline (qn_runner_run), where the first signal is noticed first. */
+static int stop_now(void *arg) {
+    study *st = arg;
+    if (g_signal && !st->stopping) begin_stop(st, 1); /* only the inline trial's wait gets here first */
+    return st->stopping && (g_again || qn_now() >= st->stop_deadline);
+}
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -434,17 +510,192 @@ static int resolve_stages(study *st) {
     return 0;
 }
 
-/* The next trial to hand out: lowest id of a ready stage. -1 when none is ready now. */
-static int64_t next_trial(study *st) {
+/* ---------------------------------------------------------------- placement */
+
+/* A trial's cost from its configuration; all zero (fits anywhere) when it cannot be estimated: the
+ * trial then fails with the reason when it is built. */
+static void trial_cost(const study *st, int s, int64_t id, qn_trial_cost *c) {
+    const stage_state *ss = &st->stages[s];
+    const qn_stage *g = &st->job.stages[s];
+    qn_trial t;
+    qn_trial_config cfg;
+    char err[QN_ERR_LEN];
+    memset(c, 0, sizeof *c);
+    if (study_trial(st, id, &t) != 0) return;
+    if (qn_trial_config_build(&st->job, ss->inherited, ss->ninherited, &t, &cfg, err, sizeof err) != 0 ||
+        qn_trial_cost_estimate(&cfg, g->steps, g->nsteps, c, err, sizeof err) != 0)
+        memset(c, 0, sizeof *c);
+    qn_trial_free(&t);
+}
+
+static int not_pending(void *arg, int64_t id) { return ((const study *)arg)->state[id] != TS_PENDING; }
+
+/* A ready grid stage's queue, from its pending trials' costs, estimated once. 0, or -1 out of memory. */
+static int build_queue(study *st, int s) {
+    stage_state *ss = &st->stages[s];
+    const qn_stage *g = &st->job.stages[s];
+    int64_t n = 0, cap = g->ntrials ? g->ntrials : 1;
+    int64_t *ids = malloc((size_t)cap * sizeof *ids);
+    qn_trial_cost *costs = malloc((size_t)cap * sizeof *costs);
+    int rc = -1;
+    if (ids && costs) {
+        for (int64_t id = g->first_trial; id < g->first_trial + g->ntrials; id++) {
+            if (st->state[id] != TS_PENDING) continue;
+            ids[n] = id;
+            trial_cost(st, s, id, &costs[n++]);
+        }
+        rc = qn_queue_build(&ss->queue, ids, costs, n);
+    }
+    free(ids);
+    free(costs);
+    if (rc != 0) {
+        fprintf(stderr, "quench: out of memory ordering the trials of stage '%s'\n", g->name);
+        return -1;
+    }
+    qn_queue_rate(&ss->queue, &st->kinds);
+    ss->queued = 1;
+    st->fit_dirty = 1;
+    return 0;
+}
+
+static int all_workers_known(const study *st) {
+    return st->nranks <= 1 || !st->opts->use_mpi || st->hellos >= st->nranks - 1;
+}
+
+/* Trials that fit no worker fail now, with the reason, rather than wait for a device that never
+ * comes; decided once every worker has said what device it has. 0, or -1. */
+static int refuse_unfit(study *st) {
+    if (!st->fit_dirty || st->kinds.n == 0 || !all_workers_known(st)) return 0;
+    st->fit_dirty = 0;
+    char why[QN_ERR_LEN];
+    for (int s = 0; s < st->job.nstages; s++) {
+        qn_stage_queue *q = &st->stages[s].queue;
+        if (!st->stages[s].queued) continue;
+        for (int c; (c = qn_queue_unfit(q, &st->kinds, why, sizeof why)) >= 0;) {
+            qn_trial_class *cl = &q->classes[c];
+            while (cl->next < cl->n) {
+                int64_t id = q->ids[cl->first + cl->next++];
+                if (st->state[id] == TS_PENDING && record_unrun_failure(st, id, why) != 0) return -1;
+            }
+        }
+    }
+    for (int i = 0; i < st->nparked;) {
+        qn_trial_cost c;
+        int64_t id = st->parked[i];
+        trial_cost(st, stage_of(st, id), id, &c);
+        if (!qn_fits_none(&c, &st->kinds, "worker", why, sizeof why)) {
+            i++;
+            continue;
+        }
+        st->parked[i] = st->parked[--st->nparked];
+        if (record_unrun_failure(st, id, why) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Before handing out trials: stages resolved, ready grid stages queued, trials that fit no worker
+ * refused; again while refusals complete stages. 0, or -1. */
+static int prepare_dispatch(study *st) {
+    for (;;) {
+        int64_t before = st->finished;
+        if (resolve_stages(st) != 0) return -1;
+        for (int s = 0; s < st->job.nstages; s++)
+            if (st->stages[s].ready && !st->stages[s].search && !st->stages[s].queued && build_queue(st, s) != 0)
+                return -1;
+        if (refuse_unfit(st) != 0) return -1;
+        if (st->finished == before) return 0;
+    }
+}
+
+/* Each kind's wait until one of its workers is free, for the finish-first rule (several kinds only). */
+static void kinds_avail(study *st) {
+    if (st->kinds.n < 2) return;
+    double now = qn_now();
+    for (int k = 0; k < st->kinds.n; k++) st->kinds.k[k].avail = INFINITY;
+    for (int r = 1; r < st->nranks; r++) {
+        const worker_state *w = &st->workers[r];
+        if (!w->alive) continue;
+        double wait = w->busy ? (w->est_end > now ? w->est_end - now : 0) : 0;
+        if (wait < st->kinds.k[w->kind].avail) st->kinds.k[w->kind].avail = wait;
+    }
+}
+
+static const study *speed_study; /* qsort has no context argument in C17 */
+static int faster_first(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    const qn_device_kind *kx = &speed_study->kinds.k[speed_study->workers[x].kind].kind;
+    const qn_device_kind *ky = &speed_study->kinds.k[speed_study->workers[y].kind].kind;
+    double sx = kx->peak_flops * kx->efficiency, sy = ky->peak_flops * ky->efficiency;
+    if (sx != sy) return sx < sy ? 1 : -1;
+    return x < y ? -1 : 1;
+}
+
+/* The live workers, fastest kind first (rank order within a kind), rebuilt when one says hello. */
+static void order_by_speed(study *st) {
+    if (st->by_speed_n == st->hellos) return;
+    st->by_speed_n = 0;
+    for (int r = 1; r < st->nranks; r++)
+        if (st->workers[r].alive) st->by_speed[st->by_speed_n++] = r;
+    if (st->kinds.n > 1) {
+        speed_study = st;
+        qsort(st->by_speed, (size_t)st->by_speed_n, sizeof *st->by_speed, faster_first);
+    }
+}
+
+/* A search trial drawn for rank's worker: 0 send it, 1 parked for a worker it fits, 2 refused (fits
+ * no worker: recorded failed), -1 the results file failed. Its point is drawn, so it cannot go back. */
+static int place_search_trial(study *st, int rank, int64_t id, const qn_trial_msg *m) {
+    const qn_stage *g = &st->job.stages[m->stage];
+    qn_trial_cost c;
+    char why[QN_ERR_LEN];
+    if (qn_trial_cost_estimate(&m->cfg, g->steps, g->nsteps, &c, why, sizeof why) != 0) return 0;
+    if (qn_trial_fits(&c, &st->kinds.k[st->workers[rank].kind].kind, why, sizeof why)) return 0;
+    if (all_workers_known(st) && qn_fits_none(&c, &st->kinds, "worker", why, sizeof why))
+        return record_unrun_failure(st, id, why) != 0 ? -1 : 2;
+    st->parked[st->nparked++] = id;
+    stage_state *ss = &st->stages[m->stage];
+    if (ss->cursor <= id) ss->cursor = id + 1;
+    return 1;
+}
+
+/* The next trial for rank's worker (rank 0: this process runs it) and its estimated seconds there.
+ * -1: nothing to hand out now; -2: nothing for this worker (what is left fits only others, or
+ * others would finish it sooner). Grid stages go longest trial first on a cluster; search stages
+ * in the sampler's order, and one process in id order (there is nothing to place). */
+static int64_t next_trial(study *st, int rank, double *seconds) {
+    int kind = rank > 0 ? st->workers[rank].kind : st->self_kind, passed = 0;
+    *seconds = 0;
+    for (int i = 0; i < st->nparked; i++) {
+        qn_trial_cost c;
+        char why[QN_ERR_LEN];
+        int64_t id = st->parked[i];
+        trial_cost(st, stage_of(st, id), id, &c);
+        if (!qn_trial_fits(&c, &st->kinds.k[kind].kind, why, sizeof why)) {
+            passed = 1;
+            continue;
+        }
+        st->parked[i] = st->parked[--st->nparked];
+        return id;
+    }
     for (int s = 0; s < st->job.nstages; s++) {
         stage_state *ss = &st->stages[s];
         if (!ss->ready) continue;
         const qn_stage *g = &st->job.stages[s];
+        if (ss->queued && rank > 0) {
+            int64_t id = qn_queue_take(&ss->queue, &st->kinds, kind, seconds, not_pending, st);
+            if (id >= 0) return id;
+            passed |= ss->queue.head < ss->queue.nclasses;
+            continue;
+        }
+        if (ss->search && st->nparked >= st->nranks) { /* drawn points wait for their workers first */
+            passed = 1;
+            continue;
+        }
         int64_t end = g->first_trial + g->ntrials;
         while (ss->cursor < end && st->state[ss->cursor] != TS_PENDING) ss->cursor++;
         if (ss->cursor < end) return ss->cursor;
     }
-    return -1;
+    return passed ? -2 : -1;
 }
 
 static int build_msg(study *st, int64_t id, qn_trial_msg *m, char *err, size_t errlen) {
@@ -474,6 +725,7 @@ static int build_msg(study *st, int64_t id, qn_trial_msg *m, char *err, size_t e
     m->nsteps = g->nsteps;
     for (int i = 0; i < g->nsteps; i++) m->steps[i] = (int32_t)g->steps[i];
     m->want_checkpoint = ss->needs_ckpt || g->checkpoints != QN_CKPT_NONE;
+    m->timeout_s = g->trial_timeout_s;
     qn_trial_free(&t);
     return rc;
 }
@@ -484,6 +736,12 @@ static int run_inline(study *st, int64_t id) {
     qn_trial_msg m;
     char err[QN_ERR_LEN];
     if (build_msg(st, id, &m, err, sizeof err) != 0) return record_unrun_failure(st, id, err);
+    if (m.cfg.train.devices > 1 && !st->group_noted) {
+        st->group_noted = 1;
+        snprintf(err, sizeof err, "note: trial %lld asks for train.devices: %d; in one process it trains alone (the "
+                 "results agree within float tolerance: docs/gradsync.md)", (long long)id, m.cfg.train.devices);
+        qn_progress_note(&st->progress, err);
+    }
     const float *parent = NULL;
     size_t parent_len = 0;
     if (m.parent >= 0) {
@@ -492,18 +750,170 @@ static int run_inline(study *st, int64_t id) {
         parent = e->buf;
         parent_len = e->len;
     }
-    qn_step steps[QN_MAX_STEPS];
-    for (int i = 0; i < m.nsteps; i++) steps[i] = (qn_step)m.steps[i];
     st->state[id] = TS_RUNNING;
     double start = qn_wall();
     qn_trial_result r;
-    memset(&r, 0, sizeof r);
-    if (qn_trial_execute(st->inline_ctx, &m.cfg, steps, m.nsteps, m.data_seed, m.trial_seed, parent, parent_len,
-                         m.want_checkpoint, &r) != 0 && r.error[0] == 0)
-        snprintf(r.error, sizeof r.error, "internal error in the trial engine");
+    st->running++;
+    int ran = qn_runner_run(st->inline_runner, &m, parent, parent_len, stop_now, st, &r);
+    st->running--;
+    if (ran == 1) { /* stopped by a signal: unrecorded, so --resume runs it again */
+        st->state[id] = TS_PENDING;
+        char note[160];
+        snprintf(note, sizeof note, "abandoned running trial %lld (--resume runs it again)", (long long)id);
+        qn_progress_note(&st->progress, note);
+        return 0;
+    }
+    if (ran != 0) return -1;
     int rc = record_trial(st, id, 0, st->self_dev.name, start, &r);
     qn_trial_result_free(&r);
     return rc;
+}
+
+/* Make sure rank's worker holds the checkpoint of trial `parent`. 0, 1 when the coordinator has
+ * none (why in err), -1 when MPI failed. */
+static int send_parent(study *st, int rank, int64_t parent, char *err, size_t errlen) {
+    worker_state *w = &st->workers[rank];
+    for (int i = 0; i < w->ncached; i++)
+        if (w->cached[i] == parent) return 0;
+    const ckpt_entry *e = coord_ckpt(st, parent, err, errlen);
+    if (!e) return 1;
+    int64_t hdr[2] = {e->id, (int64_t)e->len};
+    if (qn_send_bytes(hdr, sizeof hdr, rank, QN_TAG_CKPT) != 0 ||
+        qn_send_bytes(e->buf, e->len * sizeof(float), rank, QN_TAG_CKPT) != 0)
+        return -1;
+    w->cached[w->next_slot] = parent;
+    w->next_slot = (w->next_slot + 1) % WORKER_CACHE;
+    if (w->ncached < WORKER_CACHE) w->ncached++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- data-parallel trials (gangs) */
+
+/* The workers a data-parallel trial asks for (train.devices, at most QN_MAX_GROUP). */
+static int gang_devices(const qn_trial_msg *m) {
+    return m->cfg.train.devices < QN_MAX_GROUP ? m->cfg.train.devices : QN_MAX_GROUP;
+}
+
+/* Workers that share a GPU cannot share an NCCL communicator (one rank per device): a group takes
+ * one worker per GPU. */
+static int same_gpu(const worker_state *a, const worker_state *b) {
+    return !strcmp(a->dev.kind, "cuda") && !strcmp(b->dev.kind, "cuda") && a->dev.device_index == b->dev.device_index &&
+           !strcmp(a->dev.hostname, b->dev.hostname);
+}
+
+/* How many workers of kind one group can have: all of them, counting workers on one GPU once. */
+static int gang_slots(const study *st, int kind) {
+    int n = 0;
+    for (int r = 1; r < st->nranks; r++) {
+        const worker_state *w = &st->workers[r];
+        if (!w->alive || w->kind != kind) continue;
+        int dup = 0;
+        for (int q = 1; q < r && !dup; q++)
+            dup = st->workers[q].alive && st->workers[q].kind == kind && same_gpu(&st->workers[q], w);
+        n += !dup;
+    }
+    return n;
+}
+
+/* Has the gathering trial its workers: all it asks for, or (once every worker has said hello) all
+ * that its kind has? A kind with fewer workers than train.devices trains the trial on those: the
+ * results agree to float tolerance (docs/gradsync.md), and waiting would never end. */
+static int gang_ready(const study *st, int kind) {
+    const gang *g = &st->gangs[kind];
+    int want = gang_devices(g->msg);
+    return g->n >= want || (all_workers_known(st) && g->n >= gang_slots(st, kind));
+}
+
+/* Hand the gathered trial to its workers at once, each with its place in the group; all of them are
+ * busy until their results come (only the leader's is recorded). 0, or -1. */
+static int gang_send(study *st, int kind) {
+    gang *g = &st->gangs[kind];
+    qn_trial_msg *m = g->msg;
+    char err[QN_ERR_LEN];
+    int rc = 0, want = gang_devices(m);
+    g->msg = NULL;
+    for (int i = 0; i < g->n; i++) st->workers[g->members[i]].reserved = 0;
+    if (g->n < want && !st->group_noted) {
+        char note[512];
+        st->group_noted = 1;
+        snprintf(note, sizeof note,
+                 "note: trial %lld asks for train.devices: %d, but its kind of worker (%s) has %d (one per GPU): such "
+                 "trials train on as many as there are (the results agree within float tolerance: docs/gradsync.md)",
+                 (long long)m->id, m->cfg.train.devices, st->kinds.k[kind].kind.label, g->n);
+        qn_progress_note(&st->progress, note);
+    }
+    for (int i = 0; i < g->n && m->parent >= 0 && rc == 0; i++) {
+        int p = send_parent(st, g->members[i], m->parent, err, sizeof err);
+        if (p > 0) rc = record_unrun_failure(st, m->id, err) != 0 ? -1 : 1;
+        else if (p < 0) rc = -1;
+    }
+    m->group_size = g->n > 1 ? g->n : 0;
+    for (int i = 0; i < g->n; i++) m->group_ranks[i] = g->members[i];
+    for (int i = 0; i < g->n && rc == 0; i++) {
+        m->group_rank = i;
+        if (qn_send_bytes(m, qn_trial_msg_len(m), g->members[i], QN_TAG_TRIAL) != 0) rc = -1;
+    }
+    if (rc == 0) {
+        double now = qn_now(), wall = qn_wall();
+        st->state[m->id] = TS_RUNNING;
+        st->running++;
+        for (int i = 0; i < g->n; i++) {
+            worker_state *w = &st->workers[g->members[i]];
+            w->busy = 1;
+            w->trial = m->id;
+            w->group_lead = g->n > 1 ? g->members[0] : 0;
+            w->started_wall = wall;
+            w->est_s = g->est_s;
+            w->dispatched = now;
+            w->est_end = now + g->est_s * qn_live_kind_scale(&st->kinds, kind);
+        }
+    }
+    g->n = 0;
+    free(m);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Reserve rank's idle worker for its kind's gathering trial, and send it when complete; a worker on
+ * a GPU the group already has stays idle. 0, or -1. */
+static int gang_join(study *st, int rank) {
+    worker_state *w = &st->workers[rank];
+    gang *g = &st->gangs[w->kind];
+    for (int i = 0; i < g->n; i++)
+        if (same_gpu(&st->workers[g->members[i]], w)) return 0;
+    g->members[g->n++] = rank;
+    w->reserved = 1;
+    return gang_ready(st, w->kind) ? gang_send(st, w->kind) : 0;
+}
+
+/* Start gathering workers for data-parallel trial m, rank's worker first (its leader). 0, or -1. */
+static int gang_start(study *st, int rank, const qn_trial_msg *m) {
+    gang *g = &st->gangs[st->workers[rank].kind];
+    if (!(g->msg = malloc(sizeof *g->msg))) return -1;
+    *g->msg = *m;
+    g->n = 0;
+    g->est_s = 0;
+    st->state[m->id] = TS_RUNNING; /* taken: not handed out again, though not running yet */
+    return gang_join(st, rank);
+}
+
+/* Send the gathering trials that became complete (the last worker said hello). 0, or -1. */
+static int gangs_flush(study *st) {
+    for (int k = 0; k < st->kinds.n && k < QN_MAX_LIVE_KINDS; k++)
+        if (st->gangs[k].msg && gang_ready(st, k) && gang_send(st, k) != 0) return -1;
+    return 0;
+}
+
+/* Stopping: the gathering trials never started; they stay unrecorded (--resume runs them). */
+static void gangs_drop(study *st) {
+    for (int k = 0; k < QN_MAX_LIVE_KINDS; k++) {
+        gang *g = &st->gangs[k];
+        if (!g->msg) continue;
+        st->state[g->msg->id] = TS_PENDING;
+        for (int i = 0; i < g->n; i++) st->workers[g->members[i]].reserved = 0;
+        free(g->msg);
+        g->msg = NULL;
+        g->n = 0;
+    }
 }
 
 static int send_trial(study *st, int rank, int64_t id) {
@@ -511,22 +921,16 @@ static int send_trial(study *st, int rank, int64_t id) {
     qn_trial_msg m;
     char err[QN_ERR_LEN];
     if (build_msg(st, id, &m, err, sizeof err) != 0) return record_unrun_failure(st, id, err);
-    if (m.parent >= 0) {
-        int cached = 0;
-        for (int i = 0; i < w->ncached; i++) cached |= w->cached[i] == m.parent;
-        if (!cached) {
-            const ckpt_entry *e = coord_ckpt(st, m.parent, err, sizeof err);
-            if (!e) return record_unrun_failure(st, id, err);
-            int64_t hdr[2] = {e->id, (int64_t)e->len};
-            if (qn_send_bytes(hdr, sizeof hdr, rank, QN_TAG_CKPT) != 0 ||
-                qn_send_bytes(e->buf, e->len * sizeof(float), rank, QN_TAG_CKPT) != 0)
-                return -1;
-            w->cached[w->next_slot] = m.parent;
-            w->next_slot = (w->next_slot + 1) % WORKER_CACHE;
-            if (w->ncached < WORKER_CACHE) w->ncached++;
-        }
+    if (st->stages[m.stage].search) {
+        int placed = place_search_trial(st, rank, id, &m);
+        if (placed != 0) return placed < 0 ? -1 : 0;
     }
-    if (qn_send_bytes(&m, sizeof m, rank, QN_TAG_TRIAL) != 0) return -1;
+    if (m.cfg.train.devices > 1) return gang_start(st, rank, &m);
+    if (m.parent >= 0) {
+        int p = send_parent(st, rank, m.parent, err, sizeof err);
+        if (p) return p < 0 ? -1 : record_unrun_failure(st, id, err);
+    }
+    if (qn_send_bytes(&m, qn_trial_msg_len(&m), rank, QN_TAG_TRIAL) != 0) return -1;
     st->state[id] = TS_RUNNING;
     st->running++;
     w->busy = 1;
@@ -560,22 +964,135 @@ static int receive_result(study *st, int rank) {
         }
     }
     w->busy = 0;
+    int member = w->group_lead && w->group_lead != rank;
+    w->group_lead = 0;
+    if (member) { /* a data-parallel trial's other worker: the leader's result is the trial's */
+        if (r.status != QN_TRIAL_DONE && strncmp(r.error, QN_GROUP_STOPPED, strlen(QN_GROUP_STOPPED)) != 0) {
+            char note[QN_ERR_LEN + 96];
+            snprintf(note, sizeof note, "trial %lld: its worker rank %d: %s", (long long)id, rank, r.error);
+            qn_progress_note(&st->progress, note); /* why the group stopped, beside the leader's line */
+        }
+        qn_trial_result_free(&r);
+        return 0;
+    }
     st->running--;
     int rc = record_trial(st, id, rank, w->dev.name, w->started_wall, &r);
     qn_trial_result_free(&r);
     return rc;
 }
 
+/* Test hook (docs/cli.md): QUENCH_FAKE_DEVICES=KIND[,KIND...] makes the worker of rank r (this
+ * process: r = 1) report the (r-1)-th entry, cyclically, of the cost model's device table (memory,
+ * compute capability, bf16, speed), and QUENCH_FAKE_DEVICE_MEMORY=BYTES[,BYTES...] its memory
+ * (suffixes K, M, G: powers of 1000). The trials still run on the real device: for testing placement. */
+static const char *nth_field(const char *list, int i, char *buf, size_t len) {
+    int n = 1;
+    for (const char *p = list; *p; p++) n += *p == ',';
+    const char *p = list;
+    for (int k = (i % n + n) % n; k > 0; k--) p = strchr(p, ',') + 1;
+    size_t l = strcspn(p, ",");
+    snprintf(buf, len, "%.*s", (int)(l < len ? l : len - 1), p);
+    return buf;
+}
+
+static void fake_device(qn_device_profile *d, int rank) {
+    const char *kinds = getenv("QUENCH_FAKE_DEVICES"), *mem = getenv("QUENCH_FAKE_DEVICE_MEMORY");
+    char f[64];
+    const qn_device_kind *k = kinds && *kinds ? qn_device_kind_find(nth_field(kinds, rank - 1, f, sizeof f)) : NULL;
+    if (k) {
+        snprintf(d->kind, sizeof d->kind, "cuda");
+        d->device_index = rank - 1; /* a GPU of its own, for data-parallel groups (same_gpu) */
+        snprintf(d->name, sizeof d->name, "%s", k->label);
+        d->cc_major = k->cc_major, d->cc_minor = k->cc_minor;
+        d->memory_bytes = k->memory_bytes;
+        d->gemm_gflops = k->peak_flops * k->efficiency / 1e9;
+        d->bf16 = k->bf16, d->fp8 = k->fp8;
+    }
+    if (mem && *mem) {
+        char *end;
+        double v = strtod(nth_field(mem, rank - 1, f, sizeof f), &end);
+        v *= *end == 'K' ? 1e3 : *end == 'M' ? 1e6 : *end == 'G' ? 1e9 : 1;
+        if (v > 0) d->memory_bytes = v;
+    }
+}
+
 static int receive_hello(study *st, int rank) {
     worker_state *w = &st->workers[rank];
     if (qn_recv_bytes(&w->dev, sizeof w->dev, rank, QN_TAG_HELLO) != 0) return -1;
     w->dev.name[sizeof w->dev.name - 1] = 0;
+    fake_device(&w->dev, rank);
     w->alive = 1;
+    int nkinds = st->kinds.n;
+    w->kind = qn_live_kind_add(&st->kinds, &w->dev);
+    if (st->kinds.n != nkinds)
+        for (int s = 0; s < st->job.nstages; s++)
+            if (st->stages[s].queued) qn_queue_rate(&st->stages[s].queue, &st->kinds);
+    st->hellos++;
+    st->fit_dirty = 1;
     qn_device_record d = {.rank = rank, .session = st->session, .hostname = w->dev.hostname, .kind = w->dev.kind,
                           .name = w->dev.name, .cc_major = w->dev.cc_major, .cc_minor = w->dev.cc_minor,
                           .cores = w->dev.cores, .memory_bytes = w->dev.memory_bytes, .gemm_gflops = w->dev.gemm_gflops};
     char err[QN_ERR_LEN];
     if (qn_results_add_device(st->res, &d, err, sizeof err) != 0) fprintf(stderr, "quench: warning: %s\n", err);
+    return 0;
+}
+
+/* One message from a worker. 0, or -1 when the protocol breaks or the results file cannot be written. */
+static int handle_message(study *st, int source, int tag) {
+    if (tag == QN_TAG_HELLO) return receive_hello(st, source);
+    if (tag == QN_TAG_RESULT) {
+        const worker_state *w = &st->workers[source];
+        double est = w->busy ? w->est_s : 0, took = qn_now() - w->dispatched;
+        int grouped = w->group_lead != 0; /* a data-parallel trial's time is not one worker's */
+        if (receive_result(st, source) != 0) return -1;
+        if (!grouped) qn_live_kind_observe(&st->kinds, w->kind, est, took); /* calibrates the model's times */
+        return 0;
+    }
+    fprintf(stderr, "quench: unexpected message (tag %d) from rank %d\n", tag, source);
+    return -1;
+}
+
+/* Wait for a worker's message. 0 when a signal comes first or, once stopping, when the running
+ * trials are to be abandoned (second signal, grace deadline). */
+static int wait_message(study *st, int *source, int *tag) {
+    if (!st->stopping) return qn_wait_message(MPI_ANY_SOURCE, source, tag, &g_signal);
+    long sleep_ns = 20000;
+    for (;;) {
+        int flag = 0;
+        MPI_Status status;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status);
+        if (flag) {
+            *source = status.MPI_SOURCE;
+            *tag = status.MPI_TAG;
+            return 1;
+        }
+        if (stop_now(st)) return 0;
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 1000000) sleep_ns *= 2;
+    }
+}
+
+/* Stopping with trials still running: record the results already on their way (they finished in
+ * time; a worker blocked sending a checkpoint would never see STOP), then name the trials left
+ * behind. They are not recorded, so --resume runs them again. */
+static int abandon_running(study *st) {
+    for (;;) {
+        int flag = 0;
+        MPI_Status status;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status);
+        if (!flag) break;
+        if (handle_message(st, status.MPI_SOURCE, status.MPI_TAG) != 0) return 1;
+    }
+    if (st->running == 0) return 0;
+    char note[512];
+    size_t used = (size_t)snprintf(note, sizeof note, "%s: abandoned %lld running trial%s (--resume runs them again):",
+                                   g_again ? "second signal" : "grace period over", (long long)st->running,
+                                   st->running == 1 ? "" : "s");
+    for (int r = 1; r < st->nranks && used < sizeof note; r++)
+        if (st->workers[r].busy && (!st->workers[r].group_lead || st->workers[r].group_lead == r))
+            used += (size_t)snprintf(note + used, sizeof note - used, " %lld", (long long)st->workers[r].trial);
+    qn_progress_note(&st->progress, note);
     return 0;
 }
 
@@ -714,7 +1231,11 @@ static void teardown(study *st) {
         params_free(st->stages[s].inherited, st->stages[s].ninherited);
         free(st->stages[s].parent_error);
         qn_search_free(st->stages[s].search);
+        qn_queue_free(&st->stages[s].queue);
     }
+    free(st->parked);
+    free(st->by_speed);
+    for (int k = 0; k < QN_MAX_LIVE_KINDS; k++) free(st->gangs[k].msg);
     for (int i = 0; i < COORD_CACHE; i++) free(st->cache[i].buf);
     free(st->stages);
     free(st->state);
@@ -722,7 +1243,7 @@ static void teardown(study *st) {
     free(st->has_ckpt);
     free(st->has_master);
     free(st->workers);
-    if (st->inline_ctx) qn_worker_ctx_free(st->inline_ctx);
+    qn_runner_free(st->inline_runner);
     qn_job_free(&st->job);
 }
 
@@ -738,15 +1259,20 @@ static int coordinate(study *st) {
     st->t0 = qn_now();
 
     if (!use_mpi) {
-        st->inline_ctx = qn_worker_ctx_new();
-        qn_device_probe(0, 1, &st->self_dev);
-        if (st->inline_ctx && !strcmp(st->self_dev.kind, "cuda")) qn_worker_ctx_use_gpu(st->inline_ctx, st->self_dev.device_index);
+        /* Trials run in a child forked now, before anything here touches the device; the child
+         * never touches the open results file (docs/faults.md). */
+        char err[QN_ERR_LEN];
+        if (!(st->inline_runner = qn_runner_start(NULL, 0, &st->self_dev, err, sizeof err))) {
+            fprintf(stderr, "quench: %s\n", err);
+            return 1;
+        }
         qn_device_record d = {.rank = 0, .session = st->session, .hostname = st->self_dev.hostname,
                               .kind = st->self_dev.kind, .name = st->self_dev.name, .cc_major = st->self_dev.cc_major,
                               .cc_minor = st->self_dev.cc_minor, .cores = st->self_dev.cores,
                               .memory_bytes = st->self_dev.memory_bytes, .gemm_gflops = st->self_dev.gemm_gflops};
-        char err[QN_ERR_LEN];
         if (qn_results_add_device(st->res, &d, err, sizeof err) != 0) fprintf(stderr, "quench: warning: %s\n", err);
+        fake_device(&st->self_dev, 1);
+        st->self_kind = qn_live_kind_add(&st->kinds, &st->self_dev);
     }
     {
         char note[512];
@@ -765,21 +1291,17 @@ static int coordinate(study *st) {
     }
     for (int s = 0; s < st->job.nstages; s++) update_stage_record(st, s);
 
-    int stopping = 0, rc = 0;
+    int rc = 0;
+    st->stop_deadline = INFINITY;
     while (st->finished < st->n) {
-        if (g_signal && !stopping) {
-            stopping = (int)g_signal;
-            char note[256];
-            snprintf(note, sizeof note, "%s: no new trials; waiting for %lld running (again to stop at once)",
-                     stopping == SIGINT ? "interrupted" : "terminated", (long long)st->running);
-            qn_progress_note(&st->progress, note);
-        }
-        if (stopping && st->running == 0) break;
-        if (resolve_stages(st) != 0) { rc = 1; break; }
+        if (g_signal && !st->stopping) begin_stop(st, st->running);
+        if (st->stopping && (st->running == 0 || stop_now(st))) break;
+        if (prepare_dispatch(st) != 0) { rc = 1; break; }
         if (st->finished >= st->n) break;
         if (!use_mpi) {
-            if (stopping) break;
-            int64_t id = next_trial(st);
+            if (st->stopping) break;
+            double seconds;
+            int64_t id = next_trial(st, 0, &seconds);
             if (id < 0) {
                 fprintf(stderr, "quench: internal error: no trial can run (%lld of %lld finished)\n",
                         (long long)st->finished, (long long)st->n);
@@ -790,39 +1312,58 @@ static int coordinate(study *st) {
             continue;
         }
         /* Hand a trial to every idle worker. */
-        if (!stopping) {
-            for (int r = 1; r < st->nranks; r++) {
-                if (!st->workers[r].alive || st->workers[r].busy) continue;
-                int64_t id = next_trial(st);
-                if (id < 0) break;
+        if (!st->stopping) {
+            if (gangs_flush(st) != 0) { rc = 1; break; }
+            kinds_avail(st);
+            order_by_speed(st);
+            /* Twice: a data-parallel trial taken late in the first pass gathers the idle workers of
+             * its kind that the pass had already left (docs/gradsync.md). */
+            int exhausted = 0;
+            for (int i = 0; i < 2 * st->by_speed_n && !rc; i++) {
+                int r = st->by_speed[i % st->by_speed_n];
+                worker_state *w = &st->workers[r];
+                if (!w->alive || w->busy || w->reserved) continue;
+                if (st->gangs[w->kind].msg) { /* its kind gathers workers for a data-parallel trial */
+                    if (gang_join(st, r) != 0) rc = 1;
+                    continue;
+                }
+                if (exhausted || i >= st->by_speed_n) continue;
+                double seconds;
+                int64_t id = next_trial(st, r, &seconds);
+                if (id == -1) { /* nothing to hand out now: only gathering goes on */
+                    exhausted = 1;
+                    continue;
+                }
+                if (id < 0) continue;
                 if (send_trial(st, r, id) != 0) { rc = 1; break; }
+                if (w->reserved && st->gangs[w->kind].msg) st->gangs[w->kind].est_s = seconds;
+                if (w->busy) {
+                    w->est_s = seconds;
+                    w->dispatched = qn_now();
+                    w->est_end = w->dispatched + seconds * qn_live_kind_scale(&st->kinds, w->kind);
+                    kinds_avail(st);
+                }
             }
             if (rc) break;
-            if (resolve_stages(st) != 0) { rc = 1; break; } /* unrun failures may complete a stage */
+            if (prepare_dispatch(st) != 0) { rc = 1; break; } /* unrun failures may complete a stage */
             if (st->finished >= st->n) break;
         }
         int source, tag;
-        if (!qn_wait_message(MPI_ANY_SOURCE, &source, &tag, stopping ? NULL : &g_signal)) continue;
-        if (tag == QN_TAG_HELLO) {
-            if (receive_hello(st, source) != 0) { rc = 1; break; }
-        } else if (tag == QN_TAG_RESULT) {
-            if (receive_result(st, source) != 0) { rc = 1; break; }
-        } else {
-            fprintf(stderr, "quench: unexpected message (tag %d) from rank %d\n", tag, source);
-            rc = 1;
-            break;
-        }
+        if (!wait_message(st, &source, &tag)) continue;
+        if (handle_message(st, source, tag) != 0) { rc = 1; break; }
     }
+    gangs_drop(st);
+    if (use_mpi && st->stopping && rc == 0) rc = abandon_running(st);
     qn_progress_end(&st->progress);
     if (use_mpi) {
         for (int r = 1; r < st->nranks; r++) MPI_Send(NULL, 0, MPI_BYTE, r, QN_TAG_STOP, MPI_COMM_WORLD);
     }
     if (rc != 0) return rc;
-    print_summary(st, stdout, stopping != 0);
+    print_summary(st, stdout, st->stopping != 0);
     printf("results: %s\n", opts->out_path);
-    if (stopping && st->finished < st->n) {
+    if (st->stopping && st->finished < st->n) {
         printf("stopped before the end: finish with  quench run %s -o %s --resume\n", opts->job_path, opts->out_path);
-        return 128 + stopping;
+        return 128 + st->stopping;
     }
     printf("look at them:  quench ls %s   |   quench export %s --csv > trials.csv\n", opts->out_path, opts->out_path);
     if (st->failed_total > 0) {
@@ -839,15 +1380,24 @@ int qn_study_run(const qn_run_opts *opts) {
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
+    /* The coordinator decides when the study stops (a second signal: at once, cleanly). Workers keep
+     * going until it tells them: srun and mpirun hand USR1 to every task, so workers ignore it. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    /* The coordinator's second signal stops it at once (results are durable); workers keep going
-     * until the coordinator tells them to stop. */
-    sa.sa_flags = rank == 0 ? (int)SA_RESETHAND : 0;
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
+    sa.sa_flags = SA_RESTART; /* a signal must not fail a write of the results file with EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (rank == 0) {
+        sigaction(SIGUSR1, &sa, NULL);
+    } else {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGUSR1, &sa, NULL);
+    }
 
     if (rank != 0) {
         int go = 0;
@@ -868,7 +1418,9 @@ int qn_study_run(const qn_run_opts *opts) {
     }
     if (rc == 0) {
         st.workers = calloc((size_t)size + 1, sizeof *st.workers);
-        rc = st.workers ? coordinate(&st) : 1;
+        st.parked = malloc(((size_t)size + 1) * sizeof *st.parked);
+        st.by_speed = malloc(((size_t)size + 1) * sizeof *st.by_speed);
+        rc = st.workers && st.parked && st.by_speed ? coordinate(&st) : 1;
     }
     teardown(&st);
     return rc;

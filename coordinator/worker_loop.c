@@ -1,15 +1,19 @@
 /* worker_loop.c: a worker rank. Announces its device, then receives trials (and the parent
- * checkpoints they start from, cached), runs them and sends the results back, until STOP. */
+ * checkpoints they start from, cached), runs them in its trial runner child (so a crash or a hang
+ * costs the trial, not the rank: docs/faults.md) and sends the results back, until STOP. For a
+ * data-parallel trial it also does the group's collectives its child asks for (group_link.h). */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "group_link.h"
 #include "protocol.h"
 #include "qn_device.h"
 #include "qn_worker.h"
 #include "study_internal.h"
 #include "transport.h"
+#include "trial_runner.h"
 
 #define CACHE 4
 
@@ -25,15 +29,30 @@ static int local_rank(void) {
     return v ? atoi(v) : 0;
 }
 
+/* While a trial runs: has the coordinator said STOP (it does at the end of a signal's grace period)? */
+static int stop_sent(void *arg) {
+    (void)arg;
+    int flag = 0;
+    MPI_Iprobe(0, QN_TAG_STOP, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+    return flag;
+}
+
 int qn_worker_loop(volatile sig_atomic_t *signal_flag) {
     (void)signal_flag; /* a worker finishes its trial; the coordinator decides when to stop */
+    /* The child probes the device and owns it: this process never initialises CUDA. */
     qn_device_profile dev;
-    qn_device_probe(local_rank(), 1, &dev);
-    if (qn_send_bytes(&dev, sizeof dev, 0, QN_TAG_HELLO) != 0) return 1;
-
-    qn_worker_ctx *ctx = qn_worker_ctx_new();
-    if (!ctx) return 1;
-    if (!strcmp(dev.kind, "cuda")) qn_worker_ctx_use_gpu(ctx, dev.device_index);
+    char err[QN_ERR_LEN];
+    qn_runner *runner = qn_runner_start(NULL, local_rank(), &dev, err, sizeof err);
+    if (!runner) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        fprintf(stderr, "quench: worker rank %d: %s\n", rank, err);
+        return 1;
+    }
+    if (qn_send_bytes(&dev, sizeof dev, 0, QN_TAG_HELLO) != 0) {
+        qn_runner_free(runner);
+        return 1;
+    }
     cached_ckpt cache[CACHE];
     memset(cache, 0, sizeof cache);
     int next_slot = 0, rc = 0;
@@ -74,15 +93,40 @@ int qn_worker_loop(volatile sig_atomic_t *signal_flag) {
                 parent_len = cache[i].len;
                 have_parent = 1;
             }
-        if (!have_parent) {
+        /* A data-parallel trial (docs/gradsync.md): this worker's child trains its share and this
+         * process does the group's collectives; however the trial ends here, the group is closed, so
+         * the other members fail at their next collective instead of waiting. */
+        int grouped = m.group_size > 1, linked = 0;
+        qn_group_link link;
+        if (grouped) {
+            if (qn_group_open(&link, &m, err, sizeof err) == 0) {
+                linked = 1;
+            } else {
+                r.status = QN_TRIAL_FAILED;
+                snprintf(r.error, sizeof r.error, "%s", err);
+            }
+        }
+        if (grouped && !linked) {
+            /* failed above */
+        } else if (!have_parent) {
             r.status = QN_TRIAL_FAILED;
             snprintf(r.error, sizeof r.error, "worker did not receive the checkpoint of parent trial %lld", (long long)m.parent);
         } else {
-            qn_step steps[QN_MAX_STEPS];
-            for (int i = 0; i < m.nsteps && i < QN_MAX_STEPS; i++) steps[i] = (qn_step)m.steps[i];
-            if (qn_trial_execute(ctx, &m.cfg, steps, m.nsteps, m.data_seed, m.trial_seed, parent, parent_len,
-                                 m.want_checkpoint, &r) != 0 && r.error[0] == 0)
-                snprintf(r.error, sizeof r.error, "internal error in the trial engine");
+            qn_gradsync_relay relay;
+            if (linked) qn_group_relay(&link, &relay);
+            int ran = qn_runner_run_group(runner, &m, parent, parent_len, stop_sent, NULL, linked ? &relay : NULL, &r);
+            if (ran != 0 && linked) qn_group_close(&link);
+            if (ran == 1) { /* STOP while busy: the trial is abandoned (it stays unrecorded) */
+                MPI_Recv(NULL, 0, MPI_BYTE, 0, QN_TAG_STOP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                break;
+            }
+            if (ran != 0) { rc = 1; break; }
+        }
+        if (linked) qn_group_close(&link);
+        if (grouped && m.group_rank != 0) { /* only the leader's result is recorded: keep the weights home */
+            free(r.checkpoint);
+            r.checkpoint = NULL;
+            r.checkpoint_len = 0;
         }
         size_t len = 0;
         void *buf = qn_result_pack(m.id, &r, &len);
@@ -95,6 +139,6 @@ int qn_worker_loop(volatile sig_atomic_t *signal_flag) {
         if (bad) { rc = 1; break; }
     }
     for (int i = 0; i < CACHE; i++) free(cache[i].buf);
-    qn_worker_ctx_free(ctx);
+    qn_runner_free(runner);
     return rc;
 }

@@ -258,11 +258,22 @@ void qn_npy_free(qn_npy *a) {
 int qn_npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim, char *err, size_t errlen) {
     char header[4096];
     size_t n = 1;
+    /* The caller's shape decides how many bytes are read from data: refuse one that cannot be right. */
+    if (ndim < 0 || ndim > QN_NPY_MAX_DIMS) {
+        snprintf(err, errlen, "%s: cannot write an array of %d dimensions (0 to %d)", path, ndim, QN_NPY_MAX_DIMS);
+        return 2;
+    }
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0 || (shape[d] > 0 && n > SIZE_MAX / sizeof(float) / (size_t)shape[d])) {
+            snprintf(err, errlen, "%s: cannot write an array of shape dimension %lld", path, (long long)shape[d]);
+            return 2;
+        }
+        n *= (size_t)shape[d];
+    }
     int len = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int d = 0; d < ndim; d++) {
         len += snprintf(header + len, sizeof header - (size_t)len, "%lld,%s", (long long)shape[d],
                         d + 1 < ndim ? " " : "");
-        n *= (size_t)shape[d];
     }
     if (ndim > 1) len--; /* numpy writes (3,) for one dimension and (3, 4) for more */
     len += snprintf(header + len, sizeof header - (size_t)len, "), }");

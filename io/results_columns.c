@@ -78,6 +78,61 @@ static int put(hid_t ds, int64_t row, hid_t memtype, const void *value) {
     return rc < 0 ? -1 : 0;
 }
 
+int qn_col_put_rows(qn_results *r, hid_t ds, int64_t row, int64_t n, qn_col_type type, const void *values) {
+    if (n <= 0) return 0;
+    if (qn_col_length(ds) < row + n && qn_col_set_length(ds, row + n) != 0) return -1;
+    qn_col_type col = qn_col_type_of(ds);
+    hid_t memtype = col == QN_COL_STR ? H5Dget_type(ds) : native(r, col);
+    void *buf = NULL;
+    size_t width = col == QN_COL_STR ? H5Tget_size(memtype) : 8;
+    if (col == QN_COL_STR && type != QN_COL_STR) {
+        H5Tclose(memtype);
+        return -1; /* callers format numbers for string columns */
+    }
+    if (col == QN_COL_STR && H5Tis_variable_str(memtype) > 0) {
+        /* files of older versions: variable-length strings, written as pointers */
+        H5Tclose(memtype);
+        memtype = H5Tcopy(r->str_type);
+        buf = malloc((size_t)n * sizeof(char *) + 1);
+        for (int64_t i = 0; buf && i < n; i++) {
+            const char *s = ((const char *const *)values)[i];
+            ((const char **)buf)[i] = s ? s : "";
+        }
+    } else if (col == QN_COL_STR) {
+        buf = malloc((size_t)n * width + 1);
+        for (int64_t i = 0; buf && i < n; i++) {
+            const char *s = ((const char *const *)values)[i];
+            fit_utf8(s ? s : "", (char *)buf + (size_t)i * width, width);
+        }
+    } else if (type == QN_COL_STR) {
+        return -1;
+    } else {
+        /* convert to the column's own type */
+        buf = malloc((size_t)n * 8 + 1);
+        for (int64_t i = 0; buf && i < n; i++) {
+            double x = type == QN_COL_F64 ? ((const double *)values)[i]
+                       : type == QN_COL_I64 ? (double)((const int64_t *)values)[i]
+                                            : (double)((const int32_t *)values)[i];
+            if (col == QN_COL_F64) ((double *)buf)[i] = x;
+            else if (col == QN_COL_I64) ((int64_t *)buf)[i] = type == QN_COL_I64 ? ((const int64_t *)values)[i] : (int64_t)x;
+            else ((int32_t *)buf)[i] = (int32_t)x;
+        }
+    }
+    int rc = -1;
+    if (buf) {
+        hid_t fs = H5Dget_space(ds);
+        hsize_t start = (hsize_t)row, count = (hsize_t)n;
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        hid_t ms = H5Screate_simple(1, &count, NULL);
+        rc = H5Dwrite(ds, memtype, ms, fs, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+        H5Sclose(ms);
+        H5Sclose(fs);
+        free(buf);
+    }
+    if (col == QN_COL_STR) H5Tclose(memtype);
+    return rc;
+}
+
 int qn_col_read_rows(hid_t ds, int64_t row, int64_t n, hid_t memtype, void *out) {
     if (n == 0) return 0;
     if (row < 0 || n < 0 || row + n > qn_col_length(ds)) return -1;

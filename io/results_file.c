@@ -22,6 +22,7 @@ static qn_results *handle_new(const char *path) {
     if (!r) return NULL;
     r->path = strdup(path);
     r->lock_fd = -1;
+    r->journal_fd = -1;
     r->file = -1;
     r->str_type = H5Tcopy(H5T_C_S1);
     H5Tset_size(r->str_type, H5T_VARIABLE);
@@ -33,6 +34,9 @@ static void handle_free(qn_results *r) {
     if (!r) return;
     if (r->file >= 0) H5Fclose(r->file);
     if (r->lock_fd >= 0) close(r->lock_fd);
+    qn_journal_close(r, 0);
+    for (int i = 0; i < r->nstages_seen; i++) free(r->stages_seen[i].name);
+    free(r->stages_seen);
     H5Tclose(r->str_type);
     free(r->path);
     free(r);
@@ -76,14 +80,26 @@ static hid_t group_open_or_create(hid_t parent, const char *name) {
     return qn_group_create(parent, name);
 }
 
-/* Make everything written so far durable (results_commit.c). */
+/* Make everything written so far, the journal's rows included, durable in the image
+ * (results_commit.c), and empty the journal. */
 static int make_durable(qn_results *r) {
     char err[QN_ERR_LEN];
-    if (qn_results_commit(r, 0, err, sizeof err) != 0) {
+    double started = qn_results_clock();
+    if (qn_journal_apply(r, err, sizeof err) != 0 || qn_results_commit(r, 0, err, sizeof err) != 0) {
         fprintf(stderr, "quench: %s\n", err);
         return -1;
     }
+    qn_journal_committed(r, started);
     return 0;
+}
+
+/* Readers of rows see the journal's too: write them into the image first (no commit needed: they
+ * are durable in the journal). */
+static void settle(const qn_results *rc) {
+    qn_results *r = (qn_results *)rc;
+    char err[QN_ERR_LEN];
+    if (r->writable && r->npending > 0 && qn_journal_apply(r, err, sizeof err) != 0)
+        fprintf(stderr, "quench: warning: %s\n", err);
 }
 
 int qn_results_create(const char *path, const qn_job *job, const char *plan_text, qn_results **out, char *err,
@@ -139,12 +155,15 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
     H5Gclose(sub[0]);
     H5Gclose(sub[1]);
     H5Gclose(trials);
+    double started = qn_results_clock();
     int rc = bad ? -1 : qn_results_commit(r, 1, err, errlen);
     if (rc != 0) {
         if (bad) snprintf(err, errlen, "%s: cannot write the results file", path);
         handle_free(r);
         return rc == -2 ? 2 : 1;
     }
+    qn_journal_committed(r, started);
+    qn_journal_close(r, 1); /* a journal left by a study whose file was since removed is not ours */
     *out = r;
     return 0;
 }
@@ -249,7 +268,9 @@ int qn_results_open_resume(const char *path, const char *plan_text, qn_results *
         }
         H5Gclose(p), H5Gclose(m), H5Gclose(t);
     }
+    if (!rc && qn_journal_replay(r, err, errlen) < 0) rc = 1;
     if (!rc) {
+        /* the journal's trials go into the image with this commit, and the journal is emptied */
         qn_attr_put_i64(r->file, "sessions", ++r->session);
         if (make_durable(r) != 0) {
             snprintf(err, errlen, "%s: cannot write the results file", path);
@@ -301,6 +322,7 @@ int qn_results_open_read(const char *path, qn_results **out, char *err, size_t e
 int qn_results_close(qn_results *r) {
     int rc = 0;
     if (r->writable) rc = make_durable(r);
+    if (r->writable && rc == 0) qn_journal_close(r, 1); /* all in the image */
     handle_free(r);
     return rc;
 }
@@ -435,10 +457,14 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
 }
 
 int qn_results_append_trial(qn_results *r, const qn_trial_record *rec, char *err, size_t errlen) {
+    /* durable in the journal now, in the image later (results_journal.c) */
+    if (qn_journal_wanted(r, rec)) return qn_journal_append(r, rec, err, errlen);
+    settle(r);
     return write_row(r, r->rows, rec, err, errlen);
 }
 
 int qn_results_replace_trial(qn_results *r, int64_t row, const qn_trial_record *rec, char *err, size_t errlen) {
+    settle(r);
     if (row < 0 || row >= r->rows) {
         snprintf(err, errlen, "%s: no row %lld to replace", r->path, (long long)row);
         return -1;
@@ -478,6 +504,9 @@ int qn_results_add_device(qn_results *r, const qn_device_record *d, char *err, s
 }
 
 int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, size_t errlen) {
+    /* called after every trial: nothing to do unless ntrials or the rows changed */
+    struct qn_stage_seen *seen = qn_stage_seen(r, s->name);
+    if (seen && seen->ntrials == s->ntrials && (r->npending > 0 || seen->refreshed_rows == r->rows)) return 0;
     hid_t stages = H5Gopen2(r->file, "stages", H5P_DEFAULT);
     hid_t g = stages < 0 ? -1 : group_open_or_create(stages, s->name);
     int bad = g < 0;
@@ -492,10 +521,12 @@ int qn_results_set_stage(qn_results *r, const qn_stage_record *s, char *err, siz
     if (!bad && H5Aexists(g, "method") <= 0) /* files written before it had no method */
         bad |= qn_attr_put_str(r, g, "method", s->method && s->method[0] ? s->method : "grid");
     if (!bad) bad |= qn_attr_put_i64(g, "ntrials", s->ntrials);
+    if (!bad && seen) seen->ntrials = s->ntrials;
     if (g >= 0) H5Gclose(g);
     if (stages >= 0) H5Gclose(stages);
-    /* done, failed, the best trial and best_so_far: from the table, never from the record. */
-    bad |= !bad && qn_results_stage_refresh(r, s->name, r->rows) != 0;
+    /* done, failed, the best trial and best_so_far: from the table, never from the record; with
+     * journaled rows pending, when they are written into the image (qn_journal_apply) */
+    bad |= !bad && r->npending == 0 && qn_results_stage_refresh(r, s->name, r->rows) != 0;
     /* Stage summaries are derived from the rows (results_stage.c) and committed with each row. */
     if (bad) {
         snprintf(err, errlen, "%s: cannot record stage %s", r->path, s->name);
@@ -518,6 +549,7 @@ int qn_results_drop_checkpoint(qn_results *r, int64_t id) {
 
 int qn_results_row(const qn_results *rc, int64_t row, int64_t *id, char *status, size_t len) {
     qn_results *r = (qn_results *)rc;
+    settle(r);
     if (row < 0 || row >= r->rows) return -1;
     hid_t t = H5Gopen2(r->file, "trials", H5P_DEFAULT);
     hid_t di = H5Dopen2(t, "id", H5P_DEFAULT), ds = H5Dopen2(t, "status", H5P_DEFAULT);
@@ -530,6 +562,7 @@ int qn_results_row(const qn_results *rc, int64_t row, int64_t *id, char *status,
 
 double qn_results_metric(const qn_results *rc, int64_t row, const char *name) {
     qn_results *r = (qn_results *)rc;
+    settle(r);
     if (row < 0 || row >= r->rows) return NAN;
     hid_t m = H5Gopen2(r->file, "trials/metrics", H5P_DEFAULT);
     double v = NAN;
@@ -544,6 +577,7 @@ double qn_results_metric(const qn_results *rc, int64_t row, const char *name) {
 
 int qn_results_param(const qn_results *rc, int64_t row, const char *name, qn_value *out) {
     qn_results *r = (qn_results *)rc;
+    settle(r);
     memset(out, 0, sizeof *out);
     if (row < 0 || row >= r->rows) return -1;
     hid_t g = H5Gopen2(r->file, "trials/params", H5P_DEFAULT);

@@ -157,6 +157,20 @@ static int attr_put_fixed_str(hid_t obj, const char *name, const char *value) {
     return rc < 0 ? -1 : 0;
 }
 
+struct qn_stage_seen *qn_stage_seen(qn_results *r, const char *stage) {
+    for (int i = 0; i < r->nstages_seen; i++)
+        if (!strcmp(r->stages_seen[i].name, stage)) return &r->stages_seen[i];
+    struct qn_stage_seen *more = realloc(r->stages_seen, (size_t)(r->nstages_seen + 1) * sizeof *more);
+    if (!more) return NULL;
+    r->stages_seen = more;
+    struct qn_stage_seen *e = &more[r->nstages_seen];
+    e->name = strdup(stage);
+    if (!e->name) return NULL;
+    e->ntrials = e->refreshed_rows = -1;
+    r->nstages_seen++;
+    return e;
+}
+
 int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows) {
     char path[512];
     snprintf(path, sizeof path, "stages/%s", stage);
@@ -229,12 +243,14 @@ int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows) {
         free(json);
         hid_t ds = qn_col_open(r, g, "best_so_far", QN_COL_F64, 0);
         bad |= ds < 0 || qn_col_set_length(ds, (int64_t)m) != 0;
-        for (size_t k = 0; !bad && k < m; k++) bad |= qn_col_put_f64(ds, (int64_t)k, bsf[k]) != 0;
+        bad |= !bad && qn_col_put_rows(r, ds, 0, (int64_t)m, QN_COL_F64, bsf) != 0;
         if (ds >= 0) H5Dclose(ds);
     }
     if (t >= 0) H5Gclose(t);
     H5Gclose(g);
     free(metric);
     free(idf), free(val), free(bsf), free(stg), free(sts), free(mine);
+    struct qn_stage_seen *e = bad ? NULL : qn_stage_seen(r, stage);
+    if (e) e->refreshed_rows = nrows;
     return bad ? -1 : 0;
 }

@@ -1,13 +1,16 @@
 /* safetensors.c: the .safetensors reader (see qn_safetensors.h). The host is assumed little-endian,
  * as the format's data is. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "qn_infer_formats.h"
 #include "qn_safetensors.h"
@@ -49,7 +52,12 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
 
 void qn_st_close(qn_safetensors *st) {
     for (int i = 0; i < st->ntensors; i++) free(st->tensors[i].name);
-    free(st->tensors), free(st->buf), free(st->path);
+    if (st->mapped) {
+        if (st->buf) munmap(st->buf, st->len ? st->len : 1);
+    } else {
+        free(st->buf);
+    }
+    free(st->tensors), free(st->path);
     memset(st, 0, sizeof *st);
 }
 
@@ -96,7 +104,9 @@ static int parse_entry(const char *path, const char *name, json_t *v, qn_st_tens
     return 0;
 }
 
-int qn_st_parse(const char *path, const unsigned char *buf, size_t len, qn_safetensors *st, char *err, size_t errlen) {
+/* Validate the image and fill st's tensors; st->buf is left for the caller to set. */
+static int parse_header(const char *path, const unsigned char *buf, size_t len, qn_safetensors *st, char *err,
+                        size_t errlen) {
     memset(st, 0, sizeof *st);
     if (len < 8) return fail(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
     uint64_t hlen = 0;
@@ -161,13 +171,10 @@ int qn_st_parse(const char *path, const unsigned char *buf, size_t len, qn_safet
         rc = fail(err, errlen, path, "the tensors cover %zu of the %zu data bytes", at, data_len);
     free(sorted);
     if (rc) goto out;
-    st->buf = malloc(len ? len : 1);
-    st->path = strdup(path);
-    if (!st->buf || !st->path) {
+    if (!(st->path = strdup(path))) {
         rc = fail(err, errlen, path, "out of memory");
         goto out;
     }
-    memcpy(st->buf, buf, len);
     st->len = len;
     st->data_start = 8 + (size_t)hlen;
 out:
@@ -175,6 +182,52 @@ out:
     if (rc) qn_st_close(st);
     return rc;
 }
+
+int qn_st_parse(const char *path, const unsigned char *buf, size_t len, qn_safetensors *st, char *err, size_t errlen) {
+    int rc = parse_header(path, buf, len, st, err, errlen);
+    if (rc) return rc;
+    if (!(st->buf = malloc(len ? len : 1))) {
+        qn_st_close(st);
+        return fail(err, errlen, path, "out of memory");
+    }
+    memcpy(st->buf, buf, len);
+    return 0;
+}
+
+int qn_st_open_mapped(const char *path, qn_safetensors *st, char *err, size_t errlen) {
+    memset(st, 0, sizeof *st);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        return e == ENOENT || e == EACCES || e == EISDIR ? 2 : 1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fail(err, errlen, path, "not a regular file");
+    }
+    size_t len = (size_t)sb.st_size;
+    if (len < 8) {
+        close(fd);
+        return fail(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
+    }
+    unsigned char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd); /* the mapping keeps the file */
+    if (map == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map %zu bytes: %s", path, len, strerror(errno));
+        return 1;
+    }
+    int rc = parse_header(path, map, len, st, err, errlen);
+    if (rc) {
+        munmap(map, len);
+        return rc;
+    }
+    st->buf = map, st->mapped = 1;
+    return 0;
+}
+
+const void *qn_st_data(const qn_safetensors *st, const qn_st_tensor *t) { return st->buf + st->data_start + t->begin; }
 
 int qn_st_open(const char *path, qn_safetensors *st, char *err, size_t errlen) {
     memset(st, 0, sizeof *st);

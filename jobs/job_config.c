@@ -24,7 +24,7 @@ typedef struct {
 } field;
 
 static const field fields[] = {
-    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert", 1},
+    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert|null", 1},
     {"model.preset", F_STR, 0, 0, 0, 0, "bert-tiny|bert-mini|bert-small", 1},
     {"model.embed_dim", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"model.hidden_size", F_INT, 1, 65536, 0, 0, NULL, 0},
@@ -46,11 +46,14 @@ static const field fields[] = {
     {"train.warmup_ratio", F_NUM, 0, 1, 0, 0, NULL, 0},
     {"train.epochs", F_INT, 1, 1000000, 0, 0, NULL, 0},
     {"train.batch_size", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"train.devices", F_INT, 1, 64, 0, 0, NULL, 0}, /* QN_MAX_GROUP */
     {"train.lr", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
     {"train.weight_decay", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
     {"train.beta1", F_NUM, 0, 1, 0, 1, NULL, 0},
     {"train.beta2", F_NUM, 0, 1, 0, 1, NULL, 0},
     {"train.eps", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
+    {"debug.fault", F_STR, 0, 0, 0, 0, "none|segv|abort|hang|nan", 0},
+    {"debug.sleep_ms", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
 };
 
 /* Per-operand quantization keys (quant.KEY sets all three operands, quant.OPERAND.KEY one). */
@@ -112,6 +115,7 @@ void qn_config_defaults(qn_trial_config *c) {
     c->train.warmup_ratio = 0.0;
     c->train.epochs = 2;
     c->train.batch_size = 32;
+    c->train.devices = 1;
     c->train.lr = 1e-3;
     c->train.weight_decay = 0.01;
     c->train.beta1 = 0.9;
@@ -122,6 +126,15 @@ void qn_config_defaults(qn_trial_config *c) {
     snprintf(c->prune.weight.scope, sizeof c->prune.weight.scope, "local");
     snprintf(c->prune.activation.scope, sizeof c->prune.activation.scope, "local");
     c->prune.weight.sparsity = c->prune.activation.sparsity = -1.0; /* not set */
+    snprintf(c->debug.fault, sizeof c->debug.fault, "none");
+}
+
+qn_fault qn_fault_of(const char *name) {
+    return !strcmp(name, "segv")    ? QN_FAULT_SEGV
+           : !strcmp(name, "abort") ? QN_FAULT_ABORT
+           : !strcmp(name, "hang")  ? QN_FAULT_HANG
+           : !strcmp(name, "nan")   ? QN_FAULT_NAN
+                                    : QN_FAULT_NONE;
 }
 
 static int in_choices(const char *s, const char *choices) {
@@ -175,11 +188,14 @@ static void *field_ptr(qn_trial_config *c, const char *path) {
     if (!strcmp(path, "train.checkpoints")) return c->train.checkpoints;
     if (!strcmp(path, "train.epochs")) return &c->train.epochs;
     if (!strcmp(path, "train.batch_size")) return &c->train.batch_size;
+    if (!strcmp(path, "train.devices")) return &c->train.devices;
     if (!strcmp(path, "train.lr")) return &c->train.lr;
     if (!strcmp(path, "train.weight_decay")) return &c->train.weight_decay;
     if (!strcmp(path, "train.beta1")) return &c->train.beta1;
     if (!strcmp(path, "train.beta2")) return &c->train.beta2;
     if (!strcmp(path, "train.eps")) return &c->train.eps;
+    if (!strcmp(path, "debug.fault")) return c->debug.fault;
+    if (!strcmp(path, "debug.sleep_ms")) return &c->debug.sleep_ms;
     return NULL;
 }
 
@@ -230,6 +246,7 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
                      : !strcmp(f->path, "train.optimizer")   ? sizeof c->train.optimizer
                      : !strcmp(f->path, "train.checkpoints") ? sizeof c->train.checkpoints
                      : !strcmp(f->path, "train.lr_schedule") ? sizeof c->train.lr_schedule
+                     : !strcmp(f->path, "debug.fault")       ? sizeof c->debug.fault
                                                              : sizeof c->model.arch;
         snprintf((char *)p, cap, "%s", v->str);
         return 0;
@@ -432,8 +449,8 @@ static int grouped(const char *name, const char *group, const char *const *mids,
 /* "did you mean" for the key part of a per-layer parameter: the layer's name is checked later,
  * against the model */
 static void unknown_layer_key(const char *name, size_t prefix, char *err, size_t errlen) {
-    const char *names[64];
-    int n = 0, all = qn_param_names(names, 64);
+    const char *names[128];
+    int n = 0, all = qn_param_names(names, 128);
     for (int i = 0; i < all; i++)
         if (!strncmp(names[i], "quant.", 6) || !strncmp(names[i], "prune.", 6)) names[n++] = names[i];
     const char *hint = qn_suggest(name + prefix, names, n);
@@ -498,8 +515,8 @@ int qn_config_set(qn_trial_config *cfg, const char *name, const qn_value *v, cha
             if ((mid < 0 || mid == t) && set_prune(ts[t], name, prune_keys[key], v, err, errlen) != 0) return -1;
         return 0;
     }
-    const char *names[64];
-    int n = qn_param_names(names, 64);
+    const char *names[128]; /* every name: the table's, then the quant and prune keys */
+    int n = qn_param_names(names, 128);
     const char *hint = qn_suggest(name, names, n);
     if (hint)
         snprintf(err, errlen, "unknown parameter '%.100s': did you mean '%s'?", name, hint);
@@ -523,6 +540,15 @@ int qn_config_finish_model(qn_trial_config *cfg, char *err, size_t errlen) {
 }
 
 static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen) {
+    if (!strcmp(m->arch, "null")) {
+        /* no model: the sizes mean nothing, so giving one is a mistake worth naming */
+        if (m->preset[0] || m->layers || m->heads || m->intermediate_size || m->pretrained[0]) {
+            snprintf(err, errlen, "model.preset, model.layers, model.heads, model.intermediate_size and "
+                                  "model.pretrained are for model.arch: bert, not null");
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(m->arch, "mlp")) {
         if (m->preset[0] || m->layers || m->heads || m->intermediate_size) {
             snprintf(err, errlen, "model.preset, model.layers, model.heads and model.intermediate_size are for "

@@ -90,7 +90,9 @@ static int scalar_value(parser *p, const yaml_node_t *n, const char *what, qn_va
         char *end;
         errno = 0;
         double x = strtod(s, &end);
-        if (end == s + len && !isspace((unsigned char)s[0]) && !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))) {
+        /* strtod also reads "nan" and "inf": those are names here (debug.fault: nan) */
+        int digits = isdigit((unsigned char)t[0]) || (t[0] == '.' && isdigit((unsigned char)t[1]));
+        if (end == s + len && digits && !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))) {
             out->kind = QN_VAL_NUM;
             out->num = errno == ERANGE && fabs(x) > 1 ? (x > 0 ? INFINITY : -INFINITY) : x;
             return 0;
@@ -230,6 +232,27 @@ static int parse_int(parser *p, const yaml_node_t *n, const char *what, long lon
     return 0;
 }
 
+/* trial_timeout: seconds as a number, or a string with a unit ("90s", "10m", "2h"); 0: no limit. */
+static int parse_timeout(parser *p, const yaml_node_t *n, double *out) {
+    qn_value v;
+    if (scalar_value(p, n, "trial_timeout", &v) != 0) return -1;
+    double x = v.num;
+    int bad = 0;
+    if (v.kind == QN_VAL_STR) {
+        char *end = v.str;
+        if (isdigit((unsigned char)v.str[0]) || v.str[0] == '.') x = strtod(v.str, &end);
+        double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600 : 0;
+        bad = end == v.str || unit == 0;
+        x *= unit;
+    }
+    value_free(&v);
+    if (bad || !isfinite(x) || x < 0)
+        return fail_node(p, n, "trial_timeout must be a number of seconds >= 0 or a duration like \"90s\", \"10m\" "
+                               "or \"2h\" (0: no limit), not '%.100s'", n->type == YAML_SCALAR_NODE ? text(n) : kind_name(n));
+    *out = x;
+    return 0;
+}
+
 static int range_values(parser *p, qn_axis *ax, const yaml_node_t *map, mark **marks) {
     static const char *const keys[] = {"start", "stop", "step"};
     char where[160];
@@ -293,7 +316,8 @@ static int parse_grid(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_
         qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
         if (qn_config_set(&scratch, ax->name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
             return fail_node(p, k, "%s", msg);
-        if (qn_param_is_base_only(ax->name))
+        /* model.arch varies only to mix null trials in (qn_trial_config_build checks the values) */
+        if (qn_param_is_base_only(ax->name) && strcmp(ax->name, "model.arch") != 0)
             return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", ax->name);
         char layer[QN_LAYER_NAME_LEN + 1];
         /* against the base model: a grid over model.layers is checked per trial when they are built */
@@ -610,7 +634,7 @@ static int parse_search(parser *p, qn_stage *st, stage_marks *sm, const yaml_nod
         qn_value probe = {.kind = QN_VAL_NUM, .num = 0};
         if (qn_config_set(&scratch, name, &probe, msg, sizeof msg) != 0 && !strncmp(msg, "unknown parameter", 17))
             return fail_node(p, k, "%s", msg);
-        if (qn_param_is_base_only(name))
+        if (qn_param_is_base_only(name) && strcmp(name, "model.arch") != 0)
             return fail_node(p, k, "%s cannot vary between trials: set it in its section at the top of the job", name);
         if (!wild && layer_of(name, layer, sizeof layer) && qn_layer_check_name(model, layer, msg, sizeof msg) != 0)
             return fail_node(p, k, "%s", msg);
@@ -731,7 +755,7 @@ int qn_ckpt_policy_of(const char *name) {
 
 static int parse_stage(parser *p, int index, const yaml_node_t *map) {
     static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric", "checkpoints",
-                                       "method", "trials", "parameters"};
+                                       "method", "trials", "parameters", "trial_timeout"};
     qn_stage *st = &p->job->stages[index];
     stage_marks *sm = &p->marks[index];
     st->line = mark_of(map).line;
@@ -740,9 +764,9 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         return fail_node(p, map, "each stage must be a mapping with name and run, not %s", kind_name(map));
     char where[64];
     snprintf(where, sizeof where, "stage %d", index + 1);
-    if (check_keys(p, map, where, keys, 10) != 0) return -1;
+    if (check_keys(p, map, where, keys, 11) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL,
-                *n_ckpt = NULL, *n_method = NULL, *n_trials = NULL, *n_params = NULL;
+                *n_ckpt = NULL, *n_method = NULL, *n_trials = NULL, *n_params = NULL, *n_timeout = NULL;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
         yaml_node_t *v = node(p, a->value);
@@ -755,6 +779,7 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         else if (!strcmp(k, "method")) n_method = v;
         else if (!strcmp(k, "trials")) n_trials = v;
         else if (!strcmp(k, "parameters")) n_params = v;
+        else if (!strcmp(k, "trial_timeout")) n_timeout = v;
         else n_metric = v;
     }
     if (!n_name) return fail_node(p, map, "stage %d has no name", index + 1);
@@ -800,6 +825,9 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         sm->from = mark_of(n_from);
     }
     if (n_metric && parse_metric(p, st, sm, n_metric) != 0) return -1;
+    /* the stage's own limit, else the job's (parsed before the stages) */
+    st->trial_timeout_s = p->job->trial_timeout_s;
+    if (n_timeout && parse_timeout(p, n_timeout, &st->trial_timeout_s) != 0) return -1;
     sm->checkpoints = -1; /* the job's train.checkpoints */
     if (n_ckpt) {
         int c = n_ckpt->type != YAML_SCALAR_NODE ? -1 : qn_ckpt_policy_of(text(n_ckpt));
@@ -1160,11 +1188,12 @@ static int validate_all(parser *p) {
 /* ---------------------------------------------------------------- the document */
 
 static int parse_document(parser *p, const yaml_node_t *root) {
-    static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "layers", "stages"};
+    static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "layers", "stages",
+                                       "debug", "trial_timeout"};
     qn_job *job = p->job;
     if (root->type != YAML_MAPPING_NODE)
         return fail_node(p, root, "a job file is a mapping with name, model, data, train and stages, not %s", kind_name(root));
-    if (check_keys(p, root, "the job", keys, 9) != 0) return -1;
+    if (check_keys(p, root, "the job", keys, 11) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_stages = NULL;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
@@ -1177,6 +1206,8 @@ static int parse_document(parser *p, const yaml_node_t *root) {
             job->seed = (uint64_t)seed;
         } else if (!strcmp(k, "stages")) {
             n_stages = v;
+        } else if (!strcmp(k, "trial_timeout")) {
+            if (parse_timeout(p, v, &job->trial_timeout_s) != 0) return -1;
         } else if (!strcmp(k, "layers")) {
             if (layers_section(p, v) != 0) return -1;
         } else {

@@ -50,6 +50,13 @@ int qn_trial_config_build(const qn_job *job, const qn_param *inherited, int ninh
         if (qn_config_set(out, inherited[i].name, &inherited[i].value, err, errlen) != 0) return -1;
     for (int i = 0; i < trial->nparams; i++)
         if (qn_config_set(out, trial->params[i].name, &trial->params[i].value, err, errlen) != 0) return -1;
+    /* one model family per job; null trials (no model) may be mixed in, for testing */
+    if (strcmp(out->model.arch, job->base.model.arch) != 0 && strcmp(out->model.arch, "null") != 0 &&
+        strcmp(job->base.model.arch, "null") != 0) {
+        snprintf(err, errlen, "model.arch %s differs from the job's %s: a job varies model.arch only to mix in null trials",
+                 out->model.arch, job->base.model.arch);
+        return -1;
+    }
     return qn_config_finish(out, err, errlen);
 }
 
@@ -166,6 +173,8 @@ char *qn_job_plan_text(const qn_job *job) {
     /* only when not the default, so that the plans of earlier results files still match */
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         add(&b, "base train lr_schedule=%s warmup_ratio=%.17g\n", c->train.lr_schedule, c->train.warmup_ratio);
+    if (strcmp(c->debug.fault, "none") != 0 || c->debug.sleep_ms != 0.0)
+        add(&b, "base debug fault=%s sleep_ms=%.17g\n", c->debug.fault, c->debug.sleep_ms);
     add_operand(&b, "data_in", &c->quant.data_in);
     add_operand(&b, "weight", &c->quant.weight);
     add_operand(&b, "bias", &c->quant.bias);
@@ -226,6 +235,8 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
         fprintf(out, "  model  bert (%s sizes unless given): %d layers, hidden %d, %d heads, intermediate %d, %d labels\n",
                 c->model.preset, c->model.layers, c->model.hidden_size, c->model.heads, c->model.intermediate_size,
                 c->model.num_labels);
+    else if (!strcmp(c->model.arch, "null"))
+        fprintf(out, "  model  null: no model and no data, metrics are hashes of the trial seed (for testing)\n");
     else
         fprintf(out, "  model  %s: embed_dim %d, hidden_size %d, %d labels\n", c->model.arch, c->model.embed_dim,
                 c->model.hidden_size, c->model.num_labels);
@@ -235,6 +246,9 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
             c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         fprintf(out, "         lr schedule %s, warmup %g of the updates\n", c->train.lr_schedule, c->train.warmup_ratio);
+    if (c->train.devices > 1)
+        fprintf(out, "         data-parallel on %d workers of one kind at once (fewer if the study has fewer; one "
+                     "process: alone)\n", c->train.devices);
     if (c->quant.weight.name[0]) {
         qn_format f;
         char err[QN_ERR_LEN], desc[256];

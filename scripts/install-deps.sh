@@ -10,10 +10,12 @@ packages=(
   libcriterion-dev                      # unit tests
   libopenblas-dev                       # CPU GEMM
   libyaml-dev libjansson-dev            # job files; JSON
+  libpcre2-dev                          # tokenizer.json pre-tokenizer regexes
   python3 python3-h5py python3-numpy python3-pandas   # end-to-end checks and analysis
   python3-torch                         # PyTorch reference for the BERT parity check
   python3-matplotlib                    # quench report figures
   python3-optuna                        # Optuna reference of quench bench sampler
+  munge slurmctld slurmd slurm-client   # a real single-node Slurm for the quench submit test
 )
 
 missing=()

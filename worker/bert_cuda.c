@@ -65,6 +65,10 @@ int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, floa
     NO_CUDA();
 }
 int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen) { NO_CUDA(); }
+float *qn_bert_cuda_grads(qn_bert_cuda *d) {
+    (void)d;
+    return NULL;
+}
 
 #else /* QUENCH_HAVE_CUDA */
 
@@ -279,6 +283,8 @@ int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen) {
     CUDA_TRY(cudaDeviceSynchronize());
     return 0;
 }
+
+float *qn_bert_cuda_grads(qn_bert_cuda *d) { return d->grads; }
 
 /* ---------------------------------------------------------------- forward */
 

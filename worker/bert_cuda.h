@@ -55,6 +55,9 @@ int qn_bert_cuda_backward(qn_bert_cuda *d, const int32_t *ids, const int32_t *la
 /* qn_adamw_step on the device buffers (step t >= 1, as model.c counts them). */
 int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                        char *err, size_t errlen);
+/* The device gradient buffer (nparams floats, the host's offsets), for the data-parallel all-reduce
+ * (worker/gradsync.c); NULL built without CUDA. */
+float *qn_bert_cuda_grads(qn_bert_cuda *d);
 /* Wait for the queued work (timing); returns 0 or -1 with the first asynchronous error. */
 int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen);
 

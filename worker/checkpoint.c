@@ -56,7 +56,10 @@ static void add_linear(layout *l, const char *prefix, int64_t out, int64_t in, i
 /* The tensors of the buffer, in buffer order (mirrors mlp.c's and bert.c's views). */
 static int make_layout(const qn_model_cfg *cfg, int64_t nparams, layout *l, char *err, size_t errlen) {
     memset(l, 0, sizeof *l);
-    if (!strcmp(cfg->arch, "mlp")) {
+    if (!strcmp(cfg->arch, "null")) {
+        /* a null trial's placeholder state (worker/null_trial.c): whatever its length */
+        add(l, "null.state", nparams, 0, -1, 0);
+    } else if (!strcmp(cfg->arch, "mlp")) {
         int64_t E = cfg->embed_dim, H = cfg->hidden_size, C = cfg->num_labels, rest = H * E + H + C * H + C;
         if (E <= 0 || nparams <= rest || (nparams - rest) % E) goto mismatch;
         char name[QN_LAYER_NAME_LEN];

@@ -61,6 +61,8 @@ int qn_model_sync_host(qn_model *m, char *err, size_t errlen) {
 
 const char *qn_model_backend(const qn_model *m) { return m->cuda ? "cuda" : "cpu"; }
 
+float *qn_model_device_grads(qn_model *m) { return m->cuda ? qn_bert_cuda_grads(m->cuda) : NULL; }
+
 static float bert_forward(qn_model *m, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
                           qn_rng *rng) {
     if (m->cuda_device >= 0 && !m->cuda) cuda_start(m);

@@ -52,6 +52,9 @@ void qn_model_prefer_cuda(qn_model *m, int device);
  * reading or writing them on the host); the next forward uploads them again. Returns 0, or -1 with
  * a message. */
 int qn_model_sync_host(qn_model *m, char *err, size_t errlen);
+/* The GPU's gradient buffer while the model runs on one (the data-parallel all-reduce reduces it
+ * there), else NULL: the gradients are in m->grads. */
+float *qn_model_device_grads(qn_model *m);
 /* "cuda" while the model runs on a GPU, else "cpu". */
 const char *qn_model_backend(const qn_model *m);
 

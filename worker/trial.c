@@ -5,9 +5,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "debug_fault.h"
 #include "lr_schedule.h"
 #include "model.h"
+#include "null_trial.h"
 #include "qn_dataset.h"
+#include "qn_gradsync.h"
 #include "qn_wordpiece.h"
 #include "qn_kernels.h"
 #include "qn_worker.h"
@@ -121,10 +124,38 @@ static int curve_push(curve_buf *c, float x) {
     return 0;
 }
 
-/* Train for the configured epochs. Returns 0, 1 when the loss stopped being finite (message in
- * r->error), -1 when out of memory. */
-static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *rng, curve_buf *curve,
-                 double *last_epoch_loss, qn_trial_result *r) {
+/* This rank's contiguous part [lo, hi) of a batch of b examples split among size ranks: the parts'
+ * sizes differ by at most one, the first b % size ranks take the larger ones. */
+static void shard_of(int b, int rank, int size, int *lo, int *hi) {
+    int q = b / size, extra = b % size;
+    *lo = rank * q + (rank < extra ? rank : extra);
+    *hi = *lo + q + (rank < extra);
+}
+
+/* One data-parallel step's sync (g: the trial's group): the global batch's mean loss into *loss
+ * (every rank gets the same value, so a non-finite loss stops every rank at the same step), and
+ * after the backward the global mean gradient. Returns 0, or 1 with the message in r->error. */
+static int sync_loss(qn_gradsync *g, float *loss, int nb, int b, qn_trial_result *r) {
+    double sum = nb ? (double)*loss * nb : 0.0;
+    if (qn_gradsync_sum(g, &sum, 1, r->error, sizeof r->error) != 0) return 1;
+    *loss = (float)(sum / b);
+    return 0;
+}
+static int sync_grads(qn_gradsync *g, qn_model *m, int nb, int b, qn_trial_result *r) {
+    float *device_grads = qn_model_device_grads(m);
+    double weight = (double)nb / b;
+    int rc = device_grads ? qn_gradsync_allreduce_device(g, device_grads, m->nparams, weight, r->error, sizeof r->error)
+                          : qn_gradsync_allreduce(g, m->grads, m->nparams, weight, r->error, sizeof r->error);
+    return rc != 0;
+}
+
+/* Train for the configured epochs. Returns 0, 1 when the loss stopped being finite or the group's
+ * sync failed (message in r->error), -1 when out of memory. poison_nan: debug.fault nan, the first
+ * loss reads as NaN. g: the data-parallel group or NULL; each rank then trains on its shard of every
+ * batch, with fwd_rng (its own stream) for the forward's random activation masks and rng (the same on
+ * every rank) for the shuffle alone. */
+static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng *rng, qn_gradsync *g, qn_rng *fwd_rng,
+                 curve_buf *curve, double *last_epoch_loss, int poison_nan, qn_trial_result *r) {
     int n = d->n, B = t->batch_size, T = d->max_len;
     int *order = malloc((size_t)n * sizeof *order);
     int32_t *ids = malloc((size_t)B * T * sizeof *ids), *lens = malloc((size_t)B * sizeof *lens),
@@ -148,20 +179,36 @@ static int train(qn_model *m, const qn_dataset *d, const qn_train_cfg *t, qn_rng
         int steps = 0;
         for (int start = 0; start < n; start += B) {
             int b = n - start < B ? n - start : B;
-            for (int k = 0; k < b; k++) {
-                int e = order[start + k];
+            int lo = 0, hi = b;
+            if (g) shard_of(b, qn_gradsync_rank(g), qn_gradsync_size(g), &lo, &hi);
+            /* an empty shard (a batch smaller than the group) still runs the batch's first example, so
+             * every rank takes the same path (a GPU copy starts at the first forward), and adds it with
+             * weight 0 */
+            int nb = hi - lo, rows = nb ? nb : 1;
+            if (!nb) lo = 0;
+            for (int k = 0; k < rows; k++) {
+                int e = order[start + lo + k];
                 memcpy(ids + (size_t)k * T, d->ids + (size_t)e * T, (size_t)T * sizeof *ids);
                 lens[k] = d->lengths[e];
                 labels[k] = d->labels[e];
             }
-            float loss = m->forward(m, ids, lens, labels, b, rng);
+            float loss = m->forward(m, ids, lens, labels, rows, fwd_rng);
+            if (g && sync_loss(g, &loss, nb, b, r) != 0) {
+                rc = 1;
+                break;
+            }
+            if (poison_nan) loss = NAN;
             if (!isfinite(loss)) {
                 snprintf(r->error, sizeof r->error, "loss became %s at step %d (epoch %d)", isnan(loss) ? "NaN" : "inf",
                          m->step + 1, epoch);
                 rc = 1;
                 break;
             }
-            m->backward(m, ids, lens, labels, b);
+            m->backward(m, ids, lens, labels, rows);
+            if (g && sync_grads(g, m, nb, b, r) != 0) {
+                rc = 1;
+                break;
+            }
             at.lr = t->lr * qn_lr_factor(t, update++, total);
             qn_model_adamw(m, &at);
             if (curve_push(curve, loss) != 0) {
@@ -198,12 +245,18 @@ static int evaluate(qn_model *m, const qn_dataset *d, int B, qn_rng *rng, double
     return 0;
 }
 
-int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_step *steps, int nsteps,
-                     uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
-                     int want_checkpoint, qn_trial_result *out) {
+/* qn_trial_execute, and with g (a data-parallel group, else NULL) qn_trial_execute_group. */
+static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_config *cfg, const qn_step *steps,
+                         int nsteps, uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
+                         int want_checkpoint, qn_trial_result *out) {
     memset(out, 0, sizeof *out);
     double t0 = seconds();
     out->status = QN_TRIAL_FAILED;
+    if (!strcmp(cfg->model.arch, "null")) {
+        int nrc = qn_null_trial_execute(cfg, steps, nsteps, trial_seed, want_checkpoint, out);
+        out->wall_s = seconds() - t0;
+        return nrc;
+    }
     int drc = ensure_data(ctx, cfg, data_seed, out->error, sizeof out->error);
     if (drc == 2) {
         out->wall_s = seconds() - t0;
@@ -232,7 +285,8 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
         }
         memcpy(m->params, parent, parent_len * sizeof(float));
     }
-    if (ctx->gpu >= 0) qn_model_prefer_cuda(m, ctx->gpu);
+    /* a group made for the CPU has no NCCL communicator: its ranks train on the CPU */
+    if (ctx->gpu >= 0 && (!g || qn_gradsync_has_device(g))) qn_model_prefer_cuda(m, ctx->gpu);
     /* the quantization acts from the start, or from a quantize step (full precision until then) */
     int quantize_later = 0;
     for (int s = 0; s < nsteps; s++) quantize_later |= steps[s] == QN_STEP_QUANTIZE;
@@ -243,29 +297,49 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
     }
     qn_rng rng;
     qn_rng_seed(&rng, qn_splitmix64(trial_seed ^ 0x7a11ull));
+    /* In a group the forward's random activation masks use the rank's own stream, so that the shuffle's
+     * stream (rng) stays the same on every rank; only the leader evaluates (the whole eval set, in 1
+     * rank's batches: its metrics are the trial's). */
+    qn_rng group_rng, *fwd_rng = &rng;
+    int lead = !g || qn_gradsync_rank(g) == 0;
+    if (g) {
+        qn_rng_seed(&group_rng, qn_splitmix64(trial_seed ^ 0x96a5ull ^ (uint64_t)qn_gradsync_rank(g) << 32));
+        fwd_rng = &group_rng;
+    }
     curve_buf curve = {0};
     int rc = 0, failed = 0;
+    int poison_nan = qn_fault_of(cfg->debug.fault) == QN_FAULT_NAN, trains = 0;
+    for (int s = 0; s < nsteps; s++) trains |= steps[s] == QN_STEP_TRAIN || steps[s] == QN_STEP_QAT;
     for (int s = 0; s < nsteps && !failed && rc == 0; s++) {
         double acc, loss, last = NAN;
         int pruned_activations = 0;
+        if (s == 0) qn_debug_first_step(&cfg->debug);
+        if (s == 0 && poison_nan && !trains) {
+            /* nothing trains: fail as the first training step would have */
+            snprintf(out->error, sizeof out->error, "loss became NaN at step 1 (epoch 1)");
+            failed = 1;
+            break;
+        }
         switch (steps[s]) {
         case QN_STEP_TRAIN:
         case QN_STEP_QAT:
-            rc = train(m, ctx->train, &cfg->train, &rng, &curve, &last, out);
+            rc = train(m, ctx->train, &cfg->train, &rng, g, fwd_rng, &curve, &last, poison_nan, out);
+            poison_nan = 0;
             if (rc == 1) failed = 1;
             if (rc != 0) break;
             add_metric(out, "train_loss", last);
-            if (steps[s] == QN_STEP_TRAIN) break;
+            if (steps[s] == QN_STEP_TRAIN || !lead) break;
             /* qat: evaluate the quantized model it trained */
             qn_model_reset_activation_counters(m);
-            evaluate(m, ctx->eval, B, &rng, &acc, &loss);
+            evaluate(m, ctx->eval, B, fwd_rng, &acc, &loss);
             add_metric(out, "qat_accuracy", acc);
             add_metric(out, "qat_loss", loss);
             break;
         case QN_STEP_EVAL:
         case QN_STEP_PTQ_EVAL:
+            if (!lead) break;
             qn_model_reset_activation_counters(m);
-            evaluate(m, ctx->eval, B, &rng, &acc, &loss);
+            evaluate(m, ctx->eval, B, fwd_rng, &acc, &loss);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
             add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
             pruned_activations = qn_model_prunes_activations(m);
@@ -317,4 +391,17 @@ int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_st
     qn_model_free(m);
     out->wall_s = seconds() - t0;
     return rc < 0 ? -1 : 0;
+}
+
+int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_step *steps, int nsteps,
+                     uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
+                     int want_checkpoint, qn_trial_result *out) {
+    return execute_trial(ctx, NULL, cfg, steps, nsteps, data_seed, trial_seed, parent, parent_len, want_checkpoint, out);
+}
+
+int qn_trial_execute_group(qn_worker_ctx *ctx, qn_gradsync *group, const qn_trial_config *cfg, const qn_step *steps,
+                           int nsteps, uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
+                           int want_checkpoint, qn_trial_result *out) {
+    return execute_trial(ctx, group, cfg, steps, nsteps, data_seed, trial_seed, parent, parent_len, want_checkpoint,
+                         out);
 }

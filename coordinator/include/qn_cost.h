@@ -33,8 +33,13 @@ typedef struct {
 const qn_device_kind *qn_device_kind_find(const char *name);
 int qn_device_kind_count(void);
 const qn_device_kind *qn_device_kind_at(int i);
-/* A kind from a worker's measured profile (the CPU, or a GPU not in the table). */
+/* A kind from a worker's measured profile (the CPU, or a GPU not in the table). The CPU offers bf16
+ * (it emulates every format). */
 void qn_device_kind_from_profile(const qn_device_profile *p, qn_device_kind *out);
+/* --cluster SPEC, "8xl40s,4xrtx8000": up to max groups of known kinds and their counts. 0, or -1 with
+ * a one-line message. */
+int qn_cluster_parse(const char *spec, const qn_device_kind **kinds, int *count, int max, int *nkinds, char *err,
+                     size_t errlen);
 
 typedef struct {
     double params;        /* floats in the parameter buffer */
@@ -49,6 +54,12 @@ typedef struct {
  * (unknown architecture, a pretrained model whose config cannot be read). */
 int qn_trial_cost_estimate(const qn_trial_config *cfg, const qn_step *steps, int nsteps, qn_trial_cost *out,
                            char *err, size_t errlen);
+/* Can `kind` run the trial at all (memory, bf16)? 1, or 0 with the reason in why. */
+int qn_trial_fits(const qn_trial_cost *c, const qn_device_kind *kind, char *why, size_t whylen);
+/* Does the trial fit none of the n kinds? 1 with the reason, naming the kinds `what` ("needs 23.4 GB
+ * of device memory; the largest device in the cluster (rtx2080ti) has 11.0 GB"), 0 when one fits. */
+int qn_trial_fits_none(const qn_trial_cost *c, const qn_device_kind *kinds, int n, const char *what, char *why,
+                       size_t whylen);
 /* Seconds the trial takes on `kind`, or -1 with the reason in why ("needs 20.1 GB, the device has 11.0 GB"). */
 double qn_trial_seconds(const qn_trial_cost *c, const qn_device_kind *kind, char *why, size_t whylen);
 

@@ -10,8 +10,11 @@
  *  - lpt: trials by decreasing duration on their fastest kind, each to the device where it would
  *    finish first (so a long trial never starts on a slow card near the end when a fast one frees
  *    soon). fifo: trials in id order, each to the device that is idle first among those it fits.
- *  - lower bound: max(fluid: sum of each trial's least speed-weighted work / total speed; the longest
- *    trial on its fastest kind). Any schedule's makespan is >= it.
+ *  - lower bound: the largest of four, each a bound on any schedule's makespan: fluid (sum of each
+ *    trial's least speed-weighted work / total speed); the longest trial on its fastest kind;
+ *    preemptive (the j trials of most work on the j fastest devices, every j); counting (in time T
+ *    a device completes at most the most of its shortest trials that fit in T, and all devices
+ *    together must complete every trial).
  */
 #ifndef QN_PLACEMENT_H
 #define QN_PLACEMENT_H

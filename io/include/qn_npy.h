@@ -27,8 +27,9 @@ int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy 
 int qn_npy_read_ints(const char *path, qn_npy *out, char *err, size_t errlen);
 void qn_npy_free(qn_npy *a);
 
-/* Write float32 data as .npy (format 1.0, '<f4', C order), through PATH.tmp and a rename. Returns 0
- * or 1 with err. */
+/* Write float32 data as .npy (format 1.0, '<f4', C order), through PATH.tmp and a rename. Returns 0, 2
+ * with err for a shape that cannot be written (ndim outside 0..32, a negative dimension, a byte count
+ * that overflows), or 1 with err for an I/O error. */
 int qn_npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim, char *err, size_t errlen);
 
 #endif

@@ -4,12 +4,15 @@
  *  - One writer (the coordinator). Every qn_results_append_trial() is durable when it returns:
  *    the file on disk is atomically replaced by the complete new image (io/results_commit.c), so
  *    a writer killed at any instant leaves the file of its last commit, with the trial's stage
- *    summary (/stages/<name>) in the same commit. Dropped checkpoints become durable with the next
- *    trial (or at close).
+ *    summary (/stages/<name>) in the same commit; or, while trials come faster than the image can
+ *    be rewritten, the trial is appended to FILE.quench-journal and fdatasync'ed, and goes into the
+ *    image later (io/results_journal.c): qn_results_open_resume() takes the journal's trials first.
+ *    Dropped checkpoints become durable with the next image commit (or at close).
  *  - Columns are created on first use; rows written before a column existed read NaN (numbers)
  *    or "" (strings) there. All columns of /trials always have the same length after a call.
  *  - Readers (ls, export, h5py) may open the file while a run writes it: the writer does not take
- *    HDF5's flock; an OFD lock on the file refuses a second writer.
+ *    HDF5's flock; an OFD lock on the file refuses a second writer. They see the last image commit
+ *    (the journal's trials once the run closes the file, or a --resume after a kill).
  */
 #ifndef QN_RESULTS_H
 #define QN_RESULTS_H

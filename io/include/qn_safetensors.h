@@ -32,10 +32,16 @@ typedef struct {
     size_t len, data_start;
     int ntensors;
     qn_st_tensor *tensors;
+    int mapped;             /* buf is a read-only mmap of the file (qn_st_open_mapped), not a copy */
 } qn_safetensors;
 
 /* Returns 0, 2 for a malformed file (err: "PATH: ..."), 1 for an I/O error. */
 int qn_st_open(const char *path, qn_safetensors *st, char *err, size_t errlen);
+/* The same, with the file memory-mapped (read-only) instead of read: tensors are read in place, the
+ * pages come in as they are touched, and qn_st_close unmaps. For large checkpoints (LLM weights). */
+int qn_st_open_mapped(const char *path, qn_safetensors *st, char *err, size_t errlen);
+/* The address of a tensor's first byte. */
+const void *qn_st_data(const qn_safetensors *st, const qn_st_tensor *t);
 /* The same from bytes in memory (copied). */
 int qn_st_parse(const char *path, const unsigned char *buf, size_t len, qn_safetensors *st, char *err, size_t errlen);
 void qn_st_close(qn_safetensors *st);

@@ -97,6 +97,7 @@ typedef struct {
     qn_axis *axes;
     int64_t ntrials;    /* product of the axis sizes (1 with no axes); search: trials (grid: at most its size) */
     int64_t first_trial;/* id of the stage's first trial */
+    double trial_timeout_s; /* the stage's trial_timeout:, else the job's; 0: no limit */
     int line, col;
 } qn_stage;
 
@@ -154,7 +155,7 @@ typedef struct {
 } qn_layer_override;
 
 typedef struct {
-    char arch[16];      /* "mlp" or "bert" */
+    char arch[16];      /* "mlp", "bert" or "null" (no model, no data: metrics from a hash, for testing) */
     char preset[16];    /* bert: "bert-tiny", "bert-mini", "bert-small" (sizes not given explicitly) */
     int embed_dim;      /* mlp: embedding size */
     int hidden_size;    /* mlp: hidden Linear width; bert: hidden size (0 in a job: the preset's) */
@@ -178,7 +179,18 @@ typedef struct {
     int epochs, batch_size;
     double lr, weight_decay, beta1, beta2, eps;
     double warmup_ratio; /* the fraction of a train step's updates that warm the rate up from 0 */
+    int devices;        /* workers of one kind that train a trial data-parallel (worker/gradsync.c), 1.. */
 } qn_train_cfg;
+
+/* debug: faults and delays injected into a trial, for testing fault handling and benchmarking
+ * dispatch (docs/jobs.md). */
+typedef enum { QN_FAULT_NONE = 0, QN_FAULT_SEGV, QN_FAULT_ABORT, QN_FAULT_HANG, QN_FAULT_NAN } qn_fault;
+typedef struct {
+    char fault[8];      /* "none", "segv", "abort", "hang", "nan" */
+    double sleep_ms;    /* the trial sleeps this long (>= 0) */
+} qn_debug_cfg;
+/* debug.fault's name to a qn_fault (QN_FAULT_NONE for anything unknown). */
+qn_fault qn_fault_of(const char *name);
 
 /* Everything a worker needs to run one trial, fully resolved. Plain data: safe to memcpy. */
 typedef struct {
@@ -187,7 +199,9 @@ typedef struct {
     qn_train_cfg train;
     qn_quant_cfg quant;
     qn_prune_cfg prune;
+    qn_debug_cfg debug;
     int nlayers;        /* layers[0..nlayers) override quant/prune for one Linear layer each */
+    /* last: a message carries only the nlayers used (coordinator/protocol.h, qn_trial_msg_len) */
     qn_layer_override layers[QN_MAX_LAYER_OVERRIDES];
 } qn_trial_config;
 
@@ -200,6 +214,7 @@ typedef struct {
     int nstages;
     qn_stage *stages;
     int64_t ntrials;    /* sum over stages */
+    double trial_timeout_s; /* the job's trial_timeout: (seconds, 0: no limit); stages resolve theirs */
 } qn_job;
 
 typedef struct {

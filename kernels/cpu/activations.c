@@ -30,7 +30,8 @@ static inline double exp_d(double y) {
     p = p * r + 1.0 / 3628800.0, p = p * r + 1.0 / 362880.0, p = p * r + 1.0 / 40320.0, p = p * r + 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0, p = p * r + 1.0 / 120.0, p = p * r + 1.0 / 24.0, p = p * r + 1.0 / 6.0;
     p = p * r + 0.5, p = p * r + 1.0, p = p * r + 1.0;
-    int64_t e = (bits + 1023) << 52; /* 2^k: k sits in bits' low bits */
+    /* 2^k: k sits in bits' low bits; shifted as unsigned, since bits is negative-patterned for k < 0 */
+    uint64_t e = ((uint64_t)bits + 1023u) << 52;
     double scale;
     memcpy(&scale, &e, sizeof scale);
     return p * scale;

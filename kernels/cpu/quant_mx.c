@@ -84,7 +84,16 @@ static uint16_t f32_to_bf16_rne(float v) {
 }
 
 void qn_mxint8_to_bf16(const qn_mxint8_block *in, size_t nblocks, uint16_t *out) {
-    for (size_t blk = 0; blk < nblocks; blk++)
+    for (size_t blk = 0; blk < nblocks; blk++) {
+        const int E = in[blk].scale;
+        if (E >= 7 && E != 0xFF) {
+            /* 2^(E-133) is a normal float32, and elem * 2^(E-133) is exact with at most 8
+             * significant bits (or 0, or -inf for -128 at E = 254, as ldexpf gives), so its bf16
+             * is its top half: no rounding, no libm call, and the loop vectorises. */
+            const float p = qn_f32_from_bits((uint32_t)(E - 6) << 23);
+            for (int i = 0; i < 32; i++) out[blk * 32 + i] = (uint16_t)(qn_f32_bits((float)in[blk].elem[i] * p) >> 16);
+            continue;
+        }
         for (int i = 0; i < 32; i++) {
             uint16_t *o = out + blk * 32 + i;
             if (in[blk].scale == 0xFF) {
@@ -95,4 +104,5 @@ void qn_mxint8_to_bf16(const qn_mxint8_block *in, size_t nblocks, uint16_t *out)
              * float32 subnormal with 7 significant bits), then one rounding to bf16. */
             *o = f32_to_bf16_rne(ldexpf((float)in[blk].elem[i], (int)in[blk].scale - 133));
         }
+    }
 }

@@ -39,5 +39,5 @@ for args in "sampler --function nope" "sampler --sampler cmaes" "sampler --trial
             "sampler --trials" "sampler --preset bert-tiny" "train --function branin" "kernels --seeds 3" "sampler --bogus"; do
   expect_usage_error "bench $args"
 done
-"$QUENCH" bench --help | grep -q "bench sampler" || die "bench --help does not list sampler"
+grep -q "bench sampler" <<<"$("$QUENCH" bench --help)" || die "bench --help does not list sampler"
 echo "bench sampler: ok"

@@ -10,6 +10,8 @@ o = json.loads(open(sys.argv[1]).read())
 for k in ("makespan", "lower_bound", "fifo_makespan", "us_per_trial"):
     assert isinstance(o[k], (int, float)), o
 assert o["trials"] == 22 and o["devices"] == 28, o
+assert [(p["workers"], p["trials"]) for p in o["scaling"]] == [(10, 1000), (100, 10000), (1000, 100000)], o
+assert all(p["us_per_trial"] > 0 for p in o["scaling"]), o
 assert o["makespan"] >= o["lower_bound"] * (1 - 1e-9) and o["fifo_makespan"] >= o["lower_bound"] * (1 - 1e-9), o
 PY
 "$QUENCH" bench schedule "$SRC/jobs/examples/lab1-ptq-qat.yaml" --cluster 2xh200 --trials 500 >/dev/null \

@@ -33,6 +33,6 @@ for args in "train --batch 0" "train --seq 513" "train --threads x" "train --ste
             "train --size 4" "kernels --batch 4" "train --bogus" "nothing" ""; do
   expect_usage_error "bench $args"
 done
-"$QUENCH" bench --help | grep -q "bench train" || die "bench --help does not list train"
-"$QUENCH" bench --help | grep -q -- "--threads" || die "bench --help does not list --threads"
+grep -q "bench train" <<<"$("$QUENCH" bench --help)" || die "bench --help does not list train"
+grep -q -- "--threads" <<<"$("$QUENCH" bench --help)" || die "bench --help does not list --threads"
 echo "bench train: ok"

@@ -2,7 +2,7 @@
 # from the best QAT trial; the same numbers with 1 rank; 16-bit PTQ keeps the baseline's accuracy.
 source "$(dirname "$0")/lib.sh"
 
-"$QUENCH" validate "$JOBS/bert.yaml" | grep -q "model  bert" || die "validate does not describe the bert model"
+grep -q "model  bert" <<<"$("$QUENCH" validate "$JOBS/bert.yaml")" || die "validate does not describe the bert model"
 mpi 3 "$QUENCH" run "$JOBS/bert.yaml" -o "$WORK/b3.h5" --progress plain >"$WORK/run.log" 2>&1 || die "run failed: $(tail -5 "$WORK/run.log")"
 $CHECK "$WORK/b3.h5" --trials 5 --done 5 --failed 0 --metric accuracy --metric ptq_accuracy --metric qat_accuracy \
   --metric weight_sparsity --dump-csv "$WORK/b3.csv" >/dev/null

@@ -2,10 +2,10 @@
 # an existing results file is never touched without --resume, a changed job is refused on --resume.
 source "$(dirname "$0")/lib.sh"
 
-"$QUENCH" --help | grep -q "usage: quench" || die "quench --help"
+grep -q "usage: quench" <<<"$("$QUENCH" --help)" || die "quench --help"
 "$QUENCH" --version | grep -Eq "^quench [0-9]+\.[0-9]+\.[0-9]+$" || die "quench --version"
 for cmd in run validate ls export quantize devices; do
-  "$QUENCH" $cmd --help | grep -q "usage: quench $cmd" || die "quench $cmd --help"
+  grep -q "usage: quench $cmd" <<<"$("$QUENCH" $cmd --help)" || die "quench $cmd --help"
 done
 # Only working subcommands are listed.
 listed=$("$QUENCH" --help | awk '/^commands:/{on=1;next} /^$/{on=0} on && /^  [a-z]/{print $1}')
@@ -71,6 +71,6 @@ $CHECK "$WORK/s.h5" --trials 11 --done 10 --failed 1 >/dev/null
 "$QUENCH" export "$WORK/s.h5" --csv >"$WORK/t.csv"
 [[ $(wc -l <"$WORK/t.csv") -eq 12 ]] || die "export wrote $(wc -l <"$WORK/t.csv") lines, expected 12"
 head -1 "$WORK/t.csv" | grep -q "metrics/qat_accuracy" || die "export header lacks metrics/qat_accuracy"
-"$QUENCH" ls "$WORK/s.h5" | grep -q "failed" || die "ls does not show the failed trial"
-"$QUENCH" devices --no-bench | grep -q "cpu" || die "devices lists no cpu"
+grep -q "failed" <<<"$("$QUENCH" ls "$WORK/s.h5")" || die "ls does not show the failed trial"
+grep -q "cpu" <<<"$("$QUENCH" devices --no-bench)" || die "devices lists no cpu"
 echo "ok"

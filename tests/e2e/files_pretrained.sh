@@ -42,7 +42,7 @@ stages:
     grid: {quant.name: [integer], quant.width: [8], quant.frac_width: ["50%"]}
     run: [ptq_eval]
 EOF
-"$QUENCH" validate "$WORK/imdb.yaml" | grep -q "imdb" || die "validate does not name the imdb dataset"
+grep -q "imdb" <<<"$("$QUENCH" validate "$WORK/imdb.yaml")" || die "validate does not name the imdb dataset"
 mpi 2 "$QUENCH" run "$WORK/imdb.yaml" -o "$WORK/imdb.h5" --progress plain >"$WORK/imdb.log" 2>&1 \
   || die "imdb run failed: $(tail -5 "$WORK/imdb.log")"
 $CHECK "$WORK/imdb.h5" --trials 2 --done 2 --failed 0 --metric accuracy >/dev/null

@@ -3,7 +3,7 @@
 # rebuilds the same per-layer formats and reproduces each trial's accuracy.
 source "$(dirname "$0")/lib.sh"
 
-"$QUENCH" validate "$JOBS/per_layer.yaml" | grep -q "layer  classifier: integer:width=12" ||
+grep -q "layer  classifier: integer:width=12" <<<"$("$QUENCH" validate "$JOBS/per_layer.yaml")" ||
   die "validate does not show the classifier's override"
 mpi 3 "$QUENCH" run "$JOBS/per_layer.yaml" -o "$WORK/p.h5" --progress plain >"$WORK/run.log" 2>&1 ||
   die "run failed: $(tail -5 "$WORK/run.log")"

@@ -51,7 +51,7 @@ done
 "$QUENCH" quantize --format mxint:width=8,block_size=32 "$WORK/f32.npy" "$WORK/out.npy" --stats >"$WORK/stats.txt"
 for key in mse sqnr_db max_abs_error bits_per_element; do grep -q "^$key " "$WORK/stats.txt" || die "--stats lacks $key"; done
 grep -q "^bits_per_element 8.2500" "$WORK/stats.txt" || die "MXINT8 is 8.25 bits per element: $(cat "$WORK/stats.txt")"
-"$QUENCH" quantize -f nf4 "$WORK/f32.npy" "$WORK/out.npy" --stats | grep -q "^bits_per_element 4.5000" || die "NF4 bs64 is 4.5 bits"
+grep -q "^bits_per_element 4.5000" <<<"$("$QUENCH" quantize -f nf4 "$WORK/f32.npy" "$WORK/out.npy" --stats)" || die "NF4 bs64 is 4.5 bits"
 
 # errors: exit 2, one line naming the file or the spec
 check() { local want=$1; shift; set +e; "$@" >/dev/null 2>"$WORK/err"; local rc=$?; set -e

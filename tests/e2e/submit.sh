@@ -3,7 +3,7 @@
 # A real Slurm (munge, slurmctld, slurmd) is not needed here: stand-in sbatch/srun/scontrol are.
 source "$(dirname "$0")/lib.sh"
 
-"$QUENCH" submit --help | grep -q "usage: quench submit" || die "quench submit --help"
+grep -q "usage: quench submit" <<<"$("$QUENCH" submit --help)" || die "quench submit --help"
 JOB="$JOBS/study.yaml"
 NAME=$(awk '/^name:/{print $2; exit}' "$JOB")
 

@@ -77,6 +77,20 @@ Test(npy, write_then_read_every_shape, .init = setup, .fini = teardown) {
     qn_npy_free(&a);
 }
 
+Test(npy, writer_refuses_impossible_shapes, .init = setup, .fini = teardown) {
+    char path[128], err[256];
+    float data[4] = {1, 2, 3, 4};
+    snprintf(path, sizeof path, "%s/bad.npy", dir);
+    int64_t negative[2] = {2, -1}, huge[2] = {INT64_MAX / 2, 4}, shape[1] = {4};
+    cr_expect_eq(qn_npy_write_f32(path, data, negative, 2, err, sizeof err), 2);
+    cr_expect(strstr(err, "bad.npy") != NULL, "%s", err);
+    cr_expect_eq(qn_npy_write_f32(path, data, huge, 2, err, sizeof err), 2, "an overflowing byte count: %s", err);
+    cr_expect_eq(qn_npy_write_f32(path, data, shape, -1, err, sizeof err), 2);
+    cr_expect_eq(qn_npy_write_f32(path, data, shape, QN_NPY_MAX_DIMS + 1, err, sizeof err), 2);
+    cr_expect_eq(access(path, F_OK), -1, "nothing written for a refused shape");
+    cr_expect_eq(qn_npy_write_f32(path, data, shape, 1, err, sizeof err), 0, "%s", err);
+}
+
 Test(npy, float16_and_float64_convert_exactly) {
     const uint16_t h[] = {0x0001, 0x7C00, 0xFC00, 0x7E00, 0x3C00, 0xC000, 0x7BFF, 0x8000, 0x0400};
     unsigned char buf[256];

@@ -255,6 +255,9 @@ static void attr_text(hid_t g, const char *name, char *out, size_t len) {
 /* /stages/<name>: best_so_far, best_trial, best_value, best_params and done/failed are derived from
  * the rows in trial-id order, and are on disk with the commit of the trial that changed them. */
 Test(results, stage_record_derived_from_rows_and_committed_with_each_trial, .init = make_dir, .fini = remove_dir) {
+    /* every append an image commit, so that the file after each one can be read here (fast
+     * appends otherwise go to the journal first: test_io_journal.c) */
+    setenv("QUENCH_RESULTS_JOURNAL", "0", 1);
     qn_job job = load_job();
     char *plan = qn_job_plan_text(&job), path[300], err[QN_ERR_LEN];
     snprintf(path, sizeof path, "%s/s.h5", dir);

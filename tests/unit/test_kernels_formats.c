@@ -392,3 +392,32 @@ Test(formats, minifloat_loops_equal_the_element_emulation, .timeout = 120) {
     }
     cr_expect_eq(bad, 0, "%ld elements differ", bad);
 }
+
+/* bf16 bits of x (a double that a float holds exactly, or in the float subnormal range), rounded to
+ * nearest even, computed independently of the kernel: via the float's bits, with infinities kept */
+static uint16_t bf16_of_exact(double x) {
+    float f = (float)x; /* exact: |m| * 2^(s-133) has at most 8 significant bits */
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7F800000u) == 0x7F800000u) return (uint16_t)(b >> 16);
+    uint32_t lsb = (b >> 16) & 1u;
+    return (uint16_t)((b + 0x7FFFu + lsb) >> 16);
+}
+
+Test(formats, mxint8_to_bf16_every_scale_and_element) {
+    /* all 255 finite scales x all 256 elements against m * 2^(scale - 133) in double */
+    qn_mxint8_block blk[8];
+    uint16_t out[8 * 32];
+    for (int scale = 0; scale < 255; scale++) {
+        for (int b = 0; b < 8; b++) {
+            blk[b].scale = (uint8_t)scale;
+            for (int i = 0; i < 32; i++) blk[b].elem[i] = (int8_t)(b * 32 + i - 128);
+        }
+        qn_mxint8_to_bf16(blk, 8, out);
+        for (int k = 0; k < 256; k++) {
+            int m = k - 128;
+            uint16_t want = bf16_of_exact(ldexp((double)m, scale - 133));
+            cr_assert_eq(out[k], want, "scale %d, element %d: %04x, expected %04x", scale, m, out[k], want);
+        }
+    }
+}

@@ -102,3 +102,46 @@ Test(sched, trial_fitting_nowhere_is_refused) {
     qn_sched_problem p = {1, count, speed, 1, sec};
     cr_expect_lt(qn_schedule(&p, QN_SCHED_LPT, NULL, NULL), 0);
 }
+
+Test(sched, counting_bound_is_tight_for_rounds_of_equal_trials) {
+    /* 3 unit trials on 2 identical devices: fluid says 1.5, the longest 1; a trial is indivisible,
+     * so one device runs two: 2, which LPT reaches */
+    double sec[] = {1, 1, 1};
+    int count[] = {2};
+    double speed[] = {1};
+    qn_sched_problem p = {1, count, speed, 3, sec};
+    cr_expect_float_eq(qn_schedule_lower_bound(&p), 2.0, 1e-6, "bound %g", qn_schedule_lower_bound(&p));
+    cr_expect_float_eq(qn_schedule(&p, QN_SCHED_LPT, NULL, NULL), 2.0, 1e-12);
+}
+
+Test(sched, bounds_on_uniform_machines_with_few_long_trials) {
+    /* one fast device (speed 2) and ten slow ones: two trials of work 10 take 5 on the fast one and
+     * 10 on a slow one. fluid 20/12 and the longest trial (5) are far below the optimum, 10 (both on
+     * the fast device, or one on each); the preemptive bound gives 20/3, the counting bound 10. */
+    double sec[] = {5, 10, 5, 10};
+    int count[] = {1, 10};
+    double speed[] = {2, 1};
+    qn_sched_problem p = {2, count, speed, 2, sec};
+    double lb = qn_schedule_lower_bound(&p), lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
+    cr_expect_geq(lb, 20.0 / 3 - 1e-9, "bound %g", lb);
+    cr_expect_float_eq(lb, 10.0, 1e-6, "bound %g", lb);
+    cr_expect_float_eq(lpt, 10.0, 1e-12);
+}
+
+Test(sched, preemptive_bound_beats_fluid_and_longest) {
+    /* one device of speed 4, four of speed 1; four trials of work 8 (2 on the fast one, 8 on a slow
+     * one) and many tiny ones: fluid (32 + tiny) / 8 ~ 4, longest 2; the four big trials can use at
+     * most the four fastest devices, speed 4 + 3: 32 / 7 */
+    enum { N = 4 + 40 };
+    double sec[N * 2];
+    for (int t = 0; t < N; t++) {
+        double w = t < 4 ? 8 : 0.01;
+        sec[t * 2] = w / 4, sec[t * 2 + 1] = w;
+    }
+    int count[] = {1, 4};
+    double speed[] = {4, 1};
+    qn_sched_problem p = {2, count, speed, N, sec};
+    double lb = qn_schedule_lower_bound(&p), lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
+    cr_expect_geq(lb, 32.0 / 7 - 1e-9, "bound %g", lb);
+    cr_expect_leq(lb, lpt + 1e-12, "bound %g above a real schedule %g", lb, lpt);
+}

@@ -58,6 +58,18 @@ void qn_worker_ctx_use_gpu(qn_worker_ctx *ctx, int device);
 int qn_trial_execute(qn_worker_ctx *ctx, const qn_trial_config *cfg, const qn_step *steps, int nsteps,
                      uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
                      int want_checkpoint, qn_trial_result *out);
+/* The same trial trained data-parallel by the ranks of group (train.devices: k, worker/gradsync.c),
+ * collective: every rank of the group calls it with the same arguments. Each rank trains on its shard
+ * of every batch and the gradients are all-reduced once per step, so the weights stay equal on every
+ * rank and equal one rank's to float tolerance (docs/gradsync.md). Only rank 0 (the leader)
+ * evaluates: its result is the trial's; the others' carry the train loss (and a checkpoint if asked).
+ * A non-finite loss or a failed sync stops every rank at the same step; a failure only some ranks
+ * meet before training (a data file one of them cannot read) leaves the others waiting in the first
+ * sync, so every rank must get the same inputs. */
+typedef struct qn_gradsync qn_gradsync;
+int qn_trial_execute_group(qn_worker_ctx *ctx, qn_gradsync *group, const qn_trial_config *cfg, const qn_step *steps,
+                           int nsteps, uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
+                           int want_checkpoint, qn_trial_result *out);
 void qn_trial_result_free(qn_trial_result *r);
 
 /* Number of floats in the parameter buffer of the model cfg describes (to check a checkpoint). */

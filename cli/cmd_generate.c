@@ -1,0 +1,207 @@
+/* cmd_generate.c: quench generate --model DIR (--input-ids IDS.npy [--max-new-tokens N] [--dump-logits
+ * OUT.npy] [--dump-step-logits OUT.npy] | --perplexity TOKENS.npy --context C [--stride S]) */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../worker/llm.h"
+#include "cli.h"
+#include "qn_kernels.h"
+#include "qn_npy.h"
+
+static const char *help =
+    "usage: quench generate --model DIR --input-ids IDS.npy [--max-new-tokens N] [--dump-logits OUT.npy]\n"
+    "                       [--dump-step-logits OUT.npy] [--threads N]\n"
+    "       quench generate --model DIR --perplexity TOKENS.npy --context C [--stride S] [--threads N]\n"
+    "\n"
+    "Run a decoder-only Hugging Face model (Llama family, Phi-3, Phi-2; docs/llm.md) in float32 on the\n"
+    "CPU: greedy generation with a KV cache, or perplexity over a token sequence.\n"
+    "\n"
+    "DIR holds config.json and model.safetensors, or model.safetensors.index.json and its shards;\n"
+    "F32, F16 and BF16 weights (converted to float32 once, at load).\n"
+    "\n"
+    "  --input-ids IDS.npy        prompts: token ids, int32 or int64, shape (N, T) (all N prompts T tokens)\n"
+    "  --max-new-tokens N         tokens to generate per prompt, greedily (default 16; 0: prefill only);\n"
+    "                             printed one line per prompt, ids separated by spaces (no stop at EOS)\n"
+    "  --dump-logits OUT.npy      the prefill logits at every prompt position, float32 (N, T, V)\n"
+    "  --dump-step-logits OUT.npy the logits each generated token was chosen from, float32 (N, S, V)\n"
+    "  --perplexity TOKENS.npy    token ids, int32 or int64, shape (n) or (1, n): print the perplexity with\n"
+    "                             windows of C tokens every S (Hugging Face's perplexity guide: a window\n"
+    "                             scores only tokens past the previous window; exp of the mean NLL of all\n"
+    "                             scored tokens)\n"
+    "  --context C                tokens per window (at most max_position_embeddings)\n"
+    "  --stride S                 tokens between window starts, 1..C (default C)\n"
+    "  --threads N                threads of the GEMMs and the decode GEMVs (default 1)\n"
+    "  -h, --help                 this help\n"
+    "\n"
+    "Timings (load, prefill, decode per token) go to stderr.\n";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return qn_usage_error("generate", "%s must be an integer in [%d, %d], not '%s'", flag, lo, hi, s);
+    *out = (int)v;
+    return 0;
+}
+
+/* ids as int32, rejecting values outside int32 (the model checks the vocabulary). */
+static int to_i32(const qn_npy *a, const char *path, int32_t **out) {
+    *out = malloc((a->n ? a->n : 1) * sizeof(int32_t));
+    if (!*out) return 1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->ints[i] < 0 || a->ints[i] > INT32_MAX) {
+            fprintf(stderr, "quench: %s: token id %lld is negative or too large\n", path, (long long)a->ints[i]);
+            free(*out);
+            return 2;
+        }
+        (*out)[i] = (int32_t)a->ints[i];
+    }
+    return 0;
+}
+
+static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logits_path, const char *step_path) {
+    char err[1024];
+    qn_npy ids = {0};
+    int rc = qn_npy_read_ints(ids_path, &ids, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "quench: %s\n", err);
+        return rc;
+    }
+    int32_t *prompts = NULL, *out = NULL;
+    float *plogits = NULL, *slogits = NULL;
+    if (ids.ndim != 2 || ids.shape[0] < 1 || ids.shape[1] < 1 || ids.shape[0] > 65536 || ids.shape[1] > INT32_MAX / 2) {
+        fprintf(stderr, "quench: %s: prompts must have shape (N, T) with N, T >= 1\n", ids_path);
+        rc = 2;
+        goto done;
+    }
+    const int B = (int)ids.shape[0], T = (int)ids.shape[1], V = m->cfg.vocab_size;
+    if ((rc = to_i32(&ids, ids_path, &prompts)) != 0) goto done;
+    out = malloc((size_t)B * (S ? S : 1) * sizeof(int32_t));
+    if (logits_path) plogits = malloc((size_t)B * T * V * sizeof(float));
+    if (step_path) slogits = malloc((size_t)B * (S ? S : 1) * V * sizeof(float));
+    if (!out || (logits_path && !plogits) || (step_path && !slogits)) {
+        fprintf(stderr, "quench: generate: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    double t0 = now_s();
+    if ((rc = qn_llm_generate_greedy(m, prompts, B, T, S, out, plogits, slogits, err, sizeof err)) != 0) {
+        fprintf(stderr, "quench: %s: %s\n", ids_path, err);
+        goto done;
+    }
+    double wall = now_s() - t0;
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < S; s++) printf("%d%c", out[(size_t)b * S + s], s + 1 < S ? ' ' : '\n');
+    fprintf(stderr, "quench: generate: %d prompts of %d tokens, %d new tokens each in %.3f s: prefill %.1f ms, decode %.2f ms/step (%.1f tokens/s)\n",
+            B, T, S, wall, m->prefill_s * 1e3, S > 1 ? m->decode_s * 1e3 / (S - 1) : 0.0,
+            S > 1 && m->decode_s > 0 ? B * (S - 1) / m->decode_s : 0.0);
+    if (logits_path) {
+        int64_t shape[3] = {B, T, V};
+        if ((rc = qn_npy_write_f32(logits_path, plogits, shape, 3, err, sizeof err)) != 0)
+            fprintf(stderr, "quench: %s\n", err);
+    }
+    if (!rc && step_path) {
+        int64_t shape[3] = {B, S, V};
+        if ((rc = qn_npy_write_f32(step_path, slogits, shape, 3, err, sizeof err)) != 0) fprintf(stderr, "quench: %s\n", err);
+    }
+done:
+    qn_npy_free(&ids);
+    free(prompts), free(out), free(plogits), free(slogits);
+    return rc;
+}
+
+static int run_perplexity(qn_llm *m, const char *path, int context, int stride) {
+    char err[1024];
+    qn_npy a = {0};
+    int rc = qn_npy_read_ints(path, &a, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "quench: %s\n", err);
+        return rc;
+    }
+    int32_t *tokens = NULL;
+    if (!(a.ndim == 1 || (a.ndim == 2 && a.shape[0] == 1)) || a.n < 2 || a.n > INT32_MAX) {
+        fprintf(stderr, "quench: %s: tokens must have shape (n) or (1, n) with n >= 2\n", path);
+        rc = 2;
+        goto done;
+    }
+    if ((rc = to_i32(&a, path, &tokens)) != 0) goto done;
+    double ppl, t0 = now_s();
+    long scored;
+    if ((rc = qn_llm_perplexity(m, tokens, (int)a.n, context, stride, &ppl, &scored, err, sizeof err)) != 0) {
+        fprintf(stderr, "quench: %s: %s\n", path, err);
+        goto done;
+    }
+    printf("perplexity %.6f over %ld tokens (context %d, stride %d)\n", ppl, scored, context, stride);
+    fprintf(stderr, "quench: generate: perplexity of %zu tokens in %.3f s\n", a.n, now_s() - t0);
+done:
+    qn_npy_free(&a);
+    free(tokens);
+    return rc;
+}
+
+int qn_cmd_generate(int argc, char **argv) {
+    const char *model = NULL, *ids = NULL, *logits = NULL, *steps = NULL, *ppl = NULL;
+    const char *max_new_s = NULL, *context_s = NULL, *stride_s = NULL, *threads_s = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (qn_is_help(a)) {
+            fputs(help, stdout);
+            return 0;
+        }
+        const char **slot = !strcmp(a, "--model")              ? &model
+                            : !strcmp(a, "--input-ids")        ? &ids
+                            : !strcmp(a, "--max-new-tokens")   ? &max_new_s
+                            : !strcmp(a, "--dump-logits")      ? &logits
+                            : !strcmp(a, "--dump-step-logits") ? &steps
+                            : !strcmp(a, "--perplexity")       ? &ppl
+                            : !strcmp(a, "--context")          ? &context_s
+                            : !strcmp(a, "--stride")           ? &stride_s
+                            : !strcmp(a, "--threads")          ? &threads_s
+                                                               : NULL;
+        if (!slot) return qn_usage_error("generate", "unknown option '%s'", a);
+        if (i + 1 >= argc) return qn_usage_error("generate", "%s needs a value", a);
+        *slot = argv[++i];
+    }
+    if (!model) return qn_usage_error("generate", "--model DIR is required");
+    if (!ids == !ppl) return qn_usage_error("generate", "give either --input-ids or --perplexity");
+    if (ppl && (max_new_s || logits || steps))
+        return qn_usage_error("generate", "--perplexity takes --context and --stride, not generation options");
+    if (ids && (context_s || stride_s)) return qn_usage_error("generate", "--context and --stride go with --perplexity");
+    int max_new = 16, context = 0, stride = 0, threads = 1;
+    if (max_new_s && parse_int("--max-new-tokens", max_new_s, 0, 1 << 20, &max_new)) return 2;
+    if (threads_s && parse_int("--threads", threads_s, 1, 1024, &threads)) return 2;
+    if (ppl) {
+        if (!context_s) return qn_usage_error("generate", "--perplexity needs --context C");
+        if (parse_int("--context", context_s, 2, 1 << 24, &context)) return 2;
+        stride = context;
+        if (stride_s && parse_int("--stride", stride_s, 1, context, &stride)) return 2;
+    }
+    qn_set_num_threads(threads);
+    qn_llm_set_threads(threads);
+    char err[1024];
+    double t0 = now_s();
+    qn_llm *m = qn_llm_load(model, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "quench: %s\n", err);
+        return 2;
+    }
+    double load_s = now_s() - t0;
+    int rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps);
+    if (!rc) /* after the run, so that a failure stays one line */
+        fprintf(stderr, "quench: generate: %s: %s, %d layers, %.1f MB of float32 weights, loaded in %.3f s\n", model,
+                qn_llm_arch_name(m->cfg.arch), m->cfg.layers, qn_llm_weight_bytes(m) / 1e6, load_s);
+    qn_llm_free(m);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* qn_hf_llm.h: a Hugging Face decoder-only model directory: config.json (Llama, Phi-3, Phi-2) and its
+ * weights, model.safetensors or shards model-0000N-of-0000M.safetensors named by
+ * model.safetensors.index.json.
+ *
+ * Contract:
+ *  - Parsers never crash on any input; bad input gives 2 and one line "PATH: what is wrong; what to
+ *    do" in err (they are fuzzed: tests/unit/test_io_hf_llm.c).
+ *  - Shards are memory-mapped once; a floating tensor is handed out as float32 in place when stored
+ *    as aligned F32, else converted once into a buffer the weights own (fp16, bf16): no byte of the
+ *    checkpoint is read twice.
+ */
+#ifndef QN_HF_LLM_H
+#define QN_HF_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qn_safetensors.h"
+
+typedef enum { QN_LLM_LLAMA = 0, QN_LLM_PHI3 = 1, QN_LLM_PHI2 = 2 } qn_llm_arch;
+
+/* The shapes and constants of a decoder, as config.json gives them (HF's defaults where absent). */
+typedef struct {
+    qn_llm_arch arch;
+    int vocab_size, hidden, layers, heads, kv_heads, head_dim, intermediate, max_position;
+    int rotary_dim;           /* head_dim * partial_rotary_factor (Phi-2; Phi-3 may have it too) */
+    double rope_theta;
+    float norm_eps;           /* rms_norm_eps (Llama, Phi-3) or layer_norm_eps (Phi-2) */
+    int tie_word_embeddings;
+    int attention_bias, mlp_bias; /* Llama's optional biases on q/k/v/o and gate/up/down */
+    /* rope_scaling {rope_type: llama3}: 0 when absent */
+    int rope_llama3;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_position;
+} qn_llm_config;
+
+const char *qn_llm_arch_name(qn_llm_arch a);
+
+/* config.json text (len bytes) into c. path names the file in messages. */
+int qn_hf_llm_config_parse(const char *path, const char *json, size_t len, qn_llm_config *c, char *err, size_t errlen);
+/* DIR/config.json */
+int qn_hf_llm_config_load(const char *dir, qn_llm_config *c, char *err, size_t errlen);
+
+/* model.safetensors.index.json: the weight map, tensor name -> shard file name (a plain file name in
+ * the same directory). */
+typedef struct {
+    int n;
+    char **names, **shards;  /* n each */
+    int nshards;
+    char **shard_files;      /* the distinct shards, in order of first appearance */
+} qn_hf_index;
+int qn_hf_index_parse(const char *path, const char *json, size_t len, qn_hf_index *ix, char *err, size_t errlen);
+void qn_hf_index_free(qn_hf_index *ix);
+
+/* The weights of a directory: every shard mapped. */
+typedef struct {
+    char *dir;
+    int nshards;
+    qn_safetensors *shards;
+    int nowned;
+    float **owned;            /* float32 copies made of fp16/bf16 (or unaligned) tensors */
+    size_t bytes_mapped, bytes_converted;
+} qn_hf_weights;
+
+/* Open DIR's weights: the index and its shards when DIR/model.safetensors.index.json exists, else
+ * DIR/model.safetensors. Every tensor the index names must be in its shard. */
+int qn_hf_weights_open(const char *dir, qn_hf_weights *w, char *err, size_t errlen);
+void qn_hf_weights_close(qn_hf_weights *w);
+/* Tensor `name` as float32 with exactly the shape given (ndim dims): *out points into the mapping or
+ * into a converted copy the weights own. Returns 0; 1 when absent and optional (*out = NULL); 2 with
+ * err for absent (not optional), wrong shape or a non-floating dtype. */
+int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
+                      const float **out, char *err, size_t errlen);
+
+#endif

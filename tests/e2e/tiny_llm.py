@@ -1,0 +1,343 @@
+"""tiny_llm.py: tiny random decoder-only models written as Hugging Face writes them (config.json,
+model.safetensors or shards with model.safetensors.index.json, F32/F16/BF16), and a PyTorch
+reference forward of each architecture re-implemented from transformers' modeling code
+(modeling_llama, modeling_phi3, modeling_phi; transformers itself is not needed).
+
+  tiny_llm.py make DIR    models under DIR/<name>/ and the reference outputs next to them
+  tiny_llm.py check DIR   compare quench's outputs (written by llm_parity.sh) with the references
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+B, T, S = 3, 7, 5                       # prompts, prompt length, new tokens
+PPL_N, PPL_CONTEXT, PPL_STRIDE = 45, 16, 6
+
+MODELS = {
+    # Llama 3 style: GQA, llama3 rope scaling with all three wavelength regimes, tied embeddings,
+    # float32 in two shards with an index
+    "llama": dict(dtype="F32", shards=2, cfg=dict(
+        model_type="llama", vocab_size=97, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=96, max_position_embeddings=128, rms_norm_eps=1e-5,
+        rope_theta=10000.0, hidden_act="silu", tie_word_embeddings=True,
+        rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                          original_max_position_embeddings=16))),
+    # bf16 weights, attention biases, untied head, no scaling
+    "llama_bf16": dict(dtype="BF16", shards=1, cfg=dict(
+        model_type="llama", vocab_size=97, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6,
+        rope_theta=500000.0, hidden_act="silu", tie_word_embeddings=False, attention_bias=True,
+        rope_scaling=None)),
+    # Phi-3: fused qkv_proj and gate_up_proj
+    "phi3": dict(dtype="F32", shards=1, cfg=dict(
+        model_type="phi3", vocab_size=101, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=80, max_position_embeddings=64, rms_norm_eps=1e-5,
+        rope_theta=10000.0, hidden_act="silu", tie_word_embeddings=False, rope_scaling=None)),
+    # Phi-2: parallel attention and MLP, partial rotary (0.4 of a head of 20), LayerNorm, gelu_new, biases
+    "phi2": dict(dtype="F32", shards=1, cfg=dict(
+        model_type="phi", vocab_size=89, hidden_size=80, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=None, intermediate_size=128, max_position_embeddings=64, layer_norm_eps=1e-5,
+        rope_theta=10000.0, partial_rotary_factor=0.4, hidden_act="gelu_new", qk_layernorm=False,
+        tie_word_embeddings=False)),
+    "phi2_fp16": dict(dtype="F16", shards=1, cfg=None),  # phi2's config, weights in float16
+}
+MODELS["phi2_fp16"]["cfg"] = dict(MODELS["phi2"]["cfg"])
+
+
+def dims(cfg):
+    C, NH = cfg["hidden_size"], cfg["num_attention_heads"]
+    NKV = cfg.get("num_key_value_heads") or NH
+    HD = C // NH
+    RD = int(HD * cfg.get("partial_rotary_factor", 1.0))
+    return C, NH, NKV, HD, RD, cfg["intermediate_size"], cfg["vocab_size"]
+
+
+def make_weights(cfg, gen):
+    """Random weights by state-dict name (float32)."""
+    C, NH, NKV, HD, RD, I, V = dims(cfg)
+    w = {}
+    def lin(name, out, inp, bias):
+        w[name + ".weight"] = torch.randn(out, inp, generator=gen) * (1.0 / math.sqrt(inp))
+        if bias:
+            w[name + ".bias"] = torch.randn(out, generator=gen) * 0.1
+    def normw(name, bias):
+        w[name + ".weight"] = 1.0 + 0.1 * torch.randn(C, generator=gen)
+        if bias:
+            w[name + ".bias"] = 0.1 * torch.randn(C, generator=gen)
+    w["model.embed_tokens.weight"] = torch.randn(V, C, generator=gen) * 0.5
+    mt = cfg["model_type"]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        if mt == "phi":
+            normw(p + "input_layernorm", True)
+            for n, o in (("q_proj", NH * HD), ("k_proj", NKV * HD), ("v_proj", NKV * HD)):
+                lin(p + "self_attn." + n, o, C, True)
+            lin(p + "self_attn.dense", C, NH * HD, True)
+            lin(p + "mlp.fc1", I, C, True)
+            lin(p + "mlp.fc2", C, I, True)
+            continue
+        normw(p + "input_layernorm", False)
+        normw(p + "post_attention_layernorm", False)
+        ab = cfg.get("attention_bias", False)
+        if mt == "phi3":
+            lin(p + "self_attn.qkv_proj", (NH + 2 * NKV) * HD, C, False)
+            lin(p + "mlp.gate_up_proj", 2 * I, C, False)
+        else:
+            for n, o in (("q_proj", NH * HD), ("k_proj", NKV * HD), ("v_proj", NKV * HD)):
+                lin(p + "self_attn." + n, o, C, ab)
+            lin(p + "mlp.gate_proj", I, C, False)
+            lin(p + "mlp.up_proj", I, C, False)
+        lin(p + "self_attn.o_proj", C, NH * HD, ab)
+        lin(p + "mlp.down_proj", C, I, False)
+    if mt == "phi":
+        normw("model.final_layernorm", True)
+        lin("lm_head", V, C, True)
+    else:
+        normw("model.norm", False)
+        if not cfg.get("tie_word_embeddings"):
+            lin("lm_head", V, C, False)
+    return w
+
+
+def stored(t, dtype):
+    """(bytes as safetensors stores them, the float32 values a reader gets back)"""
+    if dtype == "F32":
+        return t.float().numpy().astype("<f4").tobytes(), t.float()
+    if dtype == "F16":
+        h = t.half()
+        return h.numpy().astype("<f2").tobytes(), h.float()
+    b = t.to(torch.bfloat16)
+    return b.view(torch.int16).numpy().astype("<i2").tobytes(), b.float()
+
+
+def write_safetensors(path, blobs):
+    """blobs: name -> (dtype, shape, bytes). 8-byte little-endian header length, JSON header (padded
+    with spaces to 8 bytes, as the reference writer does), the data."""
+    header, off = {"__metadata__": {"format": "pt"}}, 0
+    for name in sorted(blobs):
+        dt, shape, b = blobs[name]
+        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for name in sorted(blobs):
+            f.write(blobs[name][2])
+
+
+def save_model(d, cfg, w, dtype, shards):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    blobs, back = {}, {}
+    for k, t in w.items():
+        b, t32 = stored(t, dtype)
+        blobs[k], back[k] = (dtype, tuple(t.shape), b), t32
+    if shards == 1:
+        write_safetensors(os.path.join(d, "model.safetensors"), blobs)
+        return back
+    names = sorted(blobs)
+    # layer 0 and the embeddings in the first shard, the rest after, as HF splits by size
+    first = [n for n in names if n.startswith("model.layers.0.") or n.startswith("model.embed")]
+    parts = [first, [n for n in names if n not in first]]
+    wmap = {}
+    for i, part in enumerate(parts):
+        fn = f"model-{i + 1:05d}-of-{len(parts):05d}.safetensors"
+        write_safetensors(os.path.join(d, fn), {n: blobs[n] for n in part})
+        wmap.update({n: fn for n in part})
+    total = sum(len(b[2]) for b in blobs.values())
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": wmap}, f, indent=2)
+    return back
+
+
+# ---- the reference forward (full recompute, no cache), transformers' math in float32 ----
+
+def inv_freq(cfg, RD):
+    base = cfg.get("rope_theta", 10000.0)
+    inv = 1.0 / (base ** (torch.arange(0, RD, 2, dtype=torch.int64).float() / RD))
+    rs = cfg.get("rope_scaling")
+    if rs and rs.get("rope_type", rs.get("type")) == "llama3":   # _compute_llama3_parameters
+        factor, lf, hf = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        low_wl, high_wl = old / lf, old / hf
+        wavelen = 2 * math.pi / inv
+        inv_l = torch.where(wavelen > low_wl, inv / factor, inv)
+        smooth = (old / wavelen - lf) / (hf - lf)
+        smoothed = (1 - smooth) * inv_l / factor + smooth * inv_l
+        is_medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
+        inv = torch.where(is_medium, smoothed, inv_l)
+    return inv
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x, cos, sin, RD):
+    # partial rotary (Phi-2): only the first RD dims of each head turn
+    xr, xp = x[..., :RD], x[..., RD:]
+    return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
+
+
+def forward(cfg, w, ids):
+    """logits (B, T, V) of ids (B, T)."""
+    C, NH, NKV, HD, RD, I, V = dims(cfg)
+    mt = cfg["model_type"]
+    Bn, Tn = ids.shape
+    pos = torch.arange(Tn).float()
+    freqs = pos[:, None] * inv_freq(cfg, RD)[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    mask = torch.full((Tn, Tn), float("-inf")).triu(1)
+
+    def lin(x, name):
+        y = x @ w[name + ".weight"].T
+        return y + w[name + ".bias"] if name + ".bias" in w else y
+
+    def rms(x, name):
+        eps = cfg.get("rms_norm_eps", 1e-6)
+        return w[name + ".weight"] * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    def ln(x, name):
+        return torch.nn.functional.layer_norm(x, (C,), w[name + ".weight"], w[name + ".bias"], cfg["layer_norm_eps"])
+
+    def attention(q, k, v):
+        q = q.view(Bn, Tn, NH, HD).transpose(1, 2)
+        k = k.view(Bn, Tn, NKV, HD).transpose(1, 2)
+        v = v.view(Bn, Tn, NKV, HD).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin, RD), apply_rope(k, cos, sin, RD)
+        rep = NH // NKV                                  # repeat_kv
+        k = k[:, :, None].expand(Bn, NKV, rep, Tn, HD).reshape(Bn, NH, Tn, HD)
+        v = v[:, :, None].expand(Bn, NKV, rep, Tn, HD).reshape(Bn, NH, Tn, HD)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(HD) + mask, dim=-1, dtype=torch.float32)
+        return (att @ v).transpose(1, 2).reshape(Bn, Tn, NH * HD)
+
+    x = w["model.embed_tokens.weight"][ids]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        if mt == "phi":
+            h = ln(x, p + "input_layernorm")
+            a = lin(attention(lin(h, p + "self_attn.q_proj"), lin(h, p + "self_attn.k_proj"),
+                              lin(h, p + "self_attn.v_proj")), p + "self_attn.dense")
+            f = lin(h, p + "mlp.fc1")
+            f = 0.5 * f * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (f + 0.044715 * torch.pow(f, 3.0))))
+            x = a + lin(f, p + "mlp.fc2") + x
+            continue
+        h = rms(x, p + "input_layernorm")
+        if mt == "phi3":
+            qkv = lin(h, p + "self_attn.qkv_proj")
+            q, k, v = qkv[..., :NH * HD], qkv[..., NH * HD:(NH + NKV) * HD], qkv[..., (NH + NKV) * HD:]
+        else:
+            q, k, v = (lin(h, p + "self_attn." + n) for n in ("q_proj", "k_proj", "v_proj"))
+        x = x + lin(attention(q, k, v), p + "self_attn.o_proj")
+        h = rms(x, p + "post_attention_layernorm")
+        if mt == "phi3":
+            gate, up = lin(h, p + "mlp.gate_up_proj").chunk(2, dim=-1)
+        else:
+            gate, up = lin(h, p + "mlp.gate_proj"), lin(h, p + "mlp.up_proj")
+        x = x + lin(torch.nn.functional.silu(gate) * up, p + "mlp.down_proj")
+    if mt == "phi":
+        x = ln(x, "model.final_layernorm")
+        return lin(x, "lm_head")
+    x = rms(x, "model.norm")
+    head = "model.embed_tokens" if cfg.get("tie_word_embeddings") else "lm_head"
+    return x @ w[head + ".weight"].T
+
+
+def greedy(cfg, w, ids, steps):
+    """tokens (B, steps) and the logits each was chosen from (B, steps, V), recomputing everything."""
+    toks, logits = [], []
+    for _ in range(steps):
+        z = forward(cfg, w, ids)[:, -1]
+        t = z.argmax(-1)
+        toks.append(t), logits.append(z)
+        ids = torch.cat((ids, t[:, None]), dim=1)
+    return torch.stack(toks, 1), torch.stack(logits, 1)
+
+
+def perplexity(cfg, w, tokens, context, stride):
+    """Hugging Face's perplexity guide: labels -100 on each window's overlap, NLL weighted by tokens."""
+    n = tokens.shape[0]
+    nll, count, prev_end = 0.0, 0, 0
+    for begin in range(0, n, stride):
+        end = min(begin + context, n)
+        trg = end - prev_end
+        inp = tokens[begin:end][None]
+        labels = inp.clone()
+        labels[:, :-trg] = -100
+        z = forward(cfg, w, inp)[0, :-1].double()
+        lab = labels[0, 1:]
+        keep = lab != -100
+        lp = torch.log_softmax(z, -1)[torch.arange(z.shape[0]), lab.clamp(min=0)]
+        nll += float(-(lp[keep]).sum())
+        count += int(keep.sum())
+        prev_end = end
+        if end == n:
+            break
+    return math.exp(nll / count), count
+
+
+def make(root):
+    torch.manual_seed(0)
+    for name, spec in MODELS.items():
+        cfg, d = spec["cfg"], os.path.join(root, name)
+        gen = torch.Generator().manual_seed(sum(map(ord, name)))
+        w = save_model(d, cfg, make_weights(cfg, gen), spec["dtype"], spec["shards"])
+        V = cfg["vocab_size"]
+        ids = torch.randint(0, V, (B, T), generator=gen)
+        np.save(os.path.join(d, "ids.npy"), ids.numpy().astype(np.int64))
+        with torch.no_grad():
+            np.save(os.path.join(d, "ref_logits.npy"), forward(cfg, w, ids).numpy())
+            toks, steps = greedy(cfg, w, ids, S)
+            np.save(os.path.join(d, "ref_tokens.npy"), toks.numpy())
+            np.save(os.path.join(d, "ref_step_logits.npy"), steps.numpy())
+            # prompt + all but the last generated token: its prefill logits are the decode steps'
+            np.save(os.path.join(d, "ids_full.npy"), torch.cat((ids, toks[:, :-1]), 1).numpy().astype(np.int32))
+            ptoks = torch.randint(0, V, (PPL_N,), generator=gen)
+            np.save(os.path.join(d, "ppl_tokens.npy"), ptoks.numpy().astype(np.int32))
+            ppl, count = perplexity(cfg, w, ptoks, PPL_CONTEXT, PPL_STRIDE)
+        with open(os.path.join(d, "ref_ppl.txt"), "w") as f:
+            f.write(f"{ppl!r} {count}\n")
+
+
+def check(root):
+    worst = 0.0
+    for name in MODELS:
+        d = os.path.join(root, name)
+        ref, out = np.load(f"{d}/ref_logits.npy"), np.load(f"{d}/out_logits.npy")
+        assert out.shape == ref.shape, (name, out.shape, ref.shape)
+        err = float(np.abs(out - ref).max())
+        assert err < 1e-4, f"{name}: prefill logits: max |quench - torch| = {err}"
+        sref, sout = np.load(f"{d}/ref_step_logits.npy"), np.load(f"{d}/out_step_logits.npy")
+        assert sout.shape == sref.shape, (name, sout.shape, sref.shape)
+        serr = float(np.abs(sout - sref).max())
+        assert serr < 1e-4, f"{name}: decode-step logits: max |quench - torch| = {serr}"
+        toks = np.loadtxt(f"{d}/out_tokens.txt", dtype=np.int64, ndmin=2)
+        rtoks = np.load(f"{d}/ref_tokens.npy")
+        assert (toks == rtoks).all(), f"{name}: greedy tokens differ:\n{toks}\n{rtoks}"
+        # the KV cache against quench's own full recompute: decode steps 1.. are prefill positions T..
+        full = np.load(f"{d}/out_full_logits.npy")
+        # (relative to the logits' scale: decode's GEMV and prefill's GEMM sum in different orders)
+        kv = float(np.abs(full[:, T - 1:] - sout).max()) / max(1.0, float(np.abs(sout).max()))
+        assert kv < 2e-6, f"{name}: decode with the KV cache vs full recompute: {kv} (relative)"
+        rppl, count = open(f"{d}/ref_ppl.txt").read().split()
+        line = open(f"{d}/out_ppl.txt").read().split()
+        ppl, qcount = float(line[1]), int(line[3])
+        assert qcount == int(count), f"{name}: perplexity scored {qcount} tokens, torch {count}"
+        assert abs(ppl / float(rppl) - 1) < 1e-5, f"{name}: perplexity {ppl} vs torch {rppl}"
+        print(f"{name}: logits {err:.1e}, decode {serr:.1e}, kv {kv:.1e}, ppl {ppl:.4f} (torch {float(rppl):.4f})")
+        worst = max(worst, err, serr)
+    print(f"worst |quench - torch| = {worst:.2e}")
+
+
+if __name__ == "__main__":
+    {"make": make, "check": check}[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,118 @@
+/* llm.h: decoder-only language models (Llama family, Phi-3, Phi-2) on the CPU backend in float32,
+ * with a KV cache: prefill a batch of prompts, decode one token at a time, greedy generation and
+ * perplexity with a sliding window. The math is transformers' (modeling_llama, modeling_phi3,
+ * modeling_phi), checked against a PyTorch re-implementation (tests/e2e/llm_parity.sh).
+ *
+ * Shapes in comments as llm.c: B sequences, T tokens, C = hidden, NH query heads, NKV key/value
+ * heads, HD head size, I intermediate, V vocabulary, L layers, M = B*T rows.
+ *
+ * Contract:
+ *  - Every sequence of a batch holds the same number of tokens (prompts of one length); position p
+ *    of the cache is token p of each sequence.
+ *  - Weights stay where the loader put them (mapped or converted once); a Linear layer names its
+ *    weight format, so packed precisions plug in at qn_llm_linear_forward alone.
+ *  - Errors: 0, or 2 with one line in err (bad model directory, too many tokens).
+ */
+#ifndef QN_LLM_H
+#define QN_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qn_hf_llm.h"
+
+/* ---- Linear: y (M,out) = x (M,in) W^T + b, W (out,in) as stored by PyTorch ---- */
+typedef enum {
+    QN_LLM_WEIGHT_F32 = 0, /* w: float32 (out,in) */
+    /* packed formats (w8a16, nf4, ...) go here, their data behind `packed` */
+} qn_llm_weight_format;
+
+typedef struct {
+    int out, in;
+    qn_llm_weight_format format;
+    const float *w;        /* QN_LLM_WEIGHT_F32 */
+    const void *packed;    /* packed formats */
+    const float *bias;     /* (out) or NULL */
+} qn_llm_linear;
+
+/* y (M, ldy) columns [0, out): x (M,in) with rows ldx apart. */
+void qn_llm_linear_forward(const qn_llm_linear *l, float *y, int ldy, const float *x, int ldx, int M);
+/* Threads of the few-row (decode) path; the GEMM's are qn_set_num_threads'. Default 1. */
+void qn_llm_set_threads(int n);
+
+/* ---- elementwise ops and norms (llm_ops.c) ---- */
+/* RMSNorm (Llama): out = x / sqrt(mean(x^2) + eps) * w. x, out (M,C). */
+void qn_llm_rmsnorm(float *out, const float *x, const float *w, int M, int C, float eps);
+/* silu(g) * u where gu (M, 2I) holds g in columns [0,I) and u in [I,2I); out (M,I). */
+void qn_llm_swiglu(float *out, const float *gu, int M, int I);
+/* gelu_new (tanh approximation), in place. */
+void qn_llm_gelu_tanh(float *x, size_t n);
+
+/* RoPE, rotate_half convention (first half paired with second half of the rotary dims). inv_freq
+ * (RD/2) from rope_theta and the scaling; cos/sin for one position (RD/2 each). */
+void qn_llm_rope_inv_freq(const qn_llm_config *c, float *inv_freq);
+/* x (NHx, HD) of one token at position pos: its first RD dims of each head rotated. */
+void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, int pos);
+
+/* ---- attention (llm_attention.c) ---- */
+typedef struct qn_llm qn_llm;
+/* qkv (B,n,(NH+2NKV)HD) of tokens at positions pos0..pos0+n-1: rotates q and k in place, appends k
+ * and v to layer l's cache, writes the attention output (B,n,NH*HD) to out. scores: n*(pos0+n). */
+void qn_llm_attention(qn_llm *m, int l, float *qkv, int n, int pos0, float *out, float *scores);
+
+/* ---- the model ---- */
+typedef struct {
+    const float *norm1_w, *norm1_b;  /* input_layernorm (bias: Phi-2) */
+    const float *norm2_w;            /* post_attention_layernorm (Llama, Phi-3; Phi-2 has none) */
+    qn_llm_linear qkv[3];            /* q | k | v columns of one (M, (NH+2NKV)HD) buffer; Phi-3: one */
+    int nqkv;
+    qn_llm_linear o;
+    qn_llm_linear mlp_in[2];         /* gate | up (SwiGLU), or fc1 alone (Phi-2); Phi-3: one gate_up */
+    int nmlp_in;
+    qn_llm_linear down;              /* down_proj, or fc2 */
+} qn_llm_layer;
+
+struct qn_llm {
+    qn_llm_config cfg;
+    qn_hf_weights weights;           /* owns the mapping and converted copies */
+    const float *embed;              /* (V,C) */
+    qn_llm_layer *layers;            /* L */
+    const float *final_w, *final_b;  /* final norm (bias: Phi-2) */
+    qn_llm_linear lm_head;           /* (V,C), tied to embed where the config says */
+    float *inv_freq;                 /* RD/2 */
+    /* KV cache: (L, B, NKV, Tmax, HD) each, rotated keys */
+    int B, Tmax, pos;
+    float *kcache, *vcache;
+    /* scratch for up to B*chunk rows, grown on demand */
+    size_t scratch_rows;
+    float *x, *h, *tmp, *qkv, *att, *mlp, *mlp_act, *scores, *norm_mean, *norm_rstd;
+    size_t weight_bytes;
+    double prefill_s, decode_s;      /* the last qn_llm_generate_greedy: prefill, all decode steps */
+};
+
+/* Load DIR (config.json + weights). Returns NULL with err (one line). */
+qn_llm *qn_llm_load(const char *dir, char *err, size_t errlen);
+void qn_llm_free(qn_llm *m);
+/* Weight bytes as the forward reads them (float32 here). */
+size_t qn_llm_weight_bytes(const qn_llm *m);
+
+/* Start B sequences with room for Tmax tokens each (prompt + generated). Returns 0 or 2 with err. */
+int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen);
+/* Feed n more tokens of each of the B sequences: ids (B,n). Writes the final-normed hidden states
+ * (B,n,C) to hidden (NULL: only the cache advances). Returns 0 or 2 (cache full) with err. */
+int qn_llm_forward(qn_llm *m, const int32_t *ids, int n, float *hidden, char *err, size_t errlen);
+/* logits (rows,V) of hidden states (rows,C). */
+void qn_llm_logits(const qn_llm *m, const float *hidden, int rows, float *logits);
+
+/* Greedy generation: prompts (B,T), new_tokens out (B,S). step_logits (B,S,V) or NULL: the logits
+ * each token was chosen from; prompt_logits (B,T,V) or NULL. Returns 0 or 2 with err. */
+int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
+                           float *prompt_logits, float *step_logits, char *err, size_t errlen);
+/* Perplexity of tokens (n) with windows of `context` tokens every `stride`, Hugging Face's
+ * perplexity guide: a window scores only the tokens past the previous window's end (labels -100 on
+ * the overlap); the result is exp of the mean negative log-likelihood over all scored tokens.
+ * *scored: how many tokens were scored. Returns 0 or 2 with err. */
+int qn_llm_perplexity(qn_llm *m, const int32_t *tokens, int n, int context, int stride, double *ppl, long *scored,
+                      char *err, size_t errlen);
+
+#endif

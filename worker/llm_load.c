@@ -1,0 +1,126 @@
+/* llm_load.c: a Hugging Face directory into qn_llm: every tensor by its state-dict name
+ * (LlamaForCausalLM, Phi3ForCausalLM, PhiForCausalLM), each checked against the shape config.json
+ * implies, as float32 views of the mapped checkpoint. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm.h"
+
+typedef struct {
+    qn_llm *m;
+    char *err;
+    size_t errlen;
+} loader;
+
+/* name (printf-style) of shape (d0) or (d0,d1): 0 found, 1 absent and optional, 2 error. */
+static int tensor(loader *ld, const float **out, int optional, int64_t d0, int64_t d1, const char *fmt, int layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, layer);
+    int64_t shape[2] = {d0, d1};
+    int rc = qn_hf_weights_f32(&ld->m->weights, name, d1 ? 2 : 1, shape, optional, out, ld->err, ld->errlen);
+    if (rc == 0) ld->m->weight_bytes += (size_t)d0 * (size_t)(d1 ? d1 : 1) * sizeof(float);
+    return rc == 1 ? 0 : rc;
+}
+
+/* A Linear `prefix.weight` (out,in) with `prefix.bias` (out) when has_bias. */
+static int linear(loader *ld, qn_llm_linear *l, int out, int in, int has_bias, const char *prefix_fmt, int layer) {
+    char fmt[256];
+    *l = (qn_llm_linear){.out = out, .in = in, .format = QN_LLM_WEIGHT_F32};
+    snprintf(fmt, sizeof fmt, "%s.weight", prefix_fmt);
+    int rc = tensor(ld, &l->w, 0, out, in, fmt, layer);
+    if (rc || !has_bias) return rc;
+    snprintf(fmt, sizeof fmt, "%s.bias", prefix_fmt);
+    return tensor(ld, &l->bias, 0, out, 0, fmt, layer);
+}
+
+static int load_layer(loader *ld, int i) {
+    const qn_llm_config *c = &ld->m->cfg;
+    qn_llm_layer *y = &ld->m->layers[i];
+    const int C = c->hidden, HD = c->head_dim, NH = c->heads, NKV = c->kv_heads, I = c->intermediate;
+    int rc;
+#define TRY(e) \
+    if ((rc = (e)) != 0) return rc
+    switch (c->arch) {
+    case QN_LLM_LLAMA:
+    case QN_LLM_PHI3:
+        TRY(tensor(ld, &y->norm1_w, 0, C, 0, "model.layers.%d.input_layernorm.weight", i));
+        TRY(tensor(ld, &y->norm2_w, 0, C, 0, "model.layers.%d.post_attention_layernorm.weight", i));
+        if (c->arch == QN_LLM_PHI3) {
+            // fused: qkv_proj ((NH+2NKV)HD, C) rows q | k | v; gate_up_proj (2I, C) rows gate | up
+            y->nqkv = 1, y->nmlp_in = 1;
+            TRY(linear(ld, &y->qkv[0], (NH + 2 * NKV) * HD, C, 0, "model.layers.%d.self_attn.qkv_proj", i));
+            TRY(linear(ld, &y->mlp_in[0], 2 * I, C, 0, "model.layers.%d.mlp.gate_up_proj", i));
+        } else {
+            y->nqkv = 3, y->nmlp_in = 2;
+            TRY(linear(ld, &y->qkv[0], NH * HD, C, c->attention_bias, "model.layers.%d.self_attn.q_proj", i));
+            TRY(linear(ld, &y->qkv[1], NKV * HD, C, c->attention_bias, "model.layers.%d.self_attn.k_proj", i));
+            TRY(linear(ld, &y->qkv[2], NKV * HD, C, c->attention_bias, "model.layers.%d.self_attn.v_proj", i));
+            TRY(linear(ld, &y->mlp_in[0], I, C, c->mlp_bias, "model.layers.%d.mlp.gate_proj", i));
+            TRY(linear(ld, &y->mlp_in[1], I, C, c->mlp_bias, "model.layers.%d.mlp.up_proj", i));
+        }
+        TRY(linear(ld, &y->o, C, NH * HD, c->attention_bias, "model.layers.%d.self_attn.o_proj", i));
+        TRY(linear(ld, &y->down, C, I, c->mlp_bias, "model.layers.%d.mlp.down_proj", i));
+        break;
+    case QN_LLM_PHI2:
+        TRY(tensor(ld, &y->norm1_w, 0, C, 0, "model.layers.%d.input_layernorm.weight", i));
+        TRY(tensor(ld, &y->norm1_b, 0, C, 0, "model.layers.%d.input_layernorm.bias", i));
+        y->nqkv = 3, y->nmlp_in = 1;
+        TRY(linear(ld, &y->qkv[0], NH * HD, C, 1, "model.layers.%d.self_attn.q_proj", i));
+        TRY(linear(ld, &y->qkv[1], NKV * HD, C, 1, "model.layers.%d.self_attn.k_proj", i));
+        TRY(linear(ld, &y->qkv[2], NKV * HD, C, 1, "model.layers.%d.self_attn.v_proj", i));
+        TRY(linear(ld, &y->o, C, NH * HD, 1, "model.layers.%d.self_attn.dense", i));
+        TRY(linear(ld, &y->mlp_in[0], I, C, 1, "model.layers.%d.mlp.fc1", i));
+        TRY(linear(ld, &y->down, C, I, 1, "model.layers.%d.mlp.fc2", i));
+        break;
+    }
+#undef TRY
+    return 0;
+}
+
+qn_llm *qn_llm_load(const char *dir, char *err, size_t errlen) {
+    qn_llm *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    loader ld = {m, err, errlen};
+    const qn_llm_config *c = &m->cfg;
+    int rc = qn_hf_llm_config_load(dir, &m->cfg, err, errlen);
+    if (!rc) rc = qn_hf_weights_open(dir, &m->weights, err, errlen);
+    if (rc) goto fail;
+    const int C = c->hidden, V = c->vocab_size;
+    m->layers = calloc((size_t)c->layers, sizeof *m->layers);
+    m->inv_freq = malloc((size_t)c->rotary_dim / 2 * sizeof(float));
+    if (!m->layers || !m->inv_freq) {
+        snprintf(err, errlen, "%s: out of memory", dir);
+        goto fail;
+    }
+    qn_llm_rope_inv_freq(c, m->inv_freq);
+    if ((rc = tensor(&ld, &m->embed, 0, V, C, "model.embed_tokens.weight", 0)) != 0) goto fail;
+    for (int i = 0; i < c->layers; i++)
+        if ((rc = load_layer(&ld, i)) != 0) goto fail;
+    int phi2 = c->arch == QN_LLM_PHI2;
+    if ((rc = tensor(&ld, &m->final_w, 0, C, 0, phi2 ? "model.final_layernorm.weight" : "model.norm.weight", 0)) != 0)
+        goto fail;
+    if (phi2 && (rc = tensor(&ld, &m->final_b, 0, C, 0, "model.final_layernorm.bias", 0)) != 0) goto fail;
+    if (c->tie_word_embeddings)
+        m->lm_head = (qn_llm_linear){.out = V, .in = C, .format = QN_LLM_WEIGHT_F32, .w = m->embed};
+    else if ((rc = linear(&ld, &m->lm_head, V, C, phi2, "lm_head", 0)) != 0)
+        goto fail;
+    return m;
+fail:
+    qn_llm_free(m);
+    return NULL;
+}
+
+void qn_llm_free(qn_llm *m) {
+    if (!m) return;
+    qn_hf_weights_close(&m->weights);
+    free(m->layers), free(m->inv_freq), free(m->kcache), free(m->vcache);
+    free(m->x), free(m->h), free(m->tmp), free(m->qkv), free(m->att), free(m->mlp), free(m->mlp_act), free(m->scores);
+    free(m->norm_mean), free(m->norm_rstd);
+    free(m);
+}
+
+size_t qn_llm_weight_bytes(const qn_llm *m) { return m->weight_bytes; }

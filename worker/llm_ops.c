@@ -1,0 +1,70 @@
+/* llm_ops.c: the decoder's elementwise ops and norms: RMSNorm, SwiGLU, gelu_new and rotary position
+ * embeddings (with Llama 3's frequency scaling), each as transformers computes it in float32. */
+#include <math.h>
+
+#include "llm.h"
+
+void qn_llm_rmsnorm(float *out, const float *x, const float *w, int M, int C, float eps) {
+    for (int i = 0; i < M; i++) {
+        const float *xi = x + (size_t)i * C;
+        float *oi = out + (size_t)i * C;
+        float ss = 0.0f; // LlamaRMSNorm: variance = x.pow(2).mean(-1) in float32
+        for (int j = 0; j < C; j++) ss += xi[j] * xi[j];
+        float r = 1.0f / sqrtf(ss / (float)C + eps);
+        for (int j = 0; j < C; j++) oi[j] = w[j] * (xi[j] * r);
+    }
+}
+
+void qn_llm_swiglu(float *out, const float *gu, int M, int I) {
+    for (int i = 0; i < M; i++) {
+        const float *g = gu + (size_t)i * 2 * I, *u = g + I;
+        float *o = out + (size_t)i * I;
+        for (int j = 0; j < I; j++) o[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+    }
+}
+
+void qn_llm_gelu_tanh(float *x, size_t n) {
+    // NewGELUActivation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const float k = 0.7978845608028654f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void qn_llm_rope_inv_freq(const qn_llm_config *c, float *inv_freq) {
+    int RD = c->rotary_dim;
+    for (int i = 0; i < RD / 2; i++) {
+        // 1 / theta^(2i/RD), in float32 as transformers' default rope init
+        float f = (float)(1.0 / pow(c->rope_theta, (double)(float)(2 * i) / RD));
+        if (c->rope_llama3) {
+            // _compute_llama3_parameters: long wavelengths divided by factor, short ones kept, a
+            // smooth blend between
+            double old = c->rope_original_max_position;
+            double low_wl = old / c->rope_low_freq_factor, high_wl = old / c->rope_high_freq_factor;
+            double wl = 2.0 * M_PI / f, out = f;
+            if (wl > low_wl) out = f / c->rope_factor;
+            else if (wl >= high_wl) {
+                double s = (old / wl - c->rope_low_freq_factor) / (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                out = (1.0 - s) * f / c->rope_factor + s * f;
+            }
+            f = (float)out;
+        }
+        inv_freq[i] = f;
+    }
+}
+
+void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, int pos) {
+    int half = RD / 2;
+    for (int i = 0; i < half; i++) {
+        float ang = (float)pos * inv_freq[i]; // freqs = position x inv_freq in float32
+        float c = cosf(ang), s = sinf(ang);
+        for (int h = 0; h < nheads; h++) {
+            float *xh = x + (size_t)h * HD;
+            // x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x2, x1)
+            float x1 = xh[i], x2 = xh[i + half];
+            xh[i] = x1 * c - x2 * s;
+            xh[i + half] = x2 * c + x1 * s;
+        }
+    }
+}

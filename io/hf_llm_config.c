@@ -3,11 +3,11 @@
  * leaves out; what quench cannot run yet (other rope scalings, qk_layernorm) is refused by name. */
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_error.h"
 #include "hf_internal.h"
 #include "qn_hf_llm.h"
 
@@ -23,30 +23,18 @@ const char *qn_llm_arch_name(qn_llm_arch a) {
     return "?";
 }
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *p = msg; *p; p++) /* one line, whatever the JSON strings hold */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-    snprintf(err, errlen, "%s: %s", path, msg);
-    return 2;
-}
-
 /* An integer key in [lo, hi]: absent or null gives dflt (required: an error). */
 static int get_int(json_t *o, const char *key, int dflt, int required, int lo, int hi, int *out, const char *path,
                    char *err, size_t errlen) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
-        if (required) return fail(err, errlen, path, "'%s' is missing; a Hugging Face config.json of this model has it", key);
+        if (required) return qn_file_error(err, errlen, path, "'%s' is missing; a Hugging Face config.json of this model has it", key);
         *out = dflt;
         return 0;
     }
     double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : NAN;
     if (!(d == floor(d)) || d < lo || d > hi)
-        return fail(err, errlen, path, "'%s' must be an integer in [%d, %d]", key, lo, hi);
+        return qn_file_error(err, errlen, path, "'%s' must be an integer in [%d, %d]", key, lo, hi);
     *out = (int)d;
     return 0;
 }
@@ -56,12 +44,12 @@ static int get_num(json_t *o, const char *key, double dflt, int required, double
                    size_t errlen) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
-        if (required) return fail(err, errlen, path, "'%s' is missing", key);
+        if (required) return qn_file_error(err, errlen, path, "'%s' is missing", key);
         *out = dflt;
         return 0;
     }
     if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) <= 0)
-        return fail(err, errlen, path, "'%s' must be a positive number", key);
+        return qn_file_error(err, errlen, path, "'%s' must be a positive number", key);
     *out = json_number_value(v);
     return 0;
 }
@@ -72,7 +60,7 @@ static int get_bool(json_t *o, const char *key, int dflt, int *out, const char *
         *out = dflt;
         return 0;
     }
-    if (!json_is_boolean(v)) return fail(err, errlen, path, "'%s' must be true or false", key);
+    if (!json_is_boolean(v)) return qn_file_error(err, errlen, path, "'%s' must be true or false", key);
     *out = json_is_true(v);
     return 0;
 }
@@ -80,17 +68,17 @@ static int get_bool(json_t *o, const char *key, int dflt, int *out, const char *
 static int parse_rope_scaling(json_t *root, qn_llm_config *c, const char *path, char *err, size_t errlen) {
     json_t *rs = json_object_get(root, "rope_scaling");
     if (!rs || json_is_null(rs)) return 0;
-    if (!json_is_object(rs)) return fail(err, errlen, path, "'rope_scaling' must be an object or null");
+    if (!json_is_object(rs)) return qn_file_error(err, errlen, path, "'rope_scaling' must be an object or null");
     json_t *t = json_object_get(rs, "rope_type");
     if (!t) t = json_object_get(rs, "type");
     const char *type = json_is_string(t) ? json_string_value(t) : NULL;
-    if (!type) return fail(err, errlen, path, "'rope_scaling' needs a string 'rope_type' (or 'type')");
+    if (!type) return qn_file_error(err, errlen, path, "'rope_scaling' needs a string 'rope_type' (or 'type')");
     if (!strcmp(type, "default")) return 0;
     if (c->arch != QN_LLM_LLAMA || strcmp(type, "llama3") != 0)
-        return fail(err, errlen, path,
-                    "rope_scaling type '%.40s' is not supported for %s (quench runs Llama's 'llama3' scaling, and "
-                    "rope_scaling null otherwise)",
-                    type, qn_llm_arch_name(c->arch));
+        return qn_file_error(err, errlen, path,
+                             "rope_scaling type '%.40s' is not supported for %s (quench runs Llama's 'llama3' scaling, and "
+                             "rope_scaling null otherwise)",
+                             type, qn_llm_arch_name(c->arch));
     c->rope_llama3 = 1;
     int rc;
     if ((rc = get_num(rs, "factor", 0, 1, &c->rope_factor, path, err, errlen)) ||
@@ -100,7 +88,7 @@ static int parse_rope_scaling(json_t *root, qn_llm_config *c, const char *path, 
                       err, errlen)))
         return rc;
     if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
-        return fail(err, errlen, path, "rope_scaling: high_freq_factor must be larger than low_freq_factor");
+        return qn_file_error(err, errlen, path, "rope_scaling: high_freq_factor must be larger than low_freq_factor");
     return 0;
 }
 
@@ -108,23 +96,23 @@ int qn_hf_llm_config_parse(const char *path, const char *text, size_t len, qn_ll
     memset(c, 0, sizeof *c);
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, errlen, path, "not valid JSON: %.200s (line %d)", je.text, je.line);
+    if (!root) return qn_file_error(err, errlen, path, "not valid JSON: %.200s (line %d)", je.text, je.line);
     int rc = 0;
     if (!json_is_object(root)) {
-        rc = fail(err, errlen, path, "not a JSON object");
+        rc = qn_file_error(err, errlen, path, "not a JSON object");
         goto out;
     }
     json_t *mt = json_object_get(root, "model_type");
     const char *type = json_is_string(mt) ? json_string_value(mt) : NULL;
     if (!type) {
-        rc = fail(err, errlen, path, "'model_type' is missing; quench runs llama, phi3 and phi checkpoints");
+        rc = qn_file_error(err, errlen, path, "'model_type' is missing; quench runs llama, phi3 and phi checkpoints");
         goto out;
     }
     if (!strcmp(type, "llama")) c->arch = QN_LLM_LLAMA;
     else if (!strcmp(type, "phi3")) c->arch = QN_LLM_PHI3;
     else if (!strcmp(type, "phi")) c->arch = QN_LLM_PHI2;
     else {
-        rc = fail(err, errlen, path, "model_type '%.40s' is not supported (llama, phi3 and phi are)", type);
+        rc = qn_file_error(err, errlen, path, "model_type '%.40s' is not supported (llama, phi3 and phi are)", type);
         goto out;
     }
     int is_phi2 = c->arch == QN_LLM_PHI2;
@@ -148,46 +136,46 @@ int qn_hf_llm_config_parse(const char *path, const char *text, size_t len, qn_ll
         goto out;
     c->norm_eps = (float)eps;
     if (c->arch != QN_LLM_LLAMA && (c->attention_bias || c->mlp_bias)) {
-        rc = fail(err, errlen, path, "attention_bias/mlp_bias are Llama options; %s checkpoints do not use them", type);
+        rc = qn_file_error(err, errlen, path, "attention_bias/mlp_bias are Llama options; %s checkpoints do not use them", type);
         goto out;
     }
     if (c->heads % c->kv_heads) {
-        rc = fail(err, errlen, path, "num_attention_heads %d is not a multiple of num_key_value_heads %d", c->heads,
-                  c->kv_heads);
+        rc = qn_file_error(err, errlen, path, "num_attention_heads %d is not a multiple of num_key_value_heads %d", c->heads,
+                           c->kv_heads);
         goto out;
     }
     if (head_dim && c->arch != QN_LLM_LLAMA && head_dim * c->heads != c->hidden) {
-        rc = fail(err, errlen, path, "head_dim %d differs from hidden_size / num_attention_heads", head_dim);
+        rc = qn_file_error(err, errlen, path, "head_dim %d differs from hidden_size / num_attention_heads", head_dim);
         goto out;
     }
     if (!head_dim) {
         if (c->hidden % c->heads) {
-            rc = fail(err, errlen, path, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
+            rc = qn_file_error(err, errlen, path, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
             goto out;
         }
         head_dim = c->hidden / c->heads;
     }
     c->head_dim = head_dim;
     if (partial > 1) {
-        rc = fail(err, errlen, path, "'partial_rotary_factor' must be in (0, 1]");
+        rc = qn_file_error(err, errlen, path, "'partial_rotary_factor' must be in (0, 1]");
         goto out;
     }
     c->rotary_dim = (int)(partial * head_dim); /* Python's int(): truncation, as transformers */
     if (c->rotary_dim < 2 || c->rotary_dim % 2) {
-        rc = fail(err, errlen, path, "head_dim %d x partial_rotary_factor %g gives %d rotary dimensions; an even number >= 2 is needed",
-                  head_dim, partial, c->rotary_dim);
+        rc = qn_file_error(err, errlen, path, "head_dim %d x partial_rotary_factor %g gives %d rotary dimensions; an even number >= 2 is needed",
+                           head_dim, partial, c->rotary_dim);
         goto out;
     }
     json_t *act = json_object_get(root, "hidden_act");
     const char *want = is_phi2 ? "gelu_new" : "silu";
     if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), want) != 0)) {
-        rc = fail(err, errlen, path, "hidden_act must be '%s' for %s (other activations are not supported)", want, type);
+        rc = qn_file_error(err, errlen, path, "hidden_act must be '%s' for %s (other activations are not supported)", want, type);
         goto out;
     }
     int qk_ln = 0;
     if ((rc = get_bool(root, "qk_layernorm", 0, &qk_ln, path, err, errlen))) goto out;
     if (qk_ln) {
-        rc = fail(err, errlen, path, "qk_layernorm true is not supported (Phi-2 checkpoints have it false)");
+        rc = qn_file_error(err, errlen, path, "qk_layernorm true is not supported (Phi-2 checkpoints have it false)");
         goto out;
     }
     rc = parse_rope_scaling(root, c, path, err, errlen);

@@ -2,29 +2,17 @@
  * shards model.safetensors.index.json names, each memory-mapped once; tensors handed out as float32
  * in place (aligned F32) or converted once (F16, BF16, F64, unaligned F32). */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "file_error.h"
 #include "hf_internal.h"
 #include "qn_hf_llm.h"
 
 #define MAX_INDEX_BYTES ((size_t)64 << 20)
-
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-    snprintf(err, errlen, "%s: %s", path, msg);
-    return 2;
-}
 
 void qn_hf_index_free(qn_hf_index *ix) {
     for (int i = 0; i < ix->n; i++) free(ix->names[i]), free(ix->shards[i]);
@@ -43,23 +31,23 @@ int qn_hf_index_parse(const char *path, const char *text, size_t len, qn_hf_inde
     memset(ix, 0, sizeof *ix);
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, errlen, path, "not valid JSON: %.200s (line %d)", je.text, je.line);
+    if (!root) return qn_file_error(err, errlen, path, "not valid JSON: %.200s (line %d)", je.text, je.line);
     int rc = 0;
     json_t *map = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
     if (!json_is_object(map) || json_object_size(map) == 0) {
-        rc = fail(err, errlen, path, "needs a non-empty object 'weight_map' (tensor name -> shard file)");
+        rc = qn_file_error(err, errlen, path, "needs a non-empty object 'weight_map' (tensor name -> shard file)");
         goto out;
     }
     json_t *meta = json_object_get(root, "metadata");
     if (meta && !json_is_object(meta) && !json_is_null(meta)) {
-        rc = fail(err, errlen, path, "'metadata' must be an object");
+        rc = qn_file_error(err, errlen, path, "'metadata' must be an object");
         goto out;
     }
     size_t n = json_object_size(map);
     ix->names = calloc(n, sizeof *ix->names), ix->shards = calloc(n, sizeof *ix->shards);
     ix->shard_files = calloc(n, sizeof *ix->shard_files);
     if (!ix->names || !ix->shards || !ix->shard_files) {
-        rc = fail(err, errlen, path, "out of memory");
+        rc = qn_file_error(err, errlen, path, "out of memory");
         goto out;
     }
     const char *key;
@@ -67,18 +55,18 @@ int qn_hf_index_parse(const char *path, const char *text, size_t len, qn_hf_inde
     json_object_foreach(map, key, v) {
         const char *s = json_is_string(v) ? json_string_value(v) : NULL;
         if (!s || !plain_shard_name(s)) {
-            rc = fail(err, errlen, path, "weight_map['%.80s'] must name a .safetensors file in the same directory", key);
+            rc = qn_file_error(err, errlen, path, "weight_map['%.80s'] must name a .safetensors file in the same directory", key);
             goto out;
         }
         if (!(ix->names[ix->n] = strdup(key)) || !(ix->shards[ix->n] = strdup(s))) {
-            rc = fail(err, errlen, path, "out of memory");
+            rc = qn_file_error(err, errlen, path, "out of memory");
             goto out;
         }
         ix->n++;
         int seen = 0;
         for (int i = 0; i < ix->nshards && !seen; i++) seen = !strcmp(ix->shard_files[i], s);
         if (!seen && !(ix->shard_files[ix->nshards++] = strdup(s))) {
-            rc = fail(err, errlen, path, "out of memory");
+            rc = qn_file_error(err, errlen, path, "out of memory");
             goto out;
         }
     }
@@ -105,16 +93,16 @@ int qn_hf_weights_open(const char *dir, qn_hf_weights *w, char *err, size_t errl
     char path[4096], ipath[4096];
     snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (!(w->dir = strdup(dir))) return fail(err, errlen, dir, "out of memory");
+    if (!(w->dir = strdup(dir))) return qn_file_error(err, errlen, dir, "out of memory");
     int rc = 0;
     if (!exists(ipath)) {
         if (!exists(path)) {
             qn_hf_weights_close(w);
-            return fail(err, errlen, dir,
-                        "neither model.safetensors nor model.safetensors.index.json is there; point --model at a "
-                        "Hugging Face model directory");
+            return qn_file_error(err, errlen, dir,
+                                 "neither model.safetensors nor model.safetensors.index.json is there; point --model at a "
+                                 "Hugging Face model directory");
         }
-        if (!(w->shards = calloc(1, sizeof *w->shards))) return qn_hf_weights_close(w), fail(err, errlen, dir, "out of memory");
+        if (!(w->shards = calloc(1, sizeof *w->shards))) return qn_hf_weights_close(w), qn_file_error(err, errlen, dir, "out of memory");
         if ((rc = qn_st_open_mapped(path, &w->shards[0], err, errlen)) != 0) return qn_hf_weights_close(w), rc;
         w->nshards = 1;
         w->bytes_mapped = w->shards[0].len;
@@ -128,13 +116,13 @@ int qn_hf_weights_open(const char *dir, qn_hf_weights *w, char *err, size_t errl
     free(text);
     if (rc) return qn_hf_weights_close(w), rc;
     if (!(w->shards = calloc((size_t)ix.nshards, sizeof *w->shards))) {
-        rc = fail(err, errlen, ipath, "out of memory");
+        rc = qn_file_error(err, errlen, ipath, "out of memory");
         goto out;
     }
     for (int i = 0; i < ix.nshards; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, ix.shard_files[i]);
         if (!exists(path)) {
-            rc = fail(err, errlen, path, "missing; model.safetensors.index.json names it: download every shard");
+            rc = qn_file_error(err, errlen, path, "missing; model.safetensors.index.json names it: download every shard");
             goto out;
         }
         if ((rc = qn_st_open_mapped(path, &w->shards[i], err, errlen)) != 0) goto out;
@@ -144,10 +132,10 @@ int qn_hf_weights_open(const char *dir, qn_hf_weights *w, char *err, size_t errl
     for (int k = 0; k < ix.n; k++)
         for (int i = 0; i < ix.nshards; i++)
             if (!strcmp(ix.shards[k], ix.shard_files[i]) && !qn_st_find(&w->shards[i], ix.names[k])) {
-                rc = fail(err, errlen, w->shards[i].path,
-                          "has no tensor '%.120s', which model.safetensors.index.json places there; the index and "
-                          "the shards do not belong together",
-                          ix.names[k]);
+                rc = qn_file_error(err, errlen, w->shards[i].path,
+                                   "has no tensor '%.120s', which model.safetensors.index.json places there; the index and "
+                                   "the shards do not belong together",
+                                   ix.names[k]);
                 goto out;
             }
 out:
@@ -171,8 +159,8 @@ int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_
         if ((t = qn_st_find(&w->shards[i], name))) st = &w->shards[i];
     if (!t) {
         if (optional) return 1;
-        return fail(err, errlen, w->nshards == 1 ? w->shards[0].path : w->dir,
-                    "no tensor '%.120s'; config.json's model_type and this checkpoint do not match", name);
+        return qn_file_error(err, errlen, w->nshards == 1 ? w->shards[0].path : w->dir,
+                             "no tensor '%.120s'; config.json's model_type and this checkpoint do not match", name);
     }
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
@@ -180,8 +168,8 @@ int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_
         char have[160], want[160];
         shape_str(have, sizeof have, t->ndim, t->shape);
         shape_str(want, sizeof want, ndim, shape);
-        return fail(err, errlen, st->path, "tensor '%.120s' has shape %s where config.json implies %s; the config and the weights do not belong together",
-                    name, have, want);
+        return qn_file_error(err, errlen, st->path, "tensor '%.120s' has shape %s where config.json implies %s; the config and the weights do not belong together",
+                             name, have, want);
     }
     const void *data = qn_st_data(st, t);
     if (t->dtype == QN_ST_F32 && ((uintptr_t)data & 3) == 0) {
@@ -189,13 +177,13 @@ int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_
         return 0;
     }
     if (t->dtype != QN_ST_F32 && t->dtype != QN_ST_F16 && t->dtype != QN_ST_BF16 && t->dtype != QN_ST_F64)
-        return fail(err, errlen, st->path, "tensor '%.120s' is %s; weights must be F32, F16 or BF16", name,
-                    qn_st_dtype_name(t->dtype));
+        return qn_file_error(err, errlen, st->path, "tensor '%.120s' is %s; weights must be F32, F16 or BF16", name,
+                             qn_st_dtype_name(t->dtype));
     float **owned = realloc(w->owned, ((size_t)w->nowned + 1) * sizeof *owned);
-    if (!owned) return fail(err, errlen, st->path, "out of memory");
+    if (!owned) return qn_file_error(err, errlen, st->path, "out of memory");
     w->owned = owned;
     float *buf = malloc(t->numel ? t->numel * sizeof(float) : 1);
-    if (!buf) return fail(err, errlen, st->path, "out of memory converting '%.120s' to float32", name);
+    if (!buf) return qn_file_error(err, errlen, st->path, "out of memory converting '%.120s' to float32", name);
     qn_st_read_f32(st, t, buf);
     w->owned[w->nowned++] = buf;
     w->bytes_converted += t->numel * sizeof(float);

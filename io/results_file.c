@@ -355,7 +355,7 @@ static int fill_missing(qn_results *r, hid_t g, int64_t row, const char *const *
 
 /* /trial/<id> holds the trial's arrays only (curves, checkpoint); its scalars are its /trials row.
  * A group left by a writer killed mid-trial is replaced. */
-static int write_trial_group(qn_results *r, const qn_trial_record *rec) {
+int qn_results_write_trial_group(qn_results *r, const qn_trial_record *rec) {
     char name[64];
     snprintf(name, sizeof name, "/trial/%lld", (long long)rec->id);
     if (H5Lexists(r->file, name, H5P_DEFAULT) > 0) H5Ldelete(r->file, name, H5P_DEFAULT);
@@ -438,7 +438,7 @@ static int write_row(qn_results *r, int64_t row, const qn_trial_record *rec, cha
     if (!bad) what = "metrics (missing values)";
     bad |= !bad && fill_missing(r, mg, row, (const char *const *)rec->metric_names, rec->nmetrics) != 0;
     if (!bad) what = "/trial/<id>";
-    bad |= !bad && write_trial_group(r, rec) != 0;
+    bad |= !bad && qn_results_write_trial_group(r, rec) != 0;
     if (!bad) what = "the rows attribute";
     if (!bad && row >= r->rows) bad |= qn_attr_put_i64(t, "rows", row + 1) != 0;
     if (!bad) what = "the stage record";

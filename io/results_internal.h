@@ -106,6 +106,10 @@ double qn_results_clock(void);
  * A stage without a record is left alone. Returns 0, or -1. */
 int qn_results_stage_refresh(qn_results *r, const char *stage, int64_t nrows);
 
+/* (Re)create /trial/<id> with the record's curves and checkpoint (results_file.c); the journal
+ * writes its rows' groups with it too, so both paths leave the same layout. Returns 0, or -1. */
+int qn_results_write_trial_group(qn_results *r, const qn_trial_record *rec);
+
 /* Write /trial/<id>/checkpoint into the trial's group (results_checkpoint.c). */
 int qn_results_write_ckpt(qn_results *r, hid_t trial_group, const qn_ckpt *c);
 

@@ -393,26 +393,6 @@ void qn_journal_close(qn_results *r, int remove_file) {
 
 /* ---------------------------------------------------------------- into the image */
 
-/* The /trial/<id> group with the curves (as results_file.c writes it for a committed trial). */
-static int write_curves(qn_results *r, const qn_trial_record *rec) {
-    char name[64];
-    snprintf(name, sizeof name, "/trial/%lld", (long long)rec->id);
-    if (H5Lexists(r->file, name, H5P_DEFAULT) > 0) H5Ldelete(r->file, name, H5P_DEFAULT);
-    hid_t g = H5Gcreate2(r->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return -1;
-    int bad = 0;
-    for (int i = 0; i < rec->ncurves; i++) {
-        hsize_t n = (hsize_t)rec->curve_lens[i];
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        hid_t ds = H5Dcreate2(g, rec->curve_names[i], H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        bad |= ds < 0 || (n && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, rec->curves[i]) < 0);
-        if (ds >= 0) H5Dclose(ds);
-        H5Sclose(sp);
-    }
-    H5Gclose(g);
-    return bad ? -1 : 0;
-}
-
 /* The names used by rows d[0..n) (params or metrics), in first-use order. */
 static int names_of(const decoded *d, int n, int metrics, const char ***out) {
     int cap = 16, k = 0;
@@ -571,7 +551,8 @@ int qn_journal_apply(qn_results *r, char *err, size_t errlen) {
     err[0] = 0;
     bad |= !bad && write_group(r, pg, d, n, row0, 0, err, errlen) != 0;
     bad |= !bad && write_group(r, mg, d, n, row0, 1, err, errlen) != 0;
-    for (int i = 0; i < n && !bad; i++) bad |= write_curves(r, &d[i].rec) != 0;
+    /* journaled records carry no checkpoint (qn_journal_wanted), so this writes their curves only */
+    for (int i = 0; i < n && !bad; i++) bad |= qn_results_write_trial_group(r, &d[i].rec) != 0;
     bad |= !bad && qn_attr_put_i64(t, "rows", r->rows) != 0;
     /* each stage's summary once, over all its rows */
     for (int i = 0; i < n && !bad; i++) {

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_error.h"
 #include "qn_infer_formats.h"
 #include "qn_safetensors.h"
 
@@ -37,19 +37,6 @@ static int dtype_size(qn_st_dtype d) {
     return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    char msg[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* one line: tensor names and dtypes come from the JSON, where "\n" is a valid escape */
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-    snprintf(err, errlen, "%s: %s", path, msg);
-    return 2;
-}
-
 void qn_st_close(qn_safetensors *st) {
     for (int i = 0; i < st->ntensors; i++) free(st->tensors[i].name);
     if (st->mapped) {
@@ -68,38 +55,38 @@ static int cmp_begin(const void *a, const void *b) {
 
 static int parse_entry(const char *path, const char *name, json_t *v, qn_st_tensor *t, size_t data_len, char *err,
                        size_t errlen) {
-    if (!json_is_object(v)) return fail(err, errlen, path, "tensor '%.80s' is not an object", name);
+    if (!json_is_object(v)) return qn_file_error(err, errlen, path, "tensor '%.80s' is not an object", name);
     json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
     if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(off))
-        return fail(err, errlen, path, "tensor '%.80s' needs dtype, shape and data_offsets", name);
+        return qn_file_error(err, errlen, path, "tensor '%.80s' needs dtype, shape and data_offsets", name);
     const char *d = json_string_value(dt);
     int size = 0;
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (!strcmp(dtypes[i].name, d)) t->dtype = dtypes[i].dtype, size = dtypes[i].size;
-    if (!size) return fail(err, errlen, path, "tensor '%.80s' has an unsupported dtype '%.20s'", name, d);
+    if (!size) return qn_file_error(err, errlen, path, "tensor '%.80s' has an unsupported dtype '%.20s'", name, d);
     size_t nd = json_array_size(shape);
-    if (nd > QN_ST_MAX_DIMS) return fail(err, errlen, path, "tensor '%.80s' has %zu dimensions (at most 8)", name, nd);
+    if (nd > QN_ST_MAX_DIMS) return qn_file_error(err, errlen, path, "tensor '%.80s' has %zu dimensions (at most 8)", name, nd);
     t->ndim = (int)nd;
     size_t numel = 1;
     for (size_t i = 0; i < nd; i++) {
         json_t *s = json_array_get(shape, i);
         if (!json_is_integer(s) || json_integer_value(s) < 0)
-            return fail(err, errlen, path, "tensor '%.80s' has a shape entry that is not a non-negative integer", name);
+            return qn_file_error(err, errlen, path, "tensor '%.80s' has a shape entry that is not a non-negative integer", name);
         t->shape[i] = (int64_t)json_integer_value(s);
         if (__builtin_mul_overflow(numel, (size_t)t->shape[i], &numel))
-            return fail(err, errlen, path, "tensor '%.80s': its shape overflows", name);
+            return qn_file_error(err, errlen, path, "tensor '%.80s': its shape overflows", name);
     }
     t->numel = numel;
     if (json_array_size(off) != 2 || !json_is_integer(json_array_get(off, 0)) || !json_is_integer(json_array_get(off, 1)))
-        return fail(err, errlen, path, "tensor '%.80s': data_offsets must be [begin, end]", name);
+        return qn_file_error(err, errlen, path, "tensor '%.80s': data_offsets must be [begin, end]", name);
     json_int_t b = json_integer_value(json_array_get(off, 0)), e = json_integer_value(json_array_get(off, 1));
     if (b < 0 || e < b || (size_t)e > data_len)
-        return fail(err, errlen, path, "tensor '%.80s': data_offsets [%lld, %lld] outside the %zu data bytes", name,
-                    (long long)b, (long long)e, data_len);
+        return qn_file_error(err, errlen, path, "tensor '%.80s': data_offsets [%lld, %lld] outside the %zu data bytes", name,
+                             (long long)b, (long long)e, data_len);
     size_t bytes;
     if (__builtin_mul_overflow(numel, (size_t)size, &bytes) || bytes != (size_t)(e - b))
-        return fail(err, errlen, path, "tensor '%.80s': %zu elements of %s need %zu bytes, data_offsets give %lld", name,
-                    numel, d, numel * (size_t)size, (long long)(e - b));
+        return qn_file_error(err, errlen, path, "tensor '%.80s': %zu elements of %s need %zu bytes, data_offsets give %lld", name,
+                             numel, d, numel * (size_t)size, (long long)(e - b));
     t->begin = (size_t)b, t->end = (size_t)e;
     return 0;
 }
@@ -108,24 +95,24 @@ static int parse_entry(const char *path, const char *name, json_t *v, qn_st_tens
 static int parse_header(const char *path, const unsigned char *buf, size_t len, qn_safetensors *st, char *err,
                         size_t errlen) {
     memset(st, 0, sizeof *st);
-    if (len < 8) return fail(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
+    if (len < 8) return qn_file_error(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
-    if (hlen > MAX_HEADER) return fail(err, errlen, path, "header length %llu is larger than 100 MiB", (unsigned long long)hlen);
+    if (hlen > MAX_HEADER) return qn_file_error(err, errlen, path, "header length %llu is larger than 100 MiB", (unsigned long long)hlen);
     if (hlen > len - 8)
-        return fail(err, errlen, path, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
+        return qn_file_error(err, errlen, path, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
     json_error_t je;
     json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, errlen, path, "header is not valid JSON: %.200s (byte %d)", je.text, je.position);
+    if (!root) return qn_file_error(err, errlen, path, "header is not valid JSON: %.200s (byte %d)", je.text, je.position);
     int rc = 0;
     if (!json_is_object(root)) {
-        rc = fail(err, errlen, path, "header is not a JSON object");
+        rc = qn_file_error(err, errlen, path, "header is not a JSON object");
         goto out;
     }
     size_t data_len = len - 8 - (size_t)hlen;
     st->tensors = calloc(json_object_size(root) + 1, sizeof *st->tensors);
     if (!st->tensors) {
-        rc = fail(err, errlen, path, "out of memory");
+        rc = qn_file_error(err, errlen, path, "out of memory");
         goto out;
     }
     const char *key;
@@ -135,11 +122,11 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
             const char *mk;
             json_t *mv;
             if (!json_is_object(v)) {
-                rc = fail(err, errlen, path, "__metadata__ is not an object");
+                rc = qn_file_error(err, errlen, path, "__metadata__ is not an object");
                 goto out;
             }
             json_object_foreach(v, mk, mv) if (!json_is_string(mv)) {
-                rc = fail(err, errlen, path, "__metadata__ value '%.80s' is not a string", mk);
+                rc = qn_file_error(err, errlen, path, "__metadata__ value '%.80s' is not a string", mk);
                 goto out;
             }
             continue;
@@ -147,7 +134,7 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
         qn_st_tensor *t = &st->tensors[st->ntensors];
         if ((rc = parse_entry(path, key, v, t, data_len, err, errlen)) != 0) goto out;
         if (!(t->name = strdup(key))) {
-            rc = fail(err, errlen, path, "out of memory");
+            rc = qn_file_error(err, errlen, path, "out of memory");
             goto out;
         }
         st->ntensors++;
@@ -155,7 +142,7 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
     /* contiguous, not overlapping, covering the data exactly */
     qn_st_tensor *sorted = malloc(((size_t)st->ntensors + 1) * sizeof *sorted);
     if (!sorted) {
-        rc = fail(err, errlen, path, "out of memory");
+        rc = qn_file_error(err, errlen, path, "out of memory");
         goto out;
     }
     memcpy(sorted, st->tensors, (size_t)st->ntensors * sizeof *sorted);
@@ -163,16 +150,16 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
     size_t at = 0;
     for (int i = 0; i < st->ntensors && !rc; i++) {
         if (sorted[i].begin != at)
-            rc = fail(err, errlen, path, "tensor '%.80s' starts at byte %zu where %zu was expected (%s)", sorted[i].name,
-                      sorted[i].begin, at, sorted[i].begin < at ? "tensors overlap" : "a hole in the data");
+            rc = qn_file_error(err, errlen, path, "tensor '%.80s' starts at byte %zu where %zu was expected (%s)", sorted[i].name,
+                               sorted[i].begin, at, sorted[i].begin < at ? "tensors overlap" : "a hole in the data");
         at = sorted[i].end;
     }
     if (!rc && at != data_len)
-        rc = fail(err, errlen, path, "the tensors cover %zu of the %zu data bytes", at, data_len);
+        rc = qn_file_error(err, errlen, path, "the tensors cover %zu of the %zu data bytes", at, data_len);
     free(sorted);
     if (rc) goto out;
     if (!(st->path = strdup(path))) {
-        rc = fail(err, errlen, path, "out of memory");
+        rc = qn_file_error(err, errlen, path, "out of memory");
         goto out;
     }
     st->len = len;
@@ -188,7 +175,7 @@ int qn_st_parse(const char *path, const unsigned char *buf, size_t len, qn_safet
     if (rc) return rc;
     if (!(st->buf = malloc(len ? len : 1))) {
         qn_st_close(st);
-        return fail(err, errlen, path, "out of memory");
+        return qn_file_error(err, errlen, path, "out of memory");
     }
     memcpy(st->buf, buf, len);
     return 0;
@@ -205,12 +192,12 @@ int qn_st_open_mapped(const char *path, qn_safetensors *st, char *err, size_t er
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(err, errlen, path, "not a regular file");
+        return qn_file_error(err, errlen, path, "not a regular file");
     }
     size_t len = (size_t)sb.st_size;
     if (len < 8) {
         close(fd);
-        return fail(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
+        return qn_file_error(err, errlen, path, "not a safetensors file (shorter than its 8-byte header length)");
     }
     unsigned char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd); /* the mapping keeps the file */
@@ -239,7 +226,7 @@ int qn_st_open(const char *path, qn_safetensors *st, char *err, size_t errlen) {
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
-        return fail(err, errlen, path, "not a regular file");
+        return qn_file_error(err, errlen, path, "not a regular file");
     }
     size_t len = (size_t)sb.st_size;
     unsigned char *buf = malloc(len ? len : 1);

@@ -33,15 +33,12 @@ static int pieces_push(pieces *p, char *s, size_t n, int32_t added, int first) {
         free(s);
         return 0;
     }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        piece *v = realloc(p->v, cap * sizeof *v);
-        if (!v) {
-            free(s);
-            return 1;
-        }
-        p->v = v, p->cap = cap;
+    piece *v = tok_grow(p->v, p->n, &p->cap, sizeof *v, 16);
+    if (!v) {
+        free(s);
+        return 1;
     }
+    p->v = v;
     p->v[p->n++] = (piece){s, n, added, first};
     return 0;
 }
@@ -326,15 +323,12 @@ static void strs_free(strs *l) {
 
 static int strs_push(strs *l, char *s, size_t n) {
     if (!s) return 1;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        str *v = realloc(l->v, cap * sizeof *v);
-        if (!v) {
-            free(s);
-            return 1;
-        }
-        l->v = v, l->cap = cap;
+    str *v = tok_grow(l->v, l->n, &l->cap, sizeof *v, 16);
+    if (!v) {
+        free(s);
+        return 1;
     }
+    l->v = v;
     l->v[l->n++] = (str){s, n};
     return 0;
 }

@@ -139,12 +139,9 @@ void tok_byte_map(uint16_t byte_char[256], int16_t char_byte[324]) {
 }
 
 int tok_ids_push(tok_ids *ids, int32_t id) {
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? 2 * ids->cap : 64;
-        int32_t *v = realloc(ids->v, cap * sizeof *v);
-        if (!v) return 1;
-        ids->v = v, ids->cap = cap;
-    }
+    int32_t *v = tok_grow(ids->v, ids->n, &ids->cap, sizeof *v, 64);
+    if (!v) return 1;
+    ids->v = v;
     ids->v[ids->n++] = id;
     return 0;
 }
@@ -171,12 +168,9 @@ typedef struct {
 } heap;
 
 static int heap_push(heap *h, candidate c) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        candidate *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return 1;
-        h->v = v, h->cap = cap;
-    }
+    candidate *v = tok_grow(h->v, h->n, &h->cap, sizeof *v, 64);
+    if (!v) return 1;
+    h->v = v;
     size_t i = h->n++;
     while (i > 0 && before(&c, &h->v[(i - 1) / 2])) {
         h->v[i] = h->v[(i - 1) / 2];

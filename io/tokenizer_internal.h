@@ -7,6 +7,7 @@
 #include <pcre2.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "qn_tokenizer.h"
 
@@ -94,6 +95,17 @@ struct qn_tokenizer {
     uint16_t byte_char[256];
     int16_t char_byte[324];
 };
+
+/* The growing arrays' one rule (pieces, decoded strings, ids, the BPE heap): the array v, n of *cap
+ * elements of elem bytes used, with room for one more: v itself, or v reallocated to double *cap
+ * (`first` when empty). NULL when out of memory, with v and *cap untouched. */
+static inline void *tok_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first) {
+    if (n < *cap) return v;
+    size_t bigger = *cap ? 2 * *cap : first;
+    void *grown = realloc(v, bigger * elem);
+    if (grown) *cap = bigger;
+    return grown;
+}
 
 /* Length of the UTF-8 character at s (n bytes left): 1 for a byte that does not start a valid
  * character, so invalid input moves forward byte by byte. */

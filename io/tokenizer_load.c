@@ -108,19 +108,28 @@ static int replacement_of(loader *L, json_t *obj, const char *where, char **out)
     return (*out = strdup(r)) ? 0 : oom(L);
 }
 
+/* ---- Sequence: the normalizer, pre_tokenizer and decoder lists ---- */
+
+typedef int (*add_stage_fn)(loader *L, qn_tokenizer *t, json_t *stage, int depth);
+
+/* A "Sequence" stage: each item of seq[list_key] added in order by `add`. Nesting deeper than 4 is
+ * refused, so a hostile file cannot run the recursion off the stack. */
+static int add_sequence(loader *L, qn_tokenizer *t, json_t *seq, const char *what, const char *list_key, int depth,
+                        add_stage_fn add) {
+    json_t *list = json_object_get(seq, list_key);
+    if (!json_is_array(list) || depth > 4) return fail(L, "%s Sequence has no %s list", what, list_key);
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) if (add(L, t, item, depth + 1)) return 2;
+    return 0;
+}
+
 /* ---- normalizer ---- */
 
 static int add_normalizer(loader *L, qn_tokenizer *t, json_t *n, int depth) {
     const char *type;
     if (type_of(L, n, "normalizer", &type)) return 2;
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(n, "normalizers");
-        if (!json_is_array(list) || depth > 4) return fail(L, "normalizer Sequence has no normalizers list");
-        size_t i;
-        json_t *item;
-        json_array_foreach(list, i, item) if (add_normalizer(L, t, item, depth + 1)) return 2;
-        return 0;
-    }
+    if (!strcmp(type, "Sequence")) return add_sequence(L, t, n, "normalizer", "normalizers", depth, add_normalizer);
     tok_normalizer *grown = realloc(t->norm, (size_t)(t->n_norm + 1) * sizeof *grown);
     if (!grown) return oom(L);
     t->norm = grown;
@@ -153,14 +162,7 @@ static int add_normalizer(loader *L, qn_tokenizer *t, json_t *n, int depth) {
 static int add_pretokenizer(loader *L, qn_tokenizer *t, json_t *p, int depth) {
     const char *type;
     if (type_of(L, p, "pre_tokenizer", &type)) return 2;
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(p, "pretokenizers");
-        if (!json_is_array(list) || depth > 4) return fail(L, "pre_tokenizer Sequence has no pretokenizers list");
-        size_t i;
-        json_t *item;
-        json_array_foreach(list, i, item) if (add_pretokenizer(L, t, item, depth + 1)) return 2;
-        return 0;
-    }
+    if (!strcmp(type, "Sequence")) return add_sequence(L, t, p, "pre_tokenizer", "pretokenizers", depth, add_pretokenizer);
     tok_pretokenizer *grown = realloc(t->pre, (size_t)(t->n_pre + 1) * sizeof *grown);
     if (!grown) return oom(L);
     t->pre = grown;
@@ -210,14 +212,7 @@ static int add_pretokenizer(loader *L, qn_tokenizer *t, json_t *p, int depth) {
 static int add_decoder(loader *L, qn_tokenizer *t, json_t *d, int depth) {
     const char *type;
     if (type_of(L, d, "decoder", &type)) return 2;
-    if (!strcmp(type, "Sequence")) {
-        json_t *list = json_object_get(d, "decoders");
-        if (!json_is_array(list) || depth > 4) return fail(L, "decoder Sequence has no decoders list");
-        size_t i;
-        json_t *item;
-        json_array_foreach(list, i, item) if (add_decoder(L, t, item, depth + 1)) return 2;
-        return 0;
-    }
+    if (!strcmp(type, "Sequence")) return add_sequence(L, t, d, "decoder", "decoders", depth, add_decoder);
     tok_decoder *grown = realloc(t->dec, (size_t)(t->n_dec + 1) * sizeof *grown);
     if (!grown) return oom(L);
     t->dec = grown;

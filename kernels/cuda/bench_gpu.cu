@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cuda_check.h"
+#include "cuda_event_timer.h"
 #include "qn_formats.h"
 #include "qn_infer_formats.h"
 #include "qn_kernels.h"
@@ -17,20 +18,6 @@ __global__ void fill_kernel(float *x, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x)
         x[i] = (qn_mask_coin(7, i) - 0.5f) * 8.0f;
 }
-
-struct timer {
-    cudaEvent_t a, b;
-    timer() { cudaEventCreate(&a), cudaEventCreate(&b); }
-    ~timer() { cudaEventDestroy(a), cudaEventDestroy(b); }
-    void start() { cudaEventRecord(a); }
-    float stop_ms() {
-        float ms = 0;
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        cudaEventElapsedTime(&ms, a, b);
-        return ms;
-    }
-};
 
 } // namespace
 
@@ -45,7 +32,7 @@ extern "C" int qn_cuda_bench_formats(const char *const *specs, int nspecs, size_
     }
     fill_kernel<<<1024, 256>>>(x, n);
     cudaDeviceSynchronize();
-    timer t;
+    qn_event_timer t;
     const double bytes = (double)n * sizeof(float);
     float best = INFINITY;
     for (int r = 0; r < reps + 1; r++) {

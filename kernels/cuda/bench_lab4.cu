@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cuda_check.h"
+#include "cuda_event_timer.h"
 #include "qn_dequant.h"
 #include "qn_formats.h"
 #include "qn_sdpa.h"
@@ -49,20 +50,6 @@ __global__ void fix_scales(qn_mxint8_block *mx, size_t nmx, qn_nf4_block64 *nf4,
     }
 }
 
-struct timer {
-    cudaEvent_t a, b;
-    timer() { cudaEventCreate(&a), cudaEventCreate(&b); }
-    ~timer() { cudaEventDestroy(a), cudaEventDestroy(b); }
-    void start() { cudaEventRecord(a); }
-    float stop_ms() {
-        float ms = 0;
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        cudaEventElapsedTime(&ms, a, b);
-        return ms;
-    }
-};
-
 } // namespace
 
 extern "C" void qn_cuda_bench_device_name(char *buf, size_t len) {
@@ -77,7 +64,7 @@ extern "C" int qn_cuda_bench_sdpa(int B, int H, int T, int D, int causal, int re
     float *q = NULL, *k = NULL, *v = NULL, *o1 = NULL, *o2 = NULL, *s = NULL, *h1 = NULL, *h2 = NULL;
     cublasHandle_t h = NULL;
     int rc = -1;
-    timer t;
+    qn_event_timer t;
     if (cudaMalloc(&q, n * 4) != cudaSuccess || cudaMalloc(&k, n * 4) != cudaSuccess || cudaMalloc(&v, n * 4) != cudaSuccess ||
         cudaMalloc(&o1, n * 4) != cudaSuccess || cudaMalloc(&o2, n * 4) != cudaSuccess ||
         cudaMalloc(&s, qn_sdpa_naive_scores(B, H, T) * 4) != cudaSuccess) {
@@ -138,7 +125,7 @@ extern "C" int qn_cuda_bench_dequant(size_t n_out, int reps, double *copy_gbs, d
     qn_mxint8_block *mx = NULL;
     qn_nf4_block64 *nf4 = NULL;
     int rc = -1;
-    timer t;
+    qn_event_timer t;
     const double bytes = (double)n_out * 2;
     if (cudaMalloc(&dst, n_out * 2) != cudaSuccess || cudaMalloc(&src, n_out * 2) != cudaSuccess ||
         cudaMalloc(&mx, n_out / 32 * sizeof *mx) != cudaSuccess || cudaMalloc(&nf4, n_out / 64 * sizeof *nf4) != cudaSuccess) {

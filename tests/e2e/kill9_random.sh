@@ -36,6 +36,12 @@ for round in $(seq 1 20); do
   setsid "$MPIEXEC" --oversubscribe -np 3 "$QUENCH" run "$JOB" -o "$out" $resume --progress quiet \
     >"$WORK/run-$round.log" 2>&1 &
   pid=$!
+  if [[ -z $resume ]]; then
+    # the first run's instant counts from the file's creation: MPI start-up takes as long as the
+    # machine's load makes it, and a kill before the file exists would test nothing
+    for _ in $(seq 1 600); do [[ -f $out ]] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    delay_ms=$(( RANDOM % 1500 ))
+  fi
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid" && { completed=1; echo "round $round: the study completed before its kill"; break; }

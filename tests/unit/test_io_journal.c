@@ -13,25 +13,8 @@
 
 #include "qn_results.h"
 
-static char dir[256];
-
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/qn-journal-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_expect_eq(system(cmd), 0);
-}
-
-static qn_job load_job(void) {
-    qn_job job;
-    char err[QN_ERR_LEN];
-    cr_assert_eq(qn_job_load(QN_TEST_DATA "/e2e/jobs/study.yaml", &job, err, sizeof err), 0, "%s", err);
-    return job;
-}
+#define SCRATCH_DIR_TEMPLATE "/tmp/qn-journal-XXXXXX"
+#include "results_fixtures.h"
 
 typedef struct {
     qn_param params[2];

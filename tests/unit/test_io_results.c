@@ -14,25 +14,7 @@
 
 #include "qn_results.h"
 
-static char dir[256];
-
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/qn-results-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_expect_eq(system(cmd), 0);
-}
-
-static qn_job load_job(void) {
-    qn_job job;
-    char err[QN_ERR_LEN];
-    cr_assert_eq(qn_job_load(QN_TEST_DATA "/e2e/jobs/study.yaml", &job, err, sizeof err), 0, "%s", err);
-    return job;
-}
+#include "results_fixtures.h"
 
 /* A record for trial `id` with params, metrics, a curve and optionally a checkpoint. */
 typedef struct {

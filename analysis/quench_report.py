@@ -11,7 +11,11 @@ Figures (PNG, matplotlib's Agg backend), each drawn when the study has what it n
   layer_formats.png         stages with per-layer quant params (params/layers.<L>.quant.*): bits per
                             weight and format of each layer in the stage's best trial, and the
                             weight memory against fp32 (quench_results.memory_footprint)
-and index.html with the figures, the best trial of each stage and the devices that ran the study.
+  inference_throughput.png  inference stages (kind inference): tokens/s per llm.precision, one bar
+                            per device kind (device.kind, else the worker's device), one panel per model
+  inference_memory.png      the same for the peak memory (metrics mem_peak_bytes)
+and index.html with the figures, the best trial of each stage, the inference trials with their
+perplexity (inference stages), and the devices that ran the study.
 """
 import argparse
 import html
@@ -213,6 +217,63 @@ def layer_formats(df, stages, job, out):
     return _save(fig, out, "layer_formats.png")
 
 
+def _inference_rows(df, stages):
+    """The trials of inference stages with model, precision and device kind as plain columns."""
+    names = [n for n, a in stages.items() if a.get("kind") == "inference"]
+    rows = df[df["stage"].isin(names)].copy()
+    if rows.empty:
+        return rows
+    # llm.model in the grid, else the one of the job's llm: section (one model)
+    model = rows["params/llm.model"] if "params/llm.model" in rows else pd.Series("model", index=rows.index)
+    rows["model"] = model.map(lambda p: os.path.basename(str(p).rstrip("/")))
+    rows["precision"] = rows["params/llm.precision"] if "params/llm.precision" in rows else "fp32"
+    kind = rows["params/device.kind"] if "params/device.kind" in rows else pd.Series("", index=rows.index)
+    rows["device kind"] = [k if isinstance(k, str) and k else str(d) for k, d in zip(kind, rows["device"])]
+    return rows
+
+
+def _grouped_bars(rows, metric, scale, ylabel, title, out, name):
+    """Bars of metric per precision (x), one per device kind, one panel per model (done trials)."""
+    col = "metrics/" + metric
+    if rows.empty or col not in rows:
+        return None
+    done = rows[(rows["status"] == "done") & rows[col].notna()]
+    if done.empty:
+        return None
+    models = list(dict.fromkeys(done["model"]))
+    kinds = list(dict.fromkeys(done["device kind"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(max(5, 4.5 * len(models)), 4.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        m = done[done["model"] == model]
+        precs = list(dict.fromkeys(m["precision"]))
+        x = np.arange(len(precs))
+        w = 0.8 / max(1, len(kinds))
+        for i, k in enumerate(kinds):
+            # the mean over the other grid axes (batch, prompt, ...) of each (precision, kind)
+            vals = [m[(m["precision"] == p) & (m["device kind"] == k)][col].mean() * scale for p in precs]
+            ax.bar(x + (i - (len(kinds) - 1) / 2) * w, vals, w, label=k, color=f"C{i}")
+        ax.set_xticks(x, precs)
+        _finish_axes(ax, "precision", ylabel, f"{title}: {model}")
+    return _save(fig, out, name)
+
+
+def inference_table(rows):
+    """One row per inference trial: what seed 004 tabulates, and the perplexity where measured."""
+    cols = [("tokens_per_s", "tokens/s", 1), ("decode_ms_per_token", "decode ms/token", 1), ("ttft_ms", "TTFT ms", 1),
+            ("load_s", "load s", 1), ("weights_bytes", "weights MiB", 1 / 2**20),
+            ("mem_peak_bytes", "peak MiB", 1 / 2**20), ("perplexity", "perplexity", 1)]
+    out = []
+    for _, r in rows.sort_values(["model", "precision", "device kind", "id"]).iterrows():
+        e = {"trial": int(r["id"]), "model": r["model"], "precision": r["precision"], "device kind": r["device kind"],
+             "status": r["status"]}
+        for m, label, scale in cols:
+            v = r.get("metrics/" + m)
+            e[label] = "" if v is None or pd.isna(v) else round(float(v) * scale, 4)
+        e["error"] = r["error"] if r["status"] != "done" else ""
+        out.append(e)
+    return pd.DataFrame(out)
+
+
 def table(frame):
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in frame.itertuples(index=False))
@@ -228,8 +289,13 @@ def main():
     os.makedirs(out, exist_ok=True)
     df = load_trials(a.file)
     stages, job = load_stages(a.file), load_job(a.file)
+    inference = _inference_rows(df, stages)
     figures = [f for f in (accuracy_vs_width(df, out), accuracy_vs_sparsity(df, out), train_loss(a.file, df, out),
-                           best_so_far(df, stages, out), layer_formats(df, stages, job, out)) if f]
+                           best_so_far(df, stages, out), layer_formats(df, stages, job, out),
+                           _grouped_bars(inference, "tokens_per_s", 1, "tokens/s", "Throughput", out,
+                                         "inference_throughput.png"),
+                           _grouped_bars(inference, "mem_peak_bytes", 1 / 2**20, "peak memory (MiB)", "Peak memory",
+                                         out, "inference_memory.png")) if f]
     footprints = [{"stage": n, "trial": int(r["id"]), "weight KiB": round(fp["bytes"] / 1024, 2),
                    "fp32 KiB": round(fp["fp32_bytes"] / 1024, 2), "against fp32": round(fp["ratio"], 3),
                    "formats": ", ".join(f"{l[0]}={_format_label(l[1])}" for l in fp["layers"])}
@@ -244,7 +310,8 @@ def main():
     best = []
     for stage, rows in df.groupby("stage", sort=False):
         metrics = [c for c in rows.columns if c.startswith("metrics/") and rows[c].notna().any()]
-        key = next((m for m in ("metrics/qat_accuracy", "metrics/accuracy", "metrics/ptq_accuracy") if m in metrics), None)
+        key = next((m for m in ("metrics/qat_accuracy", "metrics/accuracy", "metrics/ptq_accuracy",
+                                "metrics/tokens_per_s") if m in metrics), None)
         done = rows[rows["status"] == "done"]
         if key and not done[key].dropna().empty:
             r = done.loc[done[key].idxmax()]
@@ -258,6 +325,8 @@ def main():
             "<h2>Best trial of each stage</h2>", table(pd.DataFrame(best)) if best else "<p>no finished trials</p>"]
     if footprints:
         page += ["<h2>Weight memory of the best per-layer trials</h2>", table(pd.DataFrame(footprints))]
+    if not inference.empty:
+        page += ["<h2>Inference trials and perplexity</h2>", table(inference_table(inference))]
     for fig in figures:
         page.append(f"<h2>{html.escape(fig[:-4].replace('_', ' '))}</h2><img src='{fig}'>")
     page += ["<h2>Devices</h2>", table(devices)]

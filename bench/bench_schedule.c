@@ -58,7 +58,10 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     }
     for (int k = 0; k < K; k++) speed[k] = kinds[k]->peak_flops * kinds[k]->efficiency;
     qn_job job;
-    if (qn_job_load(job_path, &job, err, sizeof err)) {
+    const char *names[MAX_KINDS]; /* placement: each_device_kind expands on the cluster's kinds */
+    char ids[MAX_KINDS][96];
+    for (int k = 0; k < K; k++) names[k] = qn_device_kind_id(kinds[k], ids[k], sizeof ids[k]);
+    if (qn_job_load_kinds(job_path, names, K, &job, err, sizeof err)) {
         fprintf(stderr, "quench: %s\n", err);
         return 2;
     }

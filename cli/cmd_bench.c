@@ -4,13 +4,16 @@
  *              quench bench schedule JOB --cluster SPEC [--trials N] [--json]
  *              quench bench dispatch [--ranks N] [--trials N] [-o FILE] [--json]
  *              quench bench attention [--shape B,H,T,D] [--causal] [--threads N] [--json]
- *              quench bench dequant [--size MIB] [--json] */
+ *              quench bench dequant [--size MIB] [--json]
+ *              quench bench decode [--model DIR] [--precision P,...] [--batch B] [--prompt-len T]
+ *                                  [--new-tokens S] [--threads N] [--json] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_decode.h"
 #include "bench_dispatch.h"
 #include "bench_lab4.h"
 #include "bench_sampler.h"
@@ -25,6 +28,8 @@ static const char *help =
     "       quench bench dispatch [--ranks N] [--trials N] [-o FILE] [--json]\n"
     "       quench bench attention [--shape B,H,T,D] [--causal] [--threads N] [--json]\n"
     "       quench bench dequant [--size MIB] [--json]\n"
+    "       quench bench decode [--model DIR] [--precision P,...] [--batch B] [--prompt-len T]\n"
+    "                           [--new-tokens S] [--threads N] [--json]\n"
     "\n"
     "Speed (and, for samplers, sample efficiency) against a reference measured in the same run.\n"
     "\n"
@@ -88,6 +93,22 @@ static const char *help =
     "on one CPU thread; device-to-device on GPU 0 when there is one). Best of 5 passes.\n"
     "  --size MIB      output size in MiB (1..4096, default 64)\n"
     "\n"
+    "decode: greedy decode with the KV cache of a decoder-only model (quench generate's): the median\n"
+    "step's ms/token and tokens/s at batch B after prefilling B random prompts of T tokens, against\n"
+    "the bound copy bandwidth x B / weight bytes read per step (memcpy of a buffer twice the last-level\n"
+    "cache, 256 MiB..1 GiB, on N threads, measured in the same run), each precision's speed-up over\n"
+    "fp32 against its goal (0.7 x fp32's weight bytes / its own), and PyTorch's fp32 decode of the\n"
+    "same model and prompts with a KV cache (bench/llm_decode_torch.py) at the same thread count.\n"
+    "  --model DIR     a Hugging Face directory (default: a random Llama of 252 MB, 4 layers of 1024,\n"
+    "                  vocabulary 16000, written to a temporary directory and removed after)\n"
+    "  --precision P   comma list of precisions (fp16, bf16, w8a16, int8, nf4, fp4; NAME:key=value);\n"
+    "                  fp32 is always measured, first (default fp32)\n"
+    "  --batch B       sequences (1..64, default 1)\n"
+    "  --prompt-len T  prompt tokens (1..4096, default 32)\n"
+    "  --new-tokens S  timed decode steps (1..4096, default 32)\n"
+    "  --threads N     threads (1..1024, default: the number of online cores)\n"
+    "  On a GPU: \"cuda: decode on GPU not implemented yet\".\n"
+    "\n"
     "  --json          one object; kernels: {\"memcpy_gbs\": X, \"formats\": {\"integer\": {\"gbs\": Y,\n"
     "                  \"ratio\": R}, ...}}; train: {\"examples_per_s\": X, \"reference_examples_per_s\": Y,\n"
     "                  \"ratio\": R, \"threads\": N, \"preset\": ..., \"batch\": B, \"seq\": T, ...};\n"
@@ -102,7 +123,12 @@ static const char *help =
     "                  \"fused_ms\": X, \"fused_gflops\": Y, \"speedup\": S, \"max_abs_diff\": E}, \"cuda\":\n"
     "                  {the same keys} or null}, ...]}; dequant: {\"mib\": M, \"elements\": N, \"cpu\":\n"
     "                  {\"threads\": 1, \"copy_gbs\": C, \"mxint8_to_bf16\": {\"gbs\": X, \"ratio\": R},\n"
-    "                  \"nf4_to_fp16\": {...}}, \"cuda\": {\"device\": NAME, the same keys} or null}\n"
+    "                  \"nf4_to_fp16\": {...}}, \"cuda\": {\"device\": NAME, the same keys} or null};\n"
+    "                  decode: {\"model\": M, \"batch\": B, \"threads\": N, \"copy_gbs\": X, \"results\":\n"
+    "                  [{\"precision\": P, \"tokens_per_s\": X, \"ms_per_token\": Y, \"weight_bytes\": W,\n"
+    "                  \"bound_tokens_per_s\": Z, \"fraction_of_bound\": F, \"ratio_vs_fp32\": R,\n"
+    "                  \"goal_ratio\": G, \"meets_goal\": true|false}, ...], \"reference\": {\"tokens_per_s\":\n"
+    "                  X, \"ratio\": R, \"same_tokens\": true|false, ...} or null, \"cuda\": null or a note}\n"
     "  -h, --help      this help\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -132,10 +158,13 @@ int qn_cmd_bench(int argc, char **argv) {
         int k = 0, ks = 0;
         while (k < N_OPTS && strcmp(argv[i], opts[k].flag) != 0) k++;
         while (ks < N_SOPTS && strcmp(argv[i], sopts[ks].flag) != 0) ks++;
-        if (k < N_OPTS || ks < N_SOPTS || strcmp(argv[i], "--shape") == 0) i++;
+        if (k < N_OPTS || ks < N_SOPTS || strcmp(argv[i], "--shape") == 0 || strcmp(argv[i], "--model") == 0 ||
+            strcmp(argv[i], "--precision") == 0 || strcmp(argv[i], "--prompt-len") == 0 || strcmp(argv[i], "--new-tokens") == 0)
+            i++;
         else if (argv[i][0] == '-') continue;
         else if (strcmp(argv[i], "attention") == 0) return qn_bench_attention_main(argc, argv, i, help);
         else if (strcmp(argv[i], "dequant") == 0) return qn_bench_dequant_main(argc, argv, i, help);
+        else if (strcmp(argv[i], "decode") == 0) return qn_bench_decode_main(argc, argv, i, help);
         else break;
     }
     long val[N_OPTS] = {64, 3, 32, 128, 0, 10, 200, 20, 4};
@@ -168,10 +197,10 @@ int qn_cmd_bench(int argc, char **argv) {
             return qn_usage_error("bench", "unexpected argument '%s'", a);
         }
     }
-    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler|schedule|dispatch|attention|dequant");
+    if (!what) return qn_usage_error("bench", "say what to measure: quench bench kernels|train|sampler|schedule|dispatch|attention|dequant|decode");
     if (strcmp(what, "kernels") != 0 && strcmp(what, "train") != 0 && strcmp(what, "sampler") != 0 &&
         strcmp(what, "schedule") != 0 && strcmp(what, "dispatch") != 0)
-        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler, schedule, dispatch, attention, dequant", what);
+        return qn_usage_error("bench", "unknown benchmark '%s': available: kernels, train, sampler, schedule, dispatch, attention, dequant, decode", what);
     for (int k = 0; k < N_OPTS + N_SOPTS; k++) {
         const char *owner = k < N_OPTS ? opts[k].bench : sopts[k - N_OPTS].bench;
         /* --trials: sampler's, schedule's and dispatch's */

@@ -1,5 +1,6 @@
-/* cmd_generate.c: quench generate --model DIR (--input-ids IDS.npy [--max-new-tokens N] [--dump-logits
- * OUT.npy] [--dump-step-logits OUT.npy] | --perplexity TOKENS.npy --context C [--stride S]) */
+/* cmd_generate.c: quench generate --model DIR [--precision P [--keep PATTERN]...] [--footprint]
+ * [--dump-dequantized DIR] (--input-ids IDS.npy [--max-new-tokens N] [--dump-logits OUT.npy]
+ * [--dump-step-logits OUT.npy] | --perplexity TOKENS.npy --context C [--stride S]) */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -14,12 +15,15 @@
 #include "qn_npy.h"
 
 static const char *help =
-    "usage: quench generate --model DIR --input-ids IDS.npy [--max-new-tokens N] [--dump-logits OUT.npy]\n"
-    "                       [--dump-step-logits OUT.npy] [--threads N]\n"
-    "       quench generate --model DIR --perplexity TOKENS.npy --context C [--stride S] [--threads N]\n"
+    "usage: quench generate --model DIR [PRECISION] --input-ids IDS.npy [--max-new-tokens N]\n"
+    "                       [--dump-logits OUT.npy] [--dump-step-logits OUT.npy] [--threads N]\n"
+    "       quench generate --model DIR [PRECISION] --perplexity TOKENS.npy --context C [--stride S] [--threads N]\n"
+    "       quench generate --model DIR [PRECISION] (--footprint | --dump-dequantized OUTDIR)\n"
+    "PRECISION: --precision P [--keep PATTERN]... [--footprint] [--dump-dequantized OUTDIR]\n"
     "\n"
-    "Run a decoder-only Hugging Face model (Llama family, Phi-3, Phi-2; docs/llm.md) in float32 on the\n"
-    "CPU: greedy generation with a KV cache, or perplexity over a token sequence.\n"
+    "Run a decoder-only Hugging Face model (Llama family, Phi-3, Phi-2; docs/llm.md) on the CPU, its\n"
+    "Linear weights in float32 or quantized: greedy generation with a KV cache, or perplexity over a\n"
+    "token sequence.\n"
     "\n"
     "DIR holds config.json and model.safetensors, or model.safetensors.index.json and its shards;\n"
     "F32, F16 and BF16 weights (converted to float32 once, at load).\n"
@@ -36,6 +40,16 @@ static const char *help =
     "  --context C                tokens per window (at most max_position_embeddings)\n"
     "  --stride S                 tokens between window starts, 1..C (default C)\n"
     "  --threads N                threads of the GEMMs and the decode GEMVs (default 1)\n"
+    "  --precision P              the Linear weights: fp32 (default), fp16, bf16, w8a16 (int8 per output\n"
+    "                             channel, float activations), int8 (LLM.int8, key threshold=6.0), nf4,\n"
+    "                             fp4 (keys block_size=64, double_quant=0|1), as NAME[:key=value,...]\n"
+    "  --keep PATTERN             layers whose name matches the fnmatch PATTERN (e.g. 'lm_head',\n"
+    "                             'model.layers.*.mlp.down_proj') stay float32; repeatable; default lm_head\n"
+    "                             (--keep none: quantize every Linear)\n"
+    "  --footprint                print the weight bytes by storage dtype (\"Memory Usage by dtype (MB)\",\n"
+    "                             MB = 2^20 bytes) and the total (\"Footprint of the model in MBs\", 10^6)\n"
+    "  --dump-dequantized OUTDIR  write each quantized Linear's weight as the kernels see it, float32\n"
+    "                             (out, in), to OUTDIR/NAME.npy (the reference of tests/e2e/llm_parity.sh)\n"
     "  -h, --help                 this help\n"
     "\n"
     "Timings (load, prefill, decode per token) go to stderr.\n";
@@ -151,14 +165,68 @@ done:
     return rc;
 }
 
+/* Seed 002's "Memory Usage by dtype (MB)" block (MiB) and get_memory_footprint() in 10^6 bytes. */
+static void print_footprint(const qn_llm *m) {
+    qn_llm_footprint f;
+    qn_llm_footprint_of(m, &f);
+    const double mib = 1024.0 * 1024.0;
+    printf("Memory Usage by dtype (MB):\n- float32: %.2f MB\n- float16: %.2f MB\n- int8: %.2f MB\n- other: %.2f MB\n",
+           f.float32 / mib, f.float16 / mib, f.int8 / mib, f.other / mib);
+    printf("Footprint of the model in MBs: %.6f\n", f.total / 1e6);
+}
+
+/* Every packed Linear's float32 weight to dir/NAME.npy. */
+static int dump_dequantized(qn_llm *m, const char *dir) {
+    int n = qn_llm_linears(m, NULL, NULL, 0), rc = 0;
+    qn_llm_linear **lin = malloc((size_t)n * sizeof *lin);
+    char (*names)[96] = malloc((size_t)n * sizeof *names);
+    if (!lin || !names) {
+        free(lin), free(names);
+        fprintf(stderr, "quench: generate: out of memory\n");
+        return 1;
+    }
+    qn_llm_linears(m, lin, names, n);
+    for (int i = 0; i < n && !rc; i++) {
+        if (lin[i]->format == QN_LLM_WEIGHT_F32) continue;
+        float *w = malloc((size_t)lin[i]->out * lin[i]->in * sizeof(float));
+        char path[4096], err[1024];
+        if (!w) {
+            fprintf(stderr, "quench: generate: out of memory\n");
+            rc = 1;
+            break;
+        }
+        qn_llm_linear_dequantize(lin[i], 0, lin[i]->out, w);
+        snprintf(path, sizeof path, "%s/%s.npy", dir, names[i]);
+        int64_t shape[2] = {lin[i]->out, lin[i]->in};
+        if ((rc = qn_npy_write_f32(path, w, shape, 2, err, sizeof err)) != 0) fprintf(stderr, "quench: %s\n", err);
+        free(w);
+    }
+    free(lin), free(names);
+    return rc;
+}
+
+enum { MAX_KEEP = 64 };
+
 int qn_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *ids = NULL, *logits = NULL, *steps = NULL, *ppl = NULL;
     const char *max_new_s = NULL, *context_s = NULL, *stride_s = NULL, *threads_s = NULL;
+    const char *precision = "fp32", *dequant_dir = NULL, *keep[MAX_KEEP];
+    int nkeep = 0, footprint = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (qn_is_help(a)) {
             fputs(help, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--footprint")) {
+            footprint = 1;
+            continue;
+        }
+        if (!strcmp(a, "--keep")) {
+            if (i + 1 >= argc) return qn_usage_error("generate", "--keep needs a value");
+            if (nkeep == MAX_KEEP) return qn_usage_error("generate", "at most %d --keep patterns", MAX_KEEP);
+            keep[nkeep++] = argv[++i];
+            continue;
         }
         const char **slot = !strcmp(a, "--model")              ? &model
                             : !strcmp(a, "--input-ids")        ? &ids
@@ -169,13 +237,17 @@ int qn_cmd_generate(int argc, char **argv) {
                             : !strcmp(a, "--context")          ? &context_s
                             : !strcmp(a, "--stride")           ? &stride_s
                             : !strcmp(a, "--threads")          ? &threads_s
+                            : !strcmp(a, "--precision")        ? &precision
+                            : !strcmp(a, "--dump-dequantized") ? &dequant_dir
                                                                : NULL;
         if (!slot) return qn_usage_error("generate", "unknown option '%s'", a);
         if (i + 1 >= argc) return qn_usage_error("generate", "%s needs a value", a);
         *slot = argv[++i];
     }
     if (!model) return qn_usage_error("generate", "--model DIR is required");
-    if (!ids == !ppl) return qn_usage_error("generate", "give either --input-ids or --perplexity");
+    if (ids && ppl) return qn_usage_error("generate", "give either --input-ids or --perplexity");
+    if (!ids && !ppl && !footprint && !dequant_dir)
+        return qn_usage_error("generate", "give --input-ids, --perplexity, --footprint or --dump-dequantized");
     if (ppl && (max_new_s || logits || steps))
         return qn_usage_error("generate", "--perplexity takes --context and --stride, not generation options");
     if (ids && (context_s || stride_s)) return qn_usage_error("generate", "--context and --stride go with --perplexity");
@@ -198,10 +270,17 @@ int qn_cmd_generate(int argc, char **argv) {
         return 2;
     }
     double load_s = now_s() - t0;
-    int rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps);
+    int rc = qn_llm_quantize(m, precision, nkeep ? keep : NULL, nkeep, err, sizeof err);
+    if (rc) fprintf(stderr, "quench: generate: %s\n", err);
+    double quant_s = now_s() - t0 - load_s;
+    if (!rc && footprint) print_footprint(m);
+    if (!rc && dequant_dir) rc = dump_dequantized(m, dequant_dir);
+    if (!rc && (ids || ppl))
+        rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps);
     if (!rc) /* after the run, so that a failure stays one line */
-        fprintf(stderr, "quench: generate: %s: %s, %d layers, %.1f MB of float32 weights, loaded in %.3f s\n", model,
-                qn_llm_arch_name(m->cfg.arch), m->cfg.layers, qn_llm_weight_bytes(m) / 1e6, load_s);
+        fprintf(stderr, "quench: generate: %s: %s, %d layers, %.1f MB of %s weights, loaded in %.3f s, quantized in %.3f s\n",
+                model, qn_llm_arch_name(m->cfg.arch), m->cfg.layers, qn_llm_weight_bytes(m) / 1e6, precision, load_s,
+                quant_s);
     qn_llm_free(m);
     return rc;
 }

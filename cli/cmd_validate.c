@@ -18,7 +18,9 @@ static const char *help =
     "compute capability 8.0 or newer): a device of the cluster SPEC, or without --cluster one of this\n"
     "machine's (its GPUs, or its CPU when it has none). A trial that fits none is refused with the\n"
     "reason, one line per stage and kind of trial. Search stages are checked at their base\n"
-    "configuration (the coordinator checks each drawn point when it places it).\n"
+    "configuration (the coordinator checks each drawn point when it places it). A stage with\n"
+    "placement: each_device_kind shows as x each device kind present at run time; with --cluster it\n"
+    "is expanded on the cluster's kinds and checked on each.\n"
     "\n"
     "options:\n"
     "  --cluster SPEC  COUNTxKIND[,COUNTxKIND...], kinds rtx2080ti, rtx8000, l40s, h200\n"
@@ -138,7 +140,11 @@ int qn_cmd_validate(int argc, char **argv) {
         qn_job job;
         char err[QN_ERR_LEN];
         njobs++;
-        if (qn_job_load(argv[i], &job, err, sizeof err) != 0) {
+        /* placement: each_device_kind expands on the --cluster kinds, so the fit is checked per kind */
+        const char *names[MAX_KINDS];
+        char ids[MAX_KINDS][96];
+        for (int k = 0; cluster && k < nkinds; k++) names[k] = qn_device_kind_id(&kinds[k], ids[k], sizeof ids[k]);
+        if (qn_job_load_kinds(argv[i], cluster ? names : NULL, nkinds, &job, err, sizeof err) != 0) {
             fprintf(stderr, "quench: %s\n", err);
             rc = 2;
             continue;

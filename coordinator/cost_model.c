@@ -8,6 +8,7 @@
 
 #include "qn_cost.h"
 #include "qn_dataset.h"
+#include "qn_hf_llm.h"
 #include "qn_worker.h"
 
 /* Efficiencies: the fraction of fp32 peak quench's cuBLAS path reaches on a small-BERT step (short
@@ -40,6 +41,15 @@ void qn_device_kind_from_profile(const qn_device_profile *p, qn_device_kind *out
     out->bf16 = p->bf16, out->fp8 = p->fp8;
     /* the CPU backend computes every format in fp32 (fake quantization): it offers bf16 too */
     if (!strcmp(p->kind, "cpu")) out->bf16 = 1;
+}
+
+const char *qn_device_kind_id(const qn_device_kind *k, char *buf, size_t len) {
+    if (!strcmp(k->name, "cpu")) return snprintf(buf, len, "cpu"), buf;
+    for (int i = 0; i < N_KINDS; i++)
+        if (!strcmp(kinds[i].name, k->name) || !strcmp(kinds[i].label, k->label))
+            return snprintf(buf, len, "%s", kinds[i].name), buf;
+    snprintf(buf, len, "%s", k->label[0] ? k->label : k->name);
+    return buf;
 }
 
 int qn_cluster_parse(const char *spec, const qn_device_kind **kinds, int *count, int max, int *nkinds, char *err,
@@ -95,9 +105,59 @@ static void scan_quant(const qn_quant_cfg *q, int *bf16, int *fp8, int *any) {
     }
 }
 
+/* Bytes per weight of a Linear layer in llm.precision as the worker stores it (worker/llm_quant.c):
+ * 4-bit codes carry one fp32 absmax per 64 weights (less with double quantization: ignored here). */
+static double llm_weight_bytes(const char *precision) {
+    size_t n = strcspn(precision, ":");
+    if (!strncmp(precision, "fp16", n) || !strncmp(precision, "bf16", n)) return 2.0;
+    if (!strncmp(precision, "w8a16", n) || !strncmp(precision, "int8", n)) return 1.0;
+    if (!strncmp(precision, "nf4", n) || !strncmp(precision, "fp4", n)) return 0.5 + 4.0 / 64;
+    return 4.0;
+}
+
+/* An inference trial (model.arch: llm): the model's weights in its precision (embeddings and the
+ * layers llm.keep names stay fp32), the KV cache of batch x (prompt + new tokens), and the activations
+ * of the prefill; flops are 2 per weight per token generated or scored. */
+static int llm_cost(const qn_trial_config *cfg, qn_trial_cost *out, char *err, size_t errlen) {
+    const qn_llm_cfg *lc = &cfg->llm;
+    qn_llm_config c;
+    if (qn_hf_llm_config_load(lc->model, &c, err, errlen) != 0) return -1;
+    double C = c.hidden, I = c.intermediate, L = c.layers, V = c.vocab_size, HD = c.head_dim;
+    double NH = c.heads, NKV = c.kv_heads > 0 ? c.kv_heads : c.heads;
+    double per_layer = C * (NH + 2 * NKV) * HD + NH * HD * C + (c.arch == QN_LLM_PHI2 ? 2 : 3) * C * I;
+    double linear = L * per_layer, head = V * C, embed = V * C;
+    double wb = llm_weight_bytes(lc->precision);
+    /* lm_head stays fp32 unless llm.keep leaves it out ("none", or patterns without it) */
+    int keep_head = strstr(lc->keep, "lm_head") != NULL;
+    double B = lc->batch, T = lc->prompt[0] ? (double)strlen(lc->prompt) + 1 : lc->prompt_len, S = lc->max_new_tokens;
+    double kv = 2 * L * B * NKV * (T + S) * HD * 4;
+    double act = B * T * (C * 6 + (NH + 2 * NKV) * HD + 2 * I) * 4 + B * V * 4 + B * T * (T + S) * 4;
+    memset(out, 0, sizeof *out);
+    out->params = linear + head + (c.tie_word_embeddings ? 0 : embed);
+    out->matmul_params = linear + head;
+    out->memory_bytes = linear * wb + head * (keep_head ? 4.0 : wb) + (c.tie_word_embeddings ? 0 : embed * 4) + kv + act;
+    out->needs_bf16 = !strncmp(lc->precision, "bf16", strcspn(lc->precision, ":"));
+    double tokens = B * (T + S);
+    if (lc->perplexity_file[0]) {
+        /* about 4 bytes of text per token; each window recomputes context tokens every stride */
+        FILE *f = fopen(lc->perplexity_file, "rb");
+        double bytes = 0;
+        if (f && fseek(f, 0, SEEK_END) == 0) bytes = (double)ftell(f);
+        if (f) fclose(f);
+        tokens += bytes / 4 * (lc->stride > 0 ? (double)lc->context / lc->stride : 1);
+    }
+    out->flops = 2 * out->matmul_params * tokens;
+    return 0;
+}
+
 int qn_trial_cost_estimate(const qn_trial_config *cfg, const qn_step *steps, int nsteps, qn_trial_cost *out,
                            char *err, size_t errlen) {
     const qn_model_cfg *m = &cfg->model;
+    if (!strcmp(m->arch, "llm")) {
+        if (llm_cost(cfg, out, err, errlen) != 0) return -1;
+        snprintf(out->device_kind, sizeof out->device_kind, "%.95s", cfg->device.kind);
+        return 0;
+    }
     if (!strcmp(m->arch, "null")) {
         /* no model, no data: a null trial costs (next to) nothing anywhere */
         memset(out, 0, sizeof *out);
@@ -155,6 +215,11 @@ static const char *bytes_text(double b, char *buf, size_t len) {
 }
 
 int qn_trial_fits(const qn_trial_cost *c, const qn_device_kind *k, char *why, size_t whylen) {
+    char id[96];
+    if (c->device_kind[0] && strcmp(c->device_kind, qn_device_kind_id(k, id, sizeof id)) != 0) {
+        snprintf(why, whylen, "runs on device.kind %s only, not %s", c->device_kind, id);
+        return 0;
+    }
     if (c->memory_bytes > k->memory_bytes) {
         char need[32], have[32];
         snprintf(why, whylen, "needs %s of device memory, %s has %s", bytes_text(c->memory_bytes, need, sizeof need),
@@ -177,8 +242,24 @@ int qn_trial_fits_none(const qn_trial_cost *c, const qn_device_kind *kinds, int 
                        size_t whylen) {
     const qn_device_kind *largest = NULL;
     int any_bf16 = 0;
-    char w[256], need[32], have[32];
+    char w[256], need[32], have[32], id[96];
     bytes_text(c->memory_bytes, need, sizeof need);
+    if (c->device_kind[0]) {
+        /* pinned to one kind: that kind's own reason, or that there is none of it */
+        for (int k = 0; k < n; k++)
+            if (!strcmp(c->device_kind, qn_device_kind_id(&kinds[k], id, sizeof id))) {
+                if (qn_trial_fits(c, &kinds[k], w, sizeof w)) return 0;
+                if (c->memory_bytes > kinds[k].memory_bytes)
+                    snprintf(why, whylen, "needs %s of device memory; device.kind %s (%s) has %s", need, id,
+                             kinds[k].label[0] ? kinds[k].label : kinds[k].name,
+                             bytes_text(kinds[k].memory_bytes, have, sizeof have));
+                else
+                    snprintf(why, whylen, "device.kind %s: %s", id, w);
+                return 1;
+            }
+        snprintf(why, whylen, "device.kind %s: there is no %s of that kind", c->device_kind, what);
+        return 1;
+    }
     for (int k = 0; k < n; k++) {
         if (qn_trial_fits(c, &kinds[k], w, sizeof w)) return 0;
         if (!largest || kinds[k].memory_bytes > largest->memory_bytes) largest = &kinds[k];

@@ -54,12 +54,14 @@ static int longest_first(const void *pa, const void *pb) {
     if (x->memory_bytes != y->memory_bytes) return x->memory_bytes < y->memory_bytes ? 1 : -1;
     if (x->needs_bf16 != y->needs_bf16) return x->needs_bf16 < y->needs_bf16 ? 1 : -1;
     if (x->uses_fp8 != y->uses_fp8) return x->uses_fp8 < y->uses_fp8 ? 1 : -1;
+    int k = strcmp(x->device_kind, y->device_kind); /* trials pinned to one kind form their own classes */
+    if (k) return k;
     return sort_ids[a] < sort_ids[b] ? -1 : 1;
 }
 
 static int same_cost(const qn_trial_cost *x, const qn_trial_cost *y) {
     return x->flops == y->flops && x->memory_bytes == y->memory_bytes && x->needs_bf16 == y->needs_bf16 &&
-           x->uses_fp8 == y->uses_fp8;
+           x->uses_fp8 == y->uses_fp8 && !strcmp(x->device_kind, y->device_kind);
 }
 
 int qn_queue_build(qn_stage_queue *q, const int64_t *ids, const qn_trial_cost *costs, int64_t n) {

@@ -50,7 +50,8 @@ typedef struct {
 
 #define WORKER_CACHE 4
 typedef struct {
-    int alive;            /* said hello */
+    int alive;            /* said hello, and registered */
+    int greeted;          /* said hello before setup (placement: each_device_kind), not registered yet */
     int busy;
     int64_t trial;
     double started_wall;
@@ -111,6 +112,8 @@ typedef struct {
     int by_speed_n;        /* ranks in by_speed; stale when fewer than hellos */
     gang gangs[QN_MAX_LIVE_KINDS]; /* per kind: the data-parallel trial gathering its workers */
     int group_noted;       /* the note that a trial got fewer workers than train.devices was printed */
+    int go_sent;           /* the workers were told to start before setup (placement: each_device_kind) */
+    char kinds_note[512];  /* the kinds placement: each_device_kind expanded on, and where they came from */
 } study;
 
 static volatile sig_atomic_t g_signal; /* the first SIGUSR1/SIGTERM/SIGINT: no new trials */
@@ -1016,11 +1019,18 @@ static void fake_device(qn_device_profile *d, int rank) {
     }
 }
 
-static int receive_hello(study *st, int rank) {
+static int recv_hello(study *st, int rank) {
     worker_state *w = &st->workers[rank];
     if (qn_recv_bytes(&w->dev, sizeof w->dev, rank, QN_TAG_HELLO) != 0) return -1;
     w->dev.name[sizeof w->dev.name - 1] = 0;
     fake_device(&w->dev, rank);
+    return 0;
+}
+
+/* A worker whose hello arrived: alive, its kind known, its device in the results file. */
+static int register_worker(study *st, int rank) {
+    worker_state *w = &st->workers[rank];
+    w->greeted = 0;
     w->alive = 1;
     int nkinds = st->kinds.n;
     w->kind = qn_live_kind_add(&st->kinds, &w->dev);
@@ -1039,7 +1049,7 @@ static int receive_hello(study *st, int rank) {
 
 /* One message from a worker. 0, or -1 when the protocol breaks or the results file cannot be written. */
 static int handle_message(study *st, int source, int tag) {
-    if (tag == QN_TAG_HELLO) return receive_hello(st, source);
+    if (tag == QN_TAG_HELLO) return recv_hello(st, source) != 0 ? -1 : register_worker(st, source);
     if (tag == QN_TAG_RESULT) {
         const worker_state *w = &st->workers[source];
         double est = w->busy ? w->est_s : 0, took = qn_now() - w->dispatched;
@@ -1177,9 +1187,108 @@ static void print_summary(study *st, FILE *out, int stopped) {
     }
 }
 
+/* ---------------------------------------------------------------- placement: each_device_kind */
+
+/* How long the workers may take to say hello (probing a GPU can take a while) before the study
+ * gives up: their kinds decide the plan. */
+#define HELLO_TIMEOUT_S 300.0
+
+/* device.kind's name for a device (qn_device_kind_id: cpu, a --cluster name, else its name). */
+static void kind_name_of(const qn_device_profile *dev, char *buf, size_t len) {
+    qn_device_kind k;
+    qn_device_kind_from_profile(dev, &k);
+    qn_device_kind_id(&k, buf, len);
+}
+
+/* The kinds present now: every worker's hello (the workers are told to start first), or this
+ * process's device (its trial runner starts now). 0, 1 with err. */
+static int live_kinds(study *st, char ***kinds, int *nkinds, char *err, size_t errlen) {
+    int n = st->opts->use_mpi && st->nranks > 1 ? st->nranks - 1 : 1;
+    char **names = calloc((size_t)n, sizeof *names);
+    if (!names) return snprintf(err, errlen, "out of memory"), 1;
+    *kinds = names;
+    *nkinds = n;
+    char name[128];
+    if (n == 1 && !(st->opts->use_mpi && st->nranks > 1)) {
+        if (!(st->inline_runner = qn_runner_start(NULL, 0, &st->self_dev, err, errlen))) return 1;
+        qn_device_profile d = st->self_dev;
+        fake_device(&d, 1);
+        kind_name_of(&d, name, sizeof name);
+        return (names[0] = strdup(name)) ? 0 : (snprintf(err, errlen, "out of memory"), 1);
+    }
+    int go = 0;
+    MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    st->go_sent = 1;
+    double deadline = qn_now() + HELLO_TIMEOUT_S;
+    for (int got = 0; got < n;) {
+        int flag = 0;
+        MPI_Status status;
+        MPI_Iprobe(MPI_ANY_SOURCE, QN_TAG_HELLO, MPI_COMM_WORLD, &flag, &status);
+        if (flag) {
+            int r = status.MPI_SOURCE;
+            if (r < 1 || r >= st->nranks || st->workers[r].greeted || recv_hello(st, r) != 0)
+                return snprintf(err, errlen, "malformed hello from rank %d", r), 1;
+            st->workers[r].greeted = 1;
+            kind_name_of(&st->workers[r].dev, name, sizeof name);
+            if (!(names[got++] = strdup(name))) return snprintf(err, errlen, "out of memory"), 1;
+            continue;
+        }
+        if (g_signal || qn_now() > deadline) {
+            int r = 1;
+            while (r < st->nranks && st->workers[r].greeted) r++;
+            snprintf(err, errlen, "%s before worker rank %d said hello (placement: each_device_kind plans on every "
+                     "worker's device kind)", g_signal ? signal_reason((int)g_signal) : "300 s passed", r);
+            return 1;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* The kinds that placement: each_device_kind expands on: the results file's when resuming (the
+ * trial ids of the first session stay), else the live ones. 0, 1 or 2 with err. */
+static int plan_kinds(study *st, char ***kinds, int *nkinds, char *err, size_t errlen) {
+    const qn_run_opts *opts = st->opts;
+    if (opts->resume && access(opts->out_path, F_OK) == 0) {
+        qn_results *r = NULL;
+        int rc = qn_results_open_read(opts->out_path, &r, err, errlen);
+        if (rc != 0) return rc;
+        char *plan = qn_results_plan_text(r);
+        qn_results_close(r);
+        rc = qn_plan_device_kinds(plan, kinds, nkinds);
+        free(plan);
+        if (rc == 0) { /* else not a plan with placement: resuming it refuses with the plan's difference */
+            snprintf(st->kinds_note, sizeof st->kinds_note, "placement: each_device_kind on the kinds of the first run:");
+            return 0;
+        }
+    }
+    if (live_kinds(st, kinds, nkinds, err, errlen) != 0) return 1;
+    snprintf(st->kinds_note, sizeof st->kinds_note, "placement: each_device_kind on the kinds present:");
+    return 0;
+}
+
 static int setup(study *st, const qn_run_opts *opts, char *err, size_t errlen) {
     st->opts = opts;
     if (qn_job_load(opts->job_path, &st->job, err, errlen) != 0) return 2;
+    if (qn_job_has_each_device_kind(&st->job)) {
+        char **kinds = NULL;
+        int nkinds = 0;
+        int rc = plan_kinds(st, &kinds, &nkinds, err, errlen);
+        qn_job_free(&st->job);
+        if (rc == 0 && qn_job_load_kinds(opts->job_path, (const char *const *)kinds, nkinds, &st->job, err, errlen) != 0)
+            rc = 2;
+        qn_kinds_free(kinds, nkinds);
+        if (rc != 0) return rc;
+        /* the kinds as the axis has them: sorted, once each */
+        const qn_stage *g = NULL;
+        for (int s = 0; s < st->job.nstages && !g; s++)
+            if (st->job.stages[s].each_device_kind == 2) g = &st->job.stages[s];
+        const qn_axis *ax = g ? &g->axes[g->naxes - 1] : NULL;
+        size_t used = strlen(st->kinds_note);
+        for (int v = 0; ax && v < ax->nvalues && used < sizeof st->kinds_note; v++)
+            used += (size_t)snprintf(st->kinds_note + used, sizeof st->kinds_note - used, " %s", ax->values[v].str);
+    }
     char *plan = qn_job_plan_text(&st->job);
     if (!plan) {
         snprintf(err, errlen, "out of memory");
@@ -1262,7 +1371,7 @@ static int coordinate(study *st) {
         /* Trials run in a child forked now, before anything here touches the device; the child
          * never touches the open results file (docs/faults.md). */
         char err[QN_ERR_LEN];
-        if (!(st->inline_runner = qn_runner_start(NULL, 0, &st->self_dev, err, sizeof err))) {
+        if (!st->inline_runner && !(st->inline_runner = qn_runner_start(NULL, 0, &st->self_dev, err, sizeof err))) {
             fprintf(stderr, "quench: %s\n", err);
             return 1;
         }
@@ -1283,6 +1392,7 @@ static int coordinate(study *st) {
             snprintf(note, sizeof note, "study %s: %lld trials in %d stages in one process; results: %s", st->job.name,
                      (long long)st->n, st->job.nstages, opts->out_path);
         qn_progress_note(&st->progress, note);
+        if (st->kinds_note[0]) qn_progress_note(&st->progress, st->kinds_note);
         if (st->finished > 0) {
             snprintf(note, sizeof note, "resuming: %lld of %lld trials already recorded", (long long)st->finished,
                      (long long)st->n);
@@ -1290,6 +1400,8 @@ static int coordinate(study *st) {
         }
     }
     for (int s = 0; s < st->job.nstages; s++) update_stage_record(st, s);
+    for (int r = 1; use_mpi && r < st->nranks; r++) /* hellos that came before setup */
+        if (st->workers[r].greeted && register_worker(st, r) != 0) return 1;
 
     int rc = 0;
     st->stop_deadline = INFINITY;
@@ -1410,18 +1522,24 @@ int qn_study_run(const qn_run_opts *opts) {
     memset(&st, 0, sizeof st);
     st.nranks = size;
     char err[QN_ERR_LEN] = "";
-    int rc = setup(&st, opts, err, sizeof err);
-    if (rc != 0) fprintf(stderr, "quench: %s\n", err);
-    if (opts->use_mpi) {
+    st.workers = calloc((size_t)size + 1, sizeof *st.workers);
+    st.parked = malloc(((size_t)size + 1) * sizeof *st.parked);
+    st.by_speed = malloc(((size_t)size + 1) * sizeof *st.by_speed);
+    int rc = st.workers && st.parked && st.by_speed ? setup(&st, opts, err, sizeof err) : 1;
+    if (rc != 0) fprintf(stderr, "quench: %s\n", err[0] ? err : "out of memory");
+    if (opts->use_mpi && !st.go_sent) {
         int go = rc;
         MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    } else if (rc != 0 && st.go_sent) { /* the workers started for their hellos: stop them */
+        int all = 1;
+        for (int r = 1; r < size; r++) all &= st.workers[r].greeted;
+        if (!all) { /* one never said hello: nothing else would end its rank */
+            fflush(NULL);
+            MPI_Abort(MPI_COMM_WORLD, rc);
+        }
+        for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, QN_TAG_STOP, MPI_COMM_WORLD);
     }
-    if (rc == 0) {
-        st.workers = calloc((size_t)size + 1, sizeof *st.workers);
-        st.parked = malloc(((size_t)size + 1) * sizeof *st.parked);
-        st.by_speed = malloc(((size_t)size + 1) * sizeof *st.by_speed);
-        rc = st.workers && st.parked && st.by_speed ? coordinate(&st) : 1;
-    }
+    if (rc == 0) rc = coordinate(&st);
     teardown(&st);
     return rc;
 }

@@ -247,6 +247,8 @@ int qn_results_read_checkpoint(const qn_results *r, int64_t id, float **buf, siz
 
 char *qn_results_job_text(const qn_results *r) { return qn_attr_get_str(r->file, "job"); }
 
+char *qn_results_plan_text(const qn_results *r) { return qn_attr_get_str(r->file, "plan"); }
+
 int64_t qn_results_parent(const qn_results *r, int64_t row) {
     if (row < 0 || row >= r->rows) return -1;
     hid_t t = H5Gopen2(r->file, "trials", H5P_DEFAULT);

@@ -24,7 +24,7 @@ typedef struct {
 } field;
 
 static const field fields[] = {
-    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert|null", 1},
+    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert|null|llm", 1},
     {"model.preset", F_STR, 0, 0, 0, 0, "bert-tiny|bert-mini|bert-small", 1},
     {"model.embed_dim", F_INT, 1, 65536, 0, 0, NULL, 0},
     {"model.hidden_size", F_INT, 1, 65536, 0, 0, NULL, 0},
@@ -54,6 +54,18 @@ static const field fields[] = {
     {"train.eps", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
     {"debug.fault", F_STR, 0, 0, 0, 0, "none|segv|abort|hang|nan", 0},
     {"debug.sleep_ms", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
+    /* inference stages (model.arch: llm); llm.precision is checked by finish_llm */
+    {"llm.model", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.precision", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.keep", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.prompt", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.prompt_len", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"llm.max_new_tokens", F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"llm.batch", F_INT, 1, 4096, 0, 0, NULL, 0},
+    {"llm.perplexity_file", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.context", F_INT, 2, 1 << 20, 0, 0, NULL, 0},
+    {"llm.stride", F_INT, 1, 1 << 20, 0, 0, NULL, 0},
+    {"device.kind", F_PATH, 0, 0, 0, 0, NULL, 0},
 };
 
 /* Per-operand quantization keys (quant.KEY sets all three operands, quant.OPERAND.KEY one). */
@@ -127,6 +139,12 @@ void qn_config_defaults(qn_trial_config *c) {
     snprintf(c->prune.activation.scope, sizeof c->prune.activation.scope, "local");
     c->prune.weight.sparsity = c->prune.activation.sparsity = -1.0; /* not set */
     snprintf(c->debug.fault, sizeof c->debug.fault, "none");
+    snprintf(c->llm.precision, sizeof c->llm.precision, "fp32");
+    snprintf(c->llm.keep, sizeof c->llm.keep, "lm_head"); /* seed 002's default */
+    c->llm.prompt_len = 8;
+    c->llm.max_new_tokens = 16;
+    c->llm.batch = 1;
+    c->llm.context = 128;
 }
 
 qn_fault qn_fault_of(const char *name) {
@@ -196,6 +214,17 @@ static void *field_ptr(qn_trial_config *c, const char *path) {
     if (!strcmp(path, "train.eps")) return &c->train.eps;
     if (!strcmp(path, "debug.fault")) return c->debug.fault;
     if (!strcmp(path, "debug.sleep_ms")) return &c->debug.sleep_ms;
+    if (!strcmp(path, "llm.model")) return c->llm.model;
+    if (!strcmp(path, "llm.precision")) return c->llm.precision;
+    if (!strcmp(path, "llm.keep")) return c->llm.keep;
+    if (!strcmp(path, "llm.prompt")) return c->llm.prompt;
+    if (!strcmp(path, "llm.prompt_len")) return &c->llm.prompt_len;
+    if (!strcmp(path, "llm.max_new_tokens")) return &c->llm.max_new_tokens;
+    if (!strcmp(path, "llm.batch")) return &c->llm.batch;
+    if (!strcmp(path, "llm.perplexity_file")) return c->llm.perplexity_file;
+    if (!strcmp(path, "llm.context")) return &c->llm.context;
+    if (!strcmp(path, "llm.stride")) return &c->llm.stride;
+    if (!strcmp(path, "device.kind")) return c->device.kind;
     return NULL;
 }
 
@@ -540,11 +569,11 @@ int qn_config_finish_model(qn_trial_config *cfg, char *err, size_t errlen) {
 }
 
 static int finish_model(qn_model_cfg *m, int max_len, char *err, size_t errlen) {
-    if (!strcmp(m->arch, "null")) {
+    if (!strcmp(m->arch, "null") || !strcmp(m->arch, "llm")) {
         /* no model: the sizes mean nothing, so giving one is a mistake worth naming */
         if (m->preset[0] || m->layers || m->heads || m->intermediate_size || m->pretrained[0]) {
             snprintf(err, errlen, "model.preset, model.layers, model.heads, model.intermediate_size and "
-                                  "model.pretrained are for model.arch: bert, not null");
+                                  "model.pretrained are for model.arch: bert, not %s", m->arch);
             return -1;
         }
         return 0;
@@ -624,8 +653,70 @@ static int finish_data(qn_trial_config *cfg, char *err, size_t errlen) {
     return 0;
 }
 
+/* An inference trial's settings: the model directory and files it names exist, the precision is one
+ * the worker knows (its keys are checked where it is applied, worker/llm_quant.c). */
+static int finish_llm(qn_trial_config *cfg, char *err, size_t errlen) {
+    qn_llm_cfg *l = &cfg->llm;
+    if (strcmp(cfg->model.arch, "llm") != 0) {
+        if (l->model[0] || cfg->device.kind[0]) {
+            snprintf(err, errlen, "%s is for model.arch: llm (an inference stage), not %s",
+                     l->model[0] ? "llm.model" : "device.kind", cfg->model.arch);
+            return -1;
+        }
+        return 0;
+    }
+    /* the base may leave llm.model to the grid: the parser checks every trial has one */
+    char f[600];
+    snprintf(f, sizeof f, "%s/config.json", l->model);
+    if (l->model[0] && access(f, R_OK) != 0) {
+        snprintf(err, errlen, "llm.model: %.400s is not readable: give a Hugging Face model directory", f);
+        return -1;
+    }
+    static const char *const precisions[] = {"fp32", "fp16", "bf16", "w8a16", "int8", "nf4", "fp4"};
+    size_t nlen = strcspn(l->precision, ":");
+    int known = 0;
+    for (int i = 0; i < 7; i++) known |= strlen(precisions[i]) == nlen && !strncmp(precisions[i], l->precision, nlen);
+    if (!known) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(nlen < 63 ? nlen : 63), l->precision);
+        const char *hint = qn_suggest(name, precisions, 7);
+        if (hint)
+            snprintf(err, errlen, "unknown llm.precision '%s': did you mean '%s'?", name, hint);
+        else
+            snprintf(err, errlen, "unknown llm.precision '%s': expected fp32, fp16, bf16, w8a16, int8, nf4 or fp4 "
+                                  "(optionally NAME:key=value,...)", name);
+        return -1;
+    }
+    if (l->prompt[0] && l->model[0]) {
+        snprintf(f, sizeof f, "%s/tokenizer.json", l->model);
+        if (access(f, R_OK) != 0) {
+            snprintf(err, errlen, "llm.prompt is text, which needs %.400s: give llm.prompt_len (random ids) instead", f);
+            return -1;
+        }
+    }
+    if (l->perplexity_file[0]) {
+        snprintf(f, sizeof f, "%s/tokenizer.json", l->model);
+        if (access(l->perplexity_file, R_OK) != 0) {
+            snprintf(err, errlen, "llm.perplexity_file '%.300s' is not readable", l->perplexity_file);
+            return -1;
+        }
+        if (l->model[0] && access(f, R_OK) != 0) {
+            snprintf(err, errlen, "llm.perplexity_file is text, which needs %.400s", f);
+            return -1;
+        }
+        if (!l->stride) l->stride = l->context / 2 > 0 ? l->context / 2 : 1;
+        if (l->stride > l->context) {
+            snprintf(err, errlen, "llm.stride %d is longer than llm.context %d (windows would skip tokens)", l->stride,
+                     l->context);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int qn_config_finish(qn_trial_config *cfg, char *err, size_t errlen) {
     if (finish_model(&cfg->model, cfg->data.max_len, err, errlen) != 0) return -1;
+    if (finish_llm(cfg, err, errlen) != 0) return -1;
     if (finish_data(cfg, err, errlen) != 0) return -1;
     qn_quant_operand *ops[3] = {&cfg->quant.data_in, &cfg->quant.weight, &cfg->quant.bias};
     for (int o = 0; o < 3; o++) {
@@ -687,6 +778,7 @@ const char *qn_step_name(qn_step s) {
     case QN_STEP_QAT: return "qat";
     case QN_STEP_PRUNE: return "prune";
     case QN_STEP_QUANTIZE: return "quantize";
+    case QN_STEP_INFER: return "infer";
     }
     return "?";
 }
@@ -699,6 +791,7 @@ const char *qn_step_metric(qn_step s) {
     case QN_STEP_QAT: return "qat_accuracy";
     case QN_STEP_PRUNE: return "weight_sparsity";
     case QN_STEP_QUANTIZE: return "";
+    case QN_STEP_INFER: return "tokens_per_s";
     }
     return "?";
 }
@@ -712,6 +805,10 @@ int qn_step_metrics(qn_step s, const char **out) {
     case QN_STEP_QAT: out[n++] = "qat_accuracy", out[n++] = "qat_loss", out[n++] = "train_loss"; break;
     case QN_STEP_PRUNE: out[n++] = "weight_sparsity"; break;
     case QN_STEP_QUANTIZE: break;
+    case QN_STEP_INFER:
+        out[n++] = "tokens_per_s", out[n++] = "decode_ms_per_token", out[n++] = "prefill_ms", out[n++] = "ttft_ms";
+        out[n++] = "load_s", out[n++] = "perplexity";
+        break;
     }
     return n;
 }

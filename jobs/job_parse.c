@@ -39,8 +39,10 @@ typedef struct {
     qn_job *job;
     stage_marks *marks;
     int base_prune_set;
-    mark base_prune, base_quant, base_model, base_data;
+    mark base_prune, base_quant, base_model, base_data, base_llm, base_device;
     const yaml_node_t *base_layers; /* the layers: section, for checking its names once the model is known */
+    char **kinds;         /* the device kinds for placement: each_device_kind, sorted and distinct; NULL: unknown */
+    int nkinds;
 } parser;
 
 static mark mark_of(const yaml_node_t *n) { return (mark){(int)n->start_mark.line + 1, (int)n->start_mark.column + 1}; }
@@ -683,7 +685,7 @@ static const char *needs_quant_step(const qn_stage *st) {
 }
 
 static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *run) {
-    static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune", "quantize"};
+    static const char *const names[] = {"train", "eval", "ptq_eval", "qat", "prune", "quantize", "infer"};
     if (run->type != YAML_SEQUENCE_NODE)
         return fail_node(p, run, "run of stage '%s' must be a list of steps like [train, eval], not %s", st->name,
                          kind_name(run));
@@ -696,14 +698,19 @@ static int parse_steps(parser *p, qn_stage *st, stage_marks *sm, const yaml_node
         yaml_node_t *item = node(p, run->data.sequence.items.start[i]);
         if (item->type != YAML_SCALAR_NODE) return fail_node(p, item, "a step must be a name, not %s", kind_name(item));
         int found = -1;
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < 7; k++)
             if (!strcmp(names[k], text(item))) found = k;
         if (found < 0) {
-            const char *hint = qn_suggest(text(item), names, 6);
+            const char *hint = qn_suggest(text(item), names, 7);
             if (hint) return fail_node(p, item, "unknown step '%.100s': did you mean '%s'?", text(item), hint);
-            return fail_node(p, item, "unknown step '%.100s': steps are train, eval, ptq_eval, qat, prune, quantize",
-                             text(item));
+            return fail_node(p, item, "unknown step '%.100s': steps are train, eval, ptq_eval, qat, prune, quantize "
+                                      "(and infer, in kind: inference stages)", text(item));
         }
+        /* an inference stage runs infer alone; infer means nothing to a classifier */
+        if ((found == QN_STEP_INFER) != !strcmp(st->kind, "inference"))
+            return fail_node(p, item, found == QN_STEP_INFER
+                                          ? "step infer belongs to kind: inference stages"
+                                          : "a kind: inference stage runs [infer] (or omits run:), not %s", text(item));
         st->steps[i] = (qn_step)found;
         sm->steps[i] = mark_of(item);
         st->nsteps = i + 1;
@@ -753,9 +760,57 @@ int qn_ckpt_policy_of(const char *name) {
     return !strcmp(name, "best") ? QN_CKPT_BEST : !strcmp(name, "none") ? QN_CKPT_NONE : !strcmp(name, "all") ? QN_CKPT_ALL : -1;
 }
 
+/* placement: each_device_kind: one trial per grid point per device kind present, through a last
+ * axis device.kind over the kinds (p->kinds), known only once the workers said hello. */
+static int parse_placement(parser *p, qn_stage *st, stage_marks *sm, const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || strcmp(text(n), "each_device_kind") != 0)
+        return fail_node(p, n, "placement must be each_device_kind, not '%.100s'",
+                         n->type == YAML_SCALAR_NODE ? text(n) : kind_name(n));
+    if (st->method)
+        return fail_node(p, n, "placement: each_device_kind needs a grid: search stage '%s' draws its trials one "
+                               "at a time", st->name);
+    /* a classifier's trials take no device.kind (its metrics do not depend on the device) */
+    if (strcmp(st->kind, "inference") != 0)
+        return fail_node(p, n, "placement: each_device_kind is for kind: inference stages, not grid stage '%s'",
+                         st->name);
+    for (int a = 0; a < st->naxes; a++)
+        if (!strcmp(st->axes[a].name, "device.kind"))
+            return fail_node(p, n, "stage '%s' has both placement: each_device_kind and a grid axis device.kind "
+                                   "(line %d): keep one", st->name, st->axes[a].line);
+    st->each_device_kind = 1;
+    if (!p->kinds) return 0;
+    st->each_device_kind = 2;
+    qn_axis *axes = realloc(st->axes, ((size_t)st->naxes + 1) * sizeof *axes);
+    if (axes) st->axes = axes;
+    mark **values = axes ? realloc(sm->values, ((size_t)st->naxes + 1) * sizeof *values) : NULL;
+    if (values) sm->values = values;
+    if (!axes || !values) return fail_node(p, n, "out of memory");
+    qn_axis *ax = &st->axes[st->naxes];
+    memset(ax, 0, sizeof *ax);
+    ax->name = strdup("device.kind");
+    ax->line = mark_of(n).line;
+    ax->col = mark_of(n).col;
+    ax->parent = -1;
+    ax->values = calloc((size_t)p->nkinds, sizeof *ax->values);
+    sm->values[st->naxes] = calloc((size_t)p->nkinds, sizeof **sm->values);
+    st->naxes++;
+    if (!ax->name || !ax->values || !sm->values[st->naxes - 1]) return fail_node(p, n, "out of memory");
+    for (int k = 0; k < p->nkinds; k++) {
+        ax->values[k] = (qn_value){.kind = QN_VAL_STR, .str = strdup(p->kinds[k])};
+        if (!ax->values[k].str) return fail_node(p, n, "out of memory");
+        ax->nvalues = k + 1;
+        sm->values[st->naxes - 1][k] = mark_of(n);
+    }
+    if (st->ntrials > MAX_TRIALS_PER_STAGE / p->nkinds)
+        return fail_node(p, n, "stage '%s' has more than %lld trials on %d device kinds", st->name,
+                         MAX_TRIALS_PER_STAGE, p->nkinds);
+    st->ntrials *= p->nkinds;
+    return 0;
+}
+
 static int parse_stage(parser *p, int index, const yaml_node_t *map) {
     static const char *const keys[] = {"name", "kind", "from", "grid", "run", "metric", "checkpoints",
-                                       "method", "trials", "parameters", "trial_timeout"};
+                                       "method", "trials", "parameters", "trial_timeout", "placement"};
     qn_stage *st = &p->job->stages[index];
     stage_marks *sm = &p->marks[index];
     st->line = mark_of(map).line;
@@ -764,9 +819,10 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         return fail_node(p, map, "each stage must be a mapping with name and run, not %s", kind_name(map));
     char where[64];
     snprintf(where, sizeof where, "stage %d", index + 1);
-    if (check_keys(p, map, where, keys, 11) != 0) return -1;
+    if (check_keys(p, map, where, keys, 12) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_kind = NULL, *n_from = NULL, *n_grid = NULL, *n_run = NULL, *n_metric = NULL,
-                *n_ckpt = NULL, *n_method = NULL, *n_trials = NULL, *n_params = NULL, *n_timeout = NULL;
+                *n_ckpt = NULL, *n_method = NULL, *n_trials = NULL, *n_params = NULL, *n_timeout = NULL,
+                *n_placement = NULL;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
         yaml_node_t *v = node(p, a->value);
@@ -780,6 +836,7 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         else if (!strcmp(k, "trials")) n_trials = v;
         else if (!strcmp(k, "parameters")) n_params = v;
         else if (!strcmp(k, "trial_timeout")) n_timeout = v;
+        else if (!strcmp(k, "placement")) n_placement = v;
         else n_metric = v;
     }
     if (!n_name) return fail_node(p, map, "stage %d has no name", index + 1);
@@ -794,9 +851,13 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
         if (!strcmp(p->job->stages[i].name, st->name))
             return fail_node(p, n_name, "duplicate stage name '%s' (also stage %d)", st->name, i + 1);
     const char *kind = n_method ? "search" : "grid"; /* method: makes a search stage */
-    if (n_kind) {
+    if (n_kind && n_kind->type == YAML_SCALAR_NODE && !strcmp(text(n_kind), "inference")) {
+        if (n_method) return fail_node(p, n_method, "a kind: inference stage takes grid:, not method:");
+        if (n_from) return fail_node(p, n_from, "a kind: inference stage loads llm.model: it takes no from:");
+        kind = "inference";
+    } else if (n_kind) {
         if (n_kind->type != YAML_SCALAR_NODE || (strcmp(text(n_kind), "grid") != 0 && strcmp(text(n_kind), "search") != 0))
-            return fail_node(p, n_kind, "unknown stage kind '%.100s': expected grid or search",
+            return fail_node(p, n_kind, "unknown stage kind '%.100s': expected grid, search or inference",
                              n_kind->type == YAML_SCALAR_NODE ? text(n_kind) : kind_name(n_kind));
         if (strcmp(text(n_kind), kind) != 0)
             return fail_node(p, n_kind, n_method ? "a stage with method: is a search stage, not kind %s"
@@ -808,9 +869,18 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
                          n_trials ? "trials" : "parameters");
     if (n_method && n_grid)
         return fail_node(p, n_grid, "a search stage takes parameters:, not grid:");
-    if (!n_run) return fail_node(p, map, "stage '%s' has no run: list its steps, e.g. run: [train, eval]", st->name);
-    if (parse_steps(p, st, sm, n_run) != 0) return -1;
-    sm->run = mark_of(n_run);
+    if (!n_run && !strcmp(kind, "inference")) {
+        st->nsteps = 1; /* run: [infer] */
+        st->steps[0] = QN_STEP_INFER;
+        sm->steps = calloc(1, sizeof *sm->steps);
+        if (!sm->steps) return fail_node(p, map, "out of memory");
+        sm->steps[0] = mark_of(map);
+        sm->run = mark_of(map);
+    } else {
+        if (!n_run) return fail_node(p, map, "stage '%s' has no run: list its steps, e.g. run: [train, eval]", st->name);
+        if (parse_steps(p, st, sm, n_run) != 0) return -1;
+        sm->run = mark_of(n_run);
+    }
     if (n_method) {
         if (parse_search(p, st, sm, n_method, n_trials, n_params) != 0) return -1;
     } else if (n_grid) {
@@ -818,6 +888,7 @@ static int parse_stage(parser *p, int index, const yaml_node_t *map) {
     } else {
         st->ntrials = 1;
     }
+    if (n_placement && parse_placement(p, st, sm, n_placement) != 0) return -1;
     if (n_from) {
         if (n_from->type != YAML_SCALAR_NODE)
             return fail_node(p, n_from, "from must be a stage name or best(STAGE, METRIC), not %s", kind_name(n_from));
@@ -1057,6 +1128,9 @@ static int validate_search_point(parser *p, int s, const param_list *variants, i
  * conditions above it made true, so that a format's keys are checked with that format chosen. */
 static int validate_search(parser *p, int s, const param_list *variants, int nvariants) {
     qn_stage *st = &p->job->stages[s];
+    if (!strcmp(p->job->base.model.arch, "llm"))
+        return fail(p, p->marks[s].name, "stage '%s' searches, but model.arch is llm: language models run in kind: "
+                                         "inference stages (a grid)", st->name);
     double *x = calloc((size_t)st->naxes + 1, sizeof *x);
     if (!x) return fail(p, p->marks[s].name, "out of memory");
     int rc = 0, quant = 0, prune = 0;
@@ -1113,6 +1187,19 @@ static int validate_trials(parser *p, int s, const param_list *variants, int nva
                     return fail(p, sm->from, "%s (with the parameters inherited from stage '%s')", msg,
                                 job->stages[st->from.stage].name);
                 return fail(p, base_mark_for(p, msg, p->base_quant.line ? p->base_quant : sm->name), "%s", msg);
+            }
+            if ((strcmp(cfg.model.arch, "llm") == 0) != (strcmp(st->kind, "inference") == 0)) {
+                qn_trial_free(&t);
+                return fail(p, sm->name, strcmp(st->kind, "inference")
+                                             ? "stage '%s' trains or evaluates a classifier, but model.arch is llm "
+                                               "(language models run in kind: inference stages)"
+                                             : "stage '%s' is kind: inference, which needs model.arch: llm",
+                            st->name);
+            }
+            if (!strcmp(cfg.model.arch, "llm") && !cfg.llm.model[0]) {
+                qn_trial_free(&t);
+                return fail(p, sm->name, "stage '%s' names no model: set llm.model (a Hugging Face model directory) "
+                                         "in llm: or in its grid", st->name);
             }
             if (needs_prune && !qn_config_any_prune(&cfg)) {
                 qn_trial_free(&t);
@@ -1189,11 +1276,11 @@ static int validate_all(parser *p) {
 
 static int parse_document(parser *p, const yaml_node_t *root) {
     static const char *const keys[] = {"name", "seed", "model", "data", "train", "quant", "prune", "layers", "stages",
-                                       "debug", "trial_timeout"};
+                                       "debug", "trial_timeout", "llm", "device"};
     qn_job *job = p->job;
     if (root->type != YAML_MAPPING_NODE)
         return fail_node(p, root, "a job file is a mapping with name, model, data, train and stages, not %s", kind_name(root));
-    if (check_keys(p, root, "the job", keys, 11) != 0) return -1;
+    if (check_keys(p, root, "the job", keys, 13) != 0) return -1;
     yaml_node_t *n_name = NULL, *n_stages = NULL;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
         const char *k = text(node(p, a->key));
@@ -1214,6 +1301,8 @@ static int parse_document(parser *p, const yaml_node_t *root) {
             if (!strcmp(k, "quant")) p->base_quant = mark_of(node(p, a->key));
             if (!strcmp(k, "model")) p->base_model = mark_of(node(p, a->key));
             if (!strcmp(k, "data")) p->base_data = mark_of(node(p, a->key));
+            if (!strcmp(k, "llm")) p->base_llm = mark_of(node(p, a->key));
+            if (!strcmp(k, "device")) p->base_device = mark_of(node(p, a->key));
             if (base_section(p, k, v, 0) != 0) return -1;
         }
     }
@@ -1234,7 +1323,12 @@ static int parse_document(parser *p, const yaml_node_t *root) {
     }
     if (qn_config_finish(&job->base, msg, sizeof msg) != 0) {
         /* point at the section the message is about */
-        mark at = !strncmp(msg, "data.", 5) ? p->base_data : !strncmp(msg, "model.", 6) ? p->base_model : p->base_quant;
+        mark at = !strncmp(msg, "data.", 5)    ? p->base_data
+                  : !strncmp(msg, "model.", 6) ? p->base_model
+                  : !strncmp(msg, "device.", 7) && p->base_device.line ? p->base_device
+                  : strstr(msg, "llm.") && p->base_llm.line ? p->base_llm
+                  : strstr(msg, "llm.")        ? p->base_model
+                                               : p->base_quant;
         at = base_mark_for(p, msg, at);
         return fail(p, at.line ? at : mark_of(root), "%s", msg);
     }
@@ -1281,7 +1375,10 @@ static void free_marks(parser *p) {
     free(p->marks);
 }
 
-int qn_job_load_text(const char *path, const char *text_in, size_t len, qn_job *job, char *err, size_t errlen) {
+static int cmp_kind(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int load_text(const char *path, const char *text_in, size_t len, const char *const *kinds, int nkinds,
+                     qn_job *job, char *err, size_t errlen) {
     memset(job, 0, sizeof *job);
     qn_config_defaults(&job->base);
     job->path = strdup(path);
@@ -1312,6 +1409,21 @@ int qn_job_load_text(const char *path, const char *text_in, size_t len, qn_job *
         return -1;
     }
     parser p = {.path = path, .doc = &doc, .err = err, .errlen = errlen, .job = job};
+    if (kinds) { /* sorted and distinct: the axis is the same whatever order the workers said hello in */
+        p.kinds = calloc((size_t)nkinds + 1, sizeof *p.kinds);
+        for (int k = 0; p.kinds && k < nkinds; k++) p.kinds[k] = (char *)kinds[k];
+        if (p.kinds) qsort(p.kinds, (size_t)nkinds, sizeof *p.kinds, cmp_kind);
+        for (int k = 0; p.kinds && k < nkinds; k++)
+            if (!p.nkinds || strcmp(p.kinds[p.nkinds - 1], p.kinds[k]) != 0) p.kinds[p.nkinds++] = p.kinds[k];
+        if (!p.kinds || !p.nkinds) {
+            snprintf(err, errlen, "%s: %s", path, p.kinds ? "no device kinds for placement: each_device_kind" : "out of memory");
+            free(p.kinds);
+            yaml_document_delete(&doc);
+            yaml_parser_delete(&yp);
+            qn_job_free(job);
+            return -1;
+        }
+    }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
         snprintf(err, errlen, "%s:1:1: the job file is empty", path);
@@ -1329,13 +1441,28 @@ int qn_job_load_text(const char *path, const char *text_in, size_t len, qn_job *
         }
     }
     free_marks(&p);
+    free(p.kinds);
     yaml_document_delete(&doc);
     yaml_parser_delete(&yp);
     if (rc != 0) qn_job_free(job);
     return rc;
 }
 
+int qn_job_load_text(const char *path, const char *text, size_t len, qn_job *job, char *err, size_t errlen) {
+    return load_text(path, text, len, NULL, 0, job, err, errlen);
+}
+
 int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen) {
+    return qn_job_load_kinds(path, NULL, 0, job, err, errlen);
+}
+
+int qn_job_has_each_device_kind(const qn_job *job) {
+    for (int s = 0; s < job->nstages; s++)
+        if (job->stages[s].each_device_kind) return 1;
+    return 0;
+}
+
+int qn_job_load_kinds(const char *path, const char *const *kinds, int nkinds, qn_job *job, char *err, size_t errlen) {
     memset(job, 0, sizeof *job);
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -1370,7 +1497,7 @@ int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: cannot read the job file", path);
         return -1;
     }
-    int rc = qn_job_load_text(path, buf, len, job, err, errlen);
+    int rc = load_text(path, buf, len, kinds, nkinds, job, err, errlen);
     free(buf);
     return rc;
 }

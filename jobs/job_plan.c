@@ -185,6 +185,11 @@ char *qn_job_plan_text(const qn_job *job) {
             pt[i]->scope, pt[i]->sparsity);
     /* only with overrides, so that the plans of earlier results files still match */
     for (int i = 0; i < c->nlayers; i++) add_layer(&b, &c->layers[i]);
+    /* only for language models, so that the plans of earlier results files still match */
+    if (!strcmp(c->model.arch, "llm"))
+        add(&b, "base llm model=%s precision=%s keep=%s prompt=%s prompt_len=%d max_new_tokens=%d batch=%d ppl=%s "
+                "context=%d stride=%d device=%s\n", c->llm.model, c->llm.precision, c->llm.keep, c->llm.prompt, c->llm.prompt_len,
+            c->llm.max_new_tokens, c->llm.batch, c->llm.perplexity_file, c->llm.context, c->llm.stride, c->device.kind);
     for (int s = 0; s < job->nstages; s++) {
         const qn_stage *st = &job->stages[s];
         add(&b, "stage %s %s %lld trials from ", st->name, st->kind, (long long)st->ntrials);
@@ -211,12 +216,53 @@ char *qn_job_plan_text(const qn_job *job) {
             }
             add(&b, "\n");
         }
+        /* the kinds the ids were fixed on: --resume reads them back (qn_plan_device_kinds) */
+        if (st->each_device_kind) {
+            add(&b, "  placement each_device_kind:");
+            const qn_axis *ax = st->each_device_kind == 2 ? &st->axes[st->naxes - 1] : NULL;
+            for (int v = 0; ax && v < ax->nvalues; v++) add(&b, " \"%s\"", ax->values[v].str);
+            add(&b, "\n");
+        }
     }
     if (b.oom) {
         free(b.buf);
         return NULL;
     }
     return b.buf ? b.buf : strdup("");
+}
+
+void qn_kinds_free(char **kinds, int n) {
+    for (int i = 0; kinds && i < n; i++) free(kinds[i]);
+    free(kinds);
+}
+
+int qn_plan_device_kinds(const char *plan, char ***kinds, int *n) {
+    static const char key[] = "\n  placement each_device_kind:";
+    const char *at = plan ? strstr(plan, key) : NULL;
+    *kinds = NULL;
+    *n = 0;
+    if (!at) return -1;
+    const char *end = strchr(at + 1, '\n');
+    if (!end) end = at + strlen(at);
+    char **out = NULL;
+    int count = 0;
+    for (const char *q = at + sizeof key - 1; q < end;) {
+        const char *open = memchr(q, '"', (size_t)(end - q));
+        const char *close = open ? memchr(open + 1, '"', (size_t)(end - open - 1)) : NULL;
+        if (!close) break;
+        char **grown = realloc(out, ((size_t)count + 1) * sizeof *out);
+        if (!grown || !(grown[count] = strndup(open + 1, (size_t)(close - open - 1)))) {
+            qn_kinds_free(grown ? grown : out, count);
+            return -1;
+        }
+        out = grown;
+        count++;
+        q = close + 1;
+    }
+    if (!count) return -1;
+    *kinds = out;
+    *n = count;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- quench validate */
@@ -229,20 +275,32 @@ static int64_t training_steps(const qn_stage *st) {
 
 void qn_job_print_plan(const qn_job *job, FILE *out) {
     const qn_trial_config *c = &job->base;
-    fprintf(out, "job %s (%s): %d stage%s, %lld trials, seed %llu\n", job->name, job->path, job->nstages,
-            job->nstages == 1 ? "" : "s", (long long)job->ntrials, (unsigned long long)job->seed);
+    int pending = 0; /* stages with placement: each_device_kind whose kinds are not known here */
+    for (int s = 0; s < job->nstages; s++) pending |= job->stages[s].each_device_kind == 1;
+    fprintf(out, "job %s (%s): %d stage%s, %lld trials%s, seed %llu\n", job->name, job->path, job->nstages,
+            job->nstages == 1 ? "" : "s", (long long)job->ntrials,
+            pending ? " (placement: each_device_kind stages: x each device kind present at run time)" : "",
+            (unsigned long long)job->seed);
     if (!strcmp(c->model.arch, "bert"))
         fprintf(out, "  model  bert (%s sizes unless given): %d layers, hidden %d, %d heads, intermediate %d, %d labels\n",
                 c->model.preset, c->model.layers, c->model.hidden_size, c->model.heads, c->model.intermediate_size,
                 c->model.num_labels);
     else if (!strcmp(c->model.arch, "null"))
         fprintf(out, "  model  null: no model and no data, metrics are hashes of the trial seed (for testing)\n");
+    else if (!strcmp(c->model.arch, "llm"))
+        fprintf(out, "  model  llm: %s in %s (keep %s), %s, %d new tokens x batch %d%s%s\n",
+                c->llm.model[0] ? c->llm.model : "llm.model of the grid", c->llm.precision, c->llm.keep,
+                c->llm.prompt[0] ? "prompt text" : "random prompt ids", c->llm.max_new_tokens, c->llm.batch,
+                c->llm.perplexity_file[0] ? ", perplexity of " : "", c->llm.perplexity_file);
     else
         fprintf(out, "  model  %s: embed_dim %d, hidden_size %d, %d labels\n", c->model.arch, c->model.embed_dim,
                 c->model.hidden_size, c->model.num_labels);
-    fprintf(out, "  data   %s: %d train / %d eval examples, max_len %d, label noise %g\n", c->data.dataset,
+    int classifier = strcmp(c->model.arch, "llm") != 0; /* inference stages have no data or training */
+    if (classifier)
+        fprintf(out, "  data   %s: %d train / %d eval examples, max_len %d, label noise %g\n", c->data.dataset,
             c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
-    fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
+    if (classifier)
+        fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
             c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         fprintf(out, "         lr schedule %s, warmup %g of the updates\n", c->train.lr_schedule, c->train.warmup_ratio);
@@ -297,9 +355,18 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
                 fprintf(out, "%s %s", v ? "," : "", qn_value_format(&ax->values[v], buf, sizeof buf));
             }
             if (ax->nvalues > 12) fprintf(out, ", ... (%d more)", ax->nvalues - 12);
-            fprintf(out, "%s\n", cond);
+            fprintf(out, "%s%s\n", cond, st->each_device_kind == 2 && a == st->naxes - 1 ? " (placement: each_device_kind)" : "");
         }
+        if (st->each_device_kind == 1)
+            fprintf(out, "    x each device kind present at run time (placement: each_device_kind: a last axis "
+                         "device.kind; --cluster SPEC shows it on those kinds)\n");
         int64_t steps = training_steps(st);
+        if (!strcmp(st->kind, "inference")) {
+            fprintf(out, "    key metric %s (%s); trial ids %lld..%lld; one generation per trial\n", st->metric,
+                    st->maximize ? "max" : "min", (long long)st->first_trial,
+                    (long long)(st->first_trial + st->ntrials - 1));
+            continue;
+        }
         fprintf(out, "    key metric %s (%s); trial ids %lld..%lld; cost per trial: %lld training examples",
                 st->metric, st->maximize ? "max" : "min", (long long)st->first_trial,
                 (long long)(st->first_trial + st->ntrials - 1), (long long)(steps * c->train.epochs * c->data.train_size));

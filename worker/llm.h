@@ -20,11 +20,17 @@
 #include <stdint.h>
 
 #include "qn_hf_llm.h"
+#include "qn_infer_formats.h"
 
 /* ---- Linear: y (M,out) = x (M,in) W^T + b, W (out,in) as stored by PyTorch ---- */
 typedef enum {
     QN_LLM_WEIGHT_F32 = 0, /* w: float32 (out,in) */
-    /* packed formats (w8a16, nf4, ...) go here, their data behind `packed` */
+    /* packed formats: their data behind `packed` (a qn_llm_packed, llm_quant.c) */
+    QN_LLM_WEIGHT_F16,     /* h: IEEE half (out,in), computed in fp32 */
+    QN_LLM_WEIGHT_BF16,    /* h: bfloat16 (out,in), computed in fp32 */
+    QN_LLM_WEIGHT_W8A16,   /* q: int8 (out,in), absmax (out): w = q * absmax / 127; activations float */
+    QN_LLM_WEIGHT_INT8,    /* LLM.int8: as W8A16, activations int8 per row except outlier columns */
+    QN_LLM_WEIGHT_4BIT,    /* t: bitsandbytes NF4 / FP4 blocks of the flattened (out,in) weight */
 } qn_llm_weight_format;
 
 typedef struct {
@@ -35,8 +41,20 @@ typedef struct {
     const float *bias;     /* (out) or NULL */
 } qn_llm_linear;
 
+/* A Linear's packed weight (the storage of one format above). */
+typedef struct {
+    uint16_t *h;        /* F16, BF16 */
+    int8_t *q;          /* W8A16, INT8 */
+    float *absmax;      /* W8A16, INT8: per output row */
+    float threshold;    /* INT8: outlier columns have some |x| >= threshold (0: none) */
+    qn_4bit_tensor t;   /* 4BIT */
+} qn_llm_packed;
+
 /* y (M, ldy) columns [0, out): x (M,in) with rows ldx apart. */
 void qn_llm_linear_forward(const qn_llm_linear *l, float *y, int ldy, const float *x, int ldx, int M);
+/* Rows [j0, j1) of the weight as float32 (j1-j0, in): what the kernels multiply by (the dequantized
+ * reference; prefill multiplies tiles of it with qn_sgemm). */
+void qn_llm_linear_dequantize(const qn_llm_linear *l, int j0, int j1, float *out);
 /* Threads of the few-row (decode) path; the GEMM's are qn_set_num_threads'. Default 1. */
 void qn_llm_set_threads(int n);
 
@@ -87,6 +105,11 @@ struct qn_llm {
     size_t scratch_rows;
     float *x, *h, *tmp, *qkv, *att, *mlp, *mlp_act, *scores, *norm_mean, *norm_rstd;
     size_t weight_bytes;
+    /* qn_llm_quantize: the packed weights (freed by qn_llm_free), the precision, the footprint parts */
+    qn_llm_packed *packed;
+    int npacked;
+    char precision[64];
+    double fp_f16, fp_i8, fp_other, fp_f32_dropped;
     double prefill_s, decode_s;      /* the last qn_llm_generate_greedy: prefill, all decode steps */
 };
 
@@ -95,6 +118,25 @@ qn_llm *qn_llm_load(const char *dir, char *err, size_t errlen);
 void qn_llm_free(qn_llm *m);
 /* Weight bytes as the forward reads them (float32 here). */
 size_t qn_llm_weight_bytes(const qn_llm *m);
+
+/* ---- precisions (llm_quant.c) ---- */
+/* Convert the loaded model's Linear weights to `precision`: "fp32" (no change), "fp16", "bf16",
+ * "w8a16", "int8" (LLM.int8, key threshold=6.0), "nf4", "fp4" (keys block_size=64, double_quant=0|1),
+ * written as NAME or NAME:key=value,key=value. Layers whose name (HF tensor prefix, e.g.
+ * "model.layers.3.mlp.down_proj", "lm_head") matches any fnmatch pattern of keep stay fp32; keep ==
+ * NULL keeps {"lm_head"} (seed 002's default); nkeep == 0 with keep != NULL keeps none.
+ * Call once, after qn_llm_load and before qn_llm_reset. 0, or 2 with a one-line err. */
+int qn_llm_quantize(qn_llm *m, const char *precision, const char *const *keep, int nkeep, char *err, size_t errlen);
+
+/* Weight bytes by storage dtype, as seed 002 prints "Memory Usage by dtype": float32, float16 (fp16
+ * and bf16), int8, other (packed 4-bit codes, absmax/scales), and the total. */
+typedef struct { double float32, float16, int8, other, total; } qn_llm_footprint;
+void qn_llm_footprint_of(const qn_llm *m, qn_llm_footprint *out);
+/* The Linear layers with their HF names ("model.layers.0.self_attn.q_proj", "lm_head"), in order;
+ * returns how many (at most cap written). */
+int qn_llm_linears(qn_llm *m, qn_llm_linear **out, char (*names)[96], int cap);
+/* Free the packed weights (qn_llm_free calls it). */
+void qn_llm_quant_free(qn_llm *m);
 
 /* Start B sequences with room for Tmax tokens each (prompt + generated). Returns 0 or 2 with err. */
 int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen);

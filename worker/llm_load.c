@@ -116,6 +116,7 @@ fail:
 
 void qn_llm_free(qn_llm *m) {
     if (!m) return;
+    qn_llm_quant_free(m);
     qn_hf_weights_close(&m->weights);
     free(m->layers), free(m->inv_freq), free(m->kcache), free(m->vcache);
     free(m->x), free(m->h), free(m->tmp), free(m->qkv), free(m->att), free(m->mlp), free(m->mlp_act), free(m->scores);

@@ -15,17 +15,6 @@ static double unit_hash(uint64_t trial_seed, int step, int k) {
     return (double)(z >> 11) * 0x1.0p-53;
 }
 
-static void put(qn_trial_result *r, const char *name, double v) {
-    for (int i = 0; i < r->nmetrics; i++)
-        if (!strcmp(r->metrics[i].name, name)) {
-            r->metrics[i].value = v;
-            return;
-        }
-    if (r->nmetrics == QN_MAX_METRICS) return;
-    snprintf(r->metrics[r->nmetrics].name, QN_NAME_LEN, "%s", name);
-    r->metrics[r->nmetrics++].value = v;
-}
-
 int qn_null_trial_execute(const qn_trial_config *cfg, const qn_step *steps, int nsteps, uint64_t trial_seed,
                           int want_checkpoint, qn_trial_result *out) {
     out->status = QN_TRIAL_FAILED;
@@ -39,18 +28,19 @@ int qn_null_trial_execute(const qn_trial_config *cfg, const qn_step *steps, int 
         /* accuracies in [0, 1); losses in [0, 2) */
         double a = unit_hash(trial_seed, s, 0), l = 2.0 * unit_hash(trial_seed, s, 1);
         switch (steps[s]) {
-        case QN_STEP_TRAIN: put(out, "train_loss", l); break;
-        case QN_STEP_EVAL: put(out, "accuracy", a), put(out, "eval_loss", l); break;
-        case QN_STEP_PTQ_EVAL: put(out, "ptq_accuracy", a), put(out, "ptq_loss", l); break;
+        case QN_STEP_TRAIN: qn_trial_result_set_metric(out, "train_loss", l); break;
+        case QN_STEP_EVAL: qn_trial_result_set_metric(out, "accuracy", a), qn_trial_result_set_metric(out, "eval_loss", l); break;
+        case QN_STEP_PTQ_EVAL: qn_trial_result_set_metric(out, "ptq_accuracy", a), qn_trial_result_set_metric(out, "ptq_loss", l); break;
         case QN_STEP_QAT:
-            put(out, "train_loss", 2.0 * unit_hash(trial_seed, s, 2));
-            put(out, "qat_accuracy", a), put(out, "qat_loss", l);
+            qn_trial_result_set_metric(out, "train_loss", 2.0 * unit_hash(trial_seed, s, 2));
+            qn_trial_result_set_metric(out, "qat_accuracy", a), qn_trial_result_set_metric(out, "qat_loss", l);
             break;
         case QN_STEP_PRUNE:
             /* the sparsity asked for is what pruning would reach */
-            put(out, "weight_sparsity", cfg->prune.weight.sparsity >= 0 ? cfg->prune.weight.sparsity : 0.0);
+            qn_trial_result_set_metric(out, "weight_sparsity", cfg->prune.weight.sparsity >= 0 ? cfg->prune.weight.sparsity : 0.0);
             break;
-        case QN_STEP_QUANTIZE: break;
+        case QN_STEP_QUANTIZE:
+        case QN_STEP_INFER: break;
         }
     }
     if (want_checkpoint) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "debug_fault.h"
+#include "inference_trial.h"
 #include "lr_schedule.h"
 #include "model.h"
 #include "null_trial.h"
@@ -95,7 +96,7 @@ static double seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void add_metric(qn_trial_result *r, const char *name, double v) {
+void qn_trial_result_set_metric(qn_trial_result *r, const char *name, double v) {
     for (int i = 0; i < r->nmetrics; i++)
         if (strcmp(r->metrics[i].name, name) == 0) {
             r->metrics[i].value = v;
@@ -257,6 +258,12 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
         out->wall_s = seconds() - t0;
         return nrc;
     }
+    if (!strcmp(cfg->model.arch, "llm")) {
+        /* kind: inference: the CPU decoder on every worker (inference_trial.h says why) */
+        int irc = qn_inference_trial_execute(cfg, trial_seed, ctx->gpu, out);
+        out->wall_s = seconds() - t0;
+        return irc;
+    }
     int drc = ensure_data(ctx, cfg, data_seed, out->error, sizeof out->error);
     if (drc == 2) {
         out->wall_s = seconds() - t0;
@@ -327,34 +334,35 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
             poison_nan = 0;
             if (rc == 1) failed = 1;
             if (rc != 0) break;
-            add_metric(out, "train_loss", last);
+            qn_trial_result_set_metric(out, "train_loss", last);
             if (steps[s] == QN_STEP_TRAIN || !lead) break;
             /* qat: evaluate the quantized model it trained */
             qn_model_reset_activation_counters(m);
             evaluate(m, ctx->eval, B, fwd_rng, &acc, &loss);
-            add_metric(out, "qat_accuracy", acc);
-            add_metric(out, "qat_loss", loss);
+            qn_trial_result_set_metric(out, "qat_accuracy", acc);
+            qn_trial_result_set_metric(out, "qat_loss", loss);
             break;
         case QN_STEP_EVAL:
         case QN_STEP_PTQ_EVAL:
             if (!lead) break;
             qn_model_reset_activation_counters(m);
             evaluate(m, ctx->eval, B, fwd_rng, &acc, &loss);
-            add_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
-            add_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
+            qn_trial_result_set_metric(out, steps[s] == QN_STEP_EVAL ? "accuracy" : "ptq_accuracy", acc);
+            qn_trial_result_set_metric(out, steps[s] == QN_STEP_EVAL ? "eval_loss" : "ptq_loss", loss);
             pruned_activations = qn_model_prunes_activations(m);
-            if (pruned_activations) add_metric(out, "activation_sparsity", qn_model_activation_sparsity(m));
+            if (pruned_activations) qn_trial_result_set_metric(out, "activation_sparsity", qn_model_activation_sparsity(m));
             break;
         case QN_STEP_QUANTIZE:
             if (qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) failed = 1;
             break;
+        case QN_STEP_INFER: break; /* model.arch: llm trials never get here (the parser ties infer to llm) */
         case QN_STEP_PRUNE: {
             /* calibration batch for global activation thresholds: the first training examples */
             const qn_dataset *cal = ctx->train;
             int nb = cal->n < B ? cal->n : B;
             double sp = qn_model_prune(m, cfg, qn_splitmix64(trial_seed ^ 0x9e0eull), cal->ids, cal->lengths, nb);
             if (isnan(sp)) rc = -1;
-            else add_metric(out, "weight_sparsity", sp);
+            else qn_trial_result_set_metric(out, "weight_sparsity", sp);
             break;
         }
         }

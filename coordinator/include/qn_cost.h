@@ -36,6 +36,9 @@ const qn_device_kind *qn_device_kind_at(int i);
 /* A kind from a worker's measured profile (the CPU, or a GPU not in the table). The CPU offers bf16
  * (it emulates every format). */
 void qn_device_kind_from_profile(const qn_device_profile *p, qn_device_kind *out);
+/* The name device.kind uses for a kind: its --cluster name ("l40s") when its device is one of the
+ * table's, "cpu" for the CPU backend, else the device's own name. Returns buf. */
+const char *qn_device_kind_id(const qn_device_kind *k, char *buf, size_t len);
 /* --cluster SPEC, "8xl40s,4xrtx8000": up to max groups of known kinds and their counts. 0, or -1 with
  * a one-line message. */
 int qn_cluster_parse(const char *spec, const qn_device_kind **kinds, int *count, int max, int *nkinds, char *err,
@@ -48,6 +51,7 @@ typedef struct {
     double flops;         /* all steps of the trial */
     int needs_bf16;       /* a bf16 format somewhere */
     int uses_fp8;         /* an FP8-like format somewhere (E4M3/E5M2 minifloat or mxfp) */
+    char device_kind[96]; /* device.kind: runs only on that kind (qn_device_kind_id); "" anywhere */
 } qn_trial_cost;
 
 /* The cost of a finished configuration running `steps` (a stage's run: list). 0, or -1 with a message

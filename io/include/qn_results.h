@@ -118,6 +118,8 @@ int qn_results_read_ckpt(const qn_results *r, int64_t id, qn_ckpt *out, char *er
 int64_t qn_results_parent(const qn_results *r, int64_t row);
 /* The job text (root attribute `job`), malloc'd; NULL when missing. */
 char *qn_results_job_text(const qn_results *r);
+/* The plan text (root attribute `plan`, qn_job_plan_text), malloc'd; NULL when missing. */
+char *qn_results_plan_text(const qn_results *r);
 
 /* Open read-only for ls/export/eval (works while a run writes the file). Returns 0, 2 if not a
  * results file or missing, 1 on I/O error. */

@@ -44,6 +44,7 @@ typedef enum {
     QN_STEP_QAT = 3,      /* train with fake-quant, then evaluate -> qat_accuracy, qat_loss, curve train_loss */
     QN_STEP_PRUNE = 4,    /* compute and apply pruning masks -> weight_sparsity; activation masks act from then on */
     QN_STEP_QUANTIZE = 5, /* the trial's quantization acts from here on; without this step it acts from the start */
+    QN_STEP_INFER = 6,    /* kind: inference only: load llm.model, generate, time it (worker/inference_trial.h) */
 } qn_step;
 #define QN_MAX_STEPS 8
 
@@ -85,7 +86,7 @@ typedef enum { QN_SEARCH_NONE = 0, QN_SEARCH_GRID, QN_SEARCH_RANDOM, QN_SEARCH_T
 
 typedef struct {
     char *name;
-    char *kind;   /* "grid" or "search" (a stage with method:) */
+    char *kind;   /* "grid", "search" (a stage with method:) or "inference" (run: [infer], model.arch: llm) */
     qn_search_method method; /* search stages: the sampler; their axes are the parameters: */
     qn_from from;
     int nsteps;
@@ -98,6 +99,9 @@ typedef struct {
     int64_t ntrials;    /* product of the axis sizes (1 with no axes); search: trials (grid: at most its size) */
     int64_t first_trial;/* id of the stage's first trial */
     double trial_timeout_s; /* the stage's trial_timeout:, else the job's; 0: no limit */
+    /* placement: each_device_kind (inference stages): 1 while the kinds are unknown (qn_job_load:
+     * ntrials counts one kind), 2 once qn_job_load_kinds gave the last axis device.kind over them */
+    int each_device_kind;
     int line, col;
 } qn_stage;
 
@@ -155,7 +159,7 @@ typedef struct {
 } qn_layer_override;
 
 typedef struct {
-    char arch[16];      /* "mlp", "bert" or "null" (no model, no data: metrics from a hash, for testing) */
+    char arch[16];      /* "mlp", "bert", "llm" (inference stages) or "null" (no model, no data: metrics from a hash) */
     char preset[16];    /* bert: "bert-tiny", "bert-mini", "bert-small" (sizes not given explicitly) */
     int embed_dim;      /* mlp: embedding size */
     int hidden_size;    /* mlp: hidden Linear width; bert: hidden size (0 in a job: the preset's) */
@@ -171,6 +175,18 @@ typedef struct {
     int train_size, eval_size, max_len;
     double label_noise; /* fraction of training labels flipped */
 } qn_data_cfg;
+
+/* model.arch: llm, an inference stage's trial (docs/jobs.md "Inference stages"). Plain data. */
+typedef struct {
+    char model[512];      /* a Hugging Face directory (config.json, *.safetensors) */
+    char precision[512];  /* "fp32", "fp16", "bf16", "w8a16", "int8", "nf4", "fp4", optionally ":key=value,..." */
+    char keep[512];       /* comma-separated layer-name patterns kept in fp32; "lm_head" by default, "none": none */
+    char prompt[512];     /* text (needs tokenizer.json in the model directory); "": llm.prompt_len random ids */
+    int prompt_len;       /* random prompt ids (seeded by the trial) when there is no prompt text */
+    int max_new_tokens, batch;
+    char perplexity_file[512]; /* "" : no perplexity */
+    int context, stride;  /* perplexity windows (tokens) */
+} qn_llm_cfg;
 
 typedef struct {
     char optimizer[16]; /* "adamw" */
@@ -200,6 +216,10 @@ typedef struct {
     qn_quant_cfg quant;
     qn_prune_cfg prune;
     qn_debug_cfg debug;
+    qn_llm_cfg llm;
+    /* device.kind: the kind of worker the trial runs on ("cpu", "l40s", ... qn_device_kind_id); "" any.
+     * Inference stages only: a grid axis over it makes one trial per kind (docs/jobs.md). */
+    struct { char kind[512]; } device;
     int nlayers;        /* layers[0..nlayers) override quant/prune for one Linear layer each */
     /* last: a message carries only the nlayers used (coordinator/protocol.h, qn_trial_msg_len) */
     qn_layer_override layers[QN_MAX_LAYER_OVERRIDES];
@@ -229,6 +249,16 @@ typedef struct {
 int qn_job_load(const char *path, qn_job *job, char *err, size_t errlen);
 /* The same from text already in memory (path used for messages). */
 int qn_job_load_text(const char *path, const char *text, size_t len, qn_job *job, char *err, size_t errlen);
+/* qn_job_load with the device kinds present (names as device.kind takes them; any order, repeats
+ * allowed): each stage with placement: each_device_kind gets a last grid axis device.kind over them,
+ * sorted, exactly as if written, so trial ids, rows and the plan text follow from it. */
+int qn_job_load_kinds(const char *path, const char *const *kinds, int nkinds, qn_job *job, char *err, size_t errlen);
+/* 1 if some stage has placement: each_device_kind. */
+int qn_job_has_each_device_kind(const qn_job *job);
+/* The kinds a plan text (qn_job_plan_text) expanded placement: each_device_kind on, sorted: 0 with
+ * *kinds (malloc'd strings in a malloc'd array, qn_kinds_free) and *n; -1 when it has none. */
+int qn_plan_device_kinds(const char *plan, char ***kinds, int *n);
+void qn_kinds_free(char **kinds, int n);
 void qn_job_free(qn_job *job);
 
 /* Trial `id` of the plan (0 <= id < job->ntrials). Returns 0, or -1 if out of range. Free with qn_trial_free. */

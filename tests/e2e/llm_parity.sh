@@ -21,6 +21,23 @@ for m in llama llama_bf16 phi3 phi2 phi2_fp16; do
 done
 "$PYTHON" "$SRC/tests/e2e/tiny_llm.py" check "$WORK"
 
+# Quantized precisions against the same forward with quench's dequantized weights (tiny_llm.py quant).
+"$PYTHON" "$SRC/tests/e2e/tiny_llm.py" quant-cases | while read -r m p k; do
+  d="$WORK/$m"; q="$d/q-$(echo "$p" | sed 's/[:,]/_/g; s/=//g')"; mkdir -p "$q/deq"
+  keep=(); [ "$k" = - ] || keep=(--keep "$k")
+  "$QUENCH" generate --model "$d" --precision "$p" "${keep[@]}" --input-ids "$d/ids.npy" --max-new-tokens 5 \
+    --dump-logits "$q/logits.npy" --dump-step-logits "$q/step_logits.npy" --dump-dequantized "$q/deq" \
+    --footprint >"$q/tokens.txt" 2>"$q/stderr" || die "quench generate $m --precision $p failed: $(cat "$q/stderr")"
+  grep -q "^Memory Usage by dtype (MB):" "$q/tokens.txt" || die "$m $p: no footprint"
+  sed -i '/^Memory Usage\|^- \|^Footprint/d' "$q/tokens.txt"
+done || exit 1
+"$PYTHON" "$SRC/tests/e2e/tiny_llm.py" quant "$WORK"
+# Precision errors: one line, exit 2.
+for p in int4 nf4:block_size=48 nf4:foo=1 int8:threshold=x w8a16:threshold=1 'nf4:'; do
+  expect_usage_error "generate --model $WORK/llama --precision $p --footprint"
+done
+expect_usage_error "generate --model $WORK/llama --precision nf4"
+
 # Broken directories and inputs: one line on stderr, exit 2.
 bad() { local d="$WORK/bad-$1"; rm -rf "$d"; cp -r "$WORK/$2" "$d"; echo "$d"; }
 d=$(bad noshard llama); rm "$d/model-00002-of-00002.safetensors"

@@ -5,6 +5,15 @@ reference forward of each architecture re-implemented from transformers' modelin
 
   tiny_llm.py make DIR    models under DIR/<name>/ and the reference outputs next to them
   tiny_llm.py check DIR   compare quench's outputs (written by llm_parity.sh) with the references
+  tiny_llm.py quant-cases print the "model precision keep" cases llm_parity.sh runs quantized
+  tiny_llm.py quant DIR   check those runs against the reference with quench's dequantized weights
+
+Quantized precisions are checked against the same forward with the weights quench dequantizes
+(`quench generate --dump-dequantized`, one NAME.npy per packed Linear, exactly the float32 values its
+kernels multiply by): the packing itself is checked bit for bit elsewhere (test_kernels_infer_formats),
+so here only the kernels and the model plumbing are under test, and fp16, bf16, w8a16, nf4 and fp4
+must match like float32 (1e-4: the same products summed in another order). LLM.int8 also rounds the
+activations to int8 per row, so it is bounded instead (see QUANT_INT8_* below).
 """
 import json
 import math
@@ -249,7 +258,8 @@ def forward(cfg, w, ids):
         x = ln(x, "model.final_layernorm")
         return lin(x, "lm_head")
     x = rms(x, "model.norm")
-    head = "model.embed_tokens" if cfg.get("tie_word_embeddings") else "lm_head"
+    # a quantized tied head has its own (dequantized) weight
+    head = "model.embed_tokens" if cfg.get("tie_word_embeddings") and "lm_head.weight" not in w else "lm_head"
     return x @ w[head + ".weight"].T
 
 
@@ -292,6 +302,7 @@ def make(root):
         cfg, d = spec["cfg"], os.path.join(root, name)
         gen = torch.Generator().manual_seed(sum(map(ord, name)))
         w = save_model(d, cfg, make_weights(cfg, gen), spec["dtype"], spec["shards"])
+        torch.save(w, os.path.join(d, "ref_weights.pt"))  # float32 as read back, for `quant`
         V = cfg["vocab_size"]
         ids = torch.randint(0, V, (B, T), generator=gen)
         np.save(os.path.join(d, "ids.npy"), ids.numpy().astype(np.int64))
@@ -339,5 +350,74 @@ def check(root):
     print(f"worst |quench - torch| = {worst:.2e}")
 
 
+# (model, precision, keep): keep "none" quantizes lm_head too (a tied one on llama), "" keeps lm_head.
+# llama_bf16's rows of 48 make the 4-bit blocks of 64 straddle rows (the portable path); phi2 has biases.
+QUANT_CASES = [
+    ("llama", "fp16", "none"), ("llama", "bf16", "none"), ("llama", "w8a16", "none"), ("llama", "nf4", "none"),
+    ("llama", "fp4:double_quant=1", "none"), ("llama", "int8", "none"),
+    ("llama_bf16", "nf4", ""), ("llama_bf16", "w8a16", ""),
+    ("phi3", "w8a16", ""), ("phi3", "nf4:double_quant=1,block_size=32", ""), ("phi3", "int8", ""),
+    ("phi2", "fp4", "none"), ("phi2", "int8:threshold=1", "none"), ("phi2", "bf16", ""),
+]
+# LLM.int8: the activations of every Linear are rounded to int8 per row (absmax / 254 at most), an
+# error of the same kind and size as w8a16's weight rounding. Against the reference with the same
+# dequantized weights, the mean |logit error| / mean |logit| measures that activation rounding alone:
+# about 1-2% on these models (two layers of 64-80 features); against float32 it adds w8a16's weight
+# error. The bounds leave 2-3x room; dropping the outlier columns alone gives 14% on llama.
+QUANT_INT8_VS_DEQUANT, QUANT_INT8_VS_FP32 = 0.05, 0.08
+
+
+def case_dir(d, prec):
+    return os.path.join(d, "q-" + prec.replace(":", "_").replace(",", "_").replace("=", ""))
+
+
+def quant_cases(_):
+    for m, p, k in QUANT_CASES:
+        print(m, p, k or "-")
+
+
+def quant(root):
+    for name, prec, keep in QUANT_CASES:
+        d = os.path.join(root, name)
+        q = case_dir(d, prec)
+        cfg = MODELS[name]["cfg"]
+        w = torch.load(os.path.join(d, "ref_weights.pt"))
+        deq = [f for f in os.listdir(os.path.join(q, "deq")) if f.endswith(".npy")]
+        nlin = sum(1 for k in w if k.endswith(".weight") and w[k].dim() == 2 and "embed" not in k)
+        if cfg.get("tie_word_embeddings"):
+            nlin += 1
+        want = nlin if keep == "none" else nlin - 1
+        assert len(deq) == want, f"{name} {prec}: {len(deq)} dequantized Linears, want {want}"
+        for f in deq:
+            t = torch.from_numpy(np.load(os.path.join(q, "deq", f)))
+            key = f[:-4] + ".weight"
+            ref_shape = w[key].shape if key in w else w["model.embed_tokens.weight"].shape
+            assert t.shape == ref_shape, (name, prec, f, t.shape, ref_shape)
+            w[key] = t
+        ids = torch.from_numpy(np.load(os.path.join(d, "ids.npy")))
+        out = np.load(os.path.join(q, "logits.npy"))
+        with torch.no_grad():
+            ref = forward(cfg, w, ids).numpy()
+            if prec.startswith("int8"):
+                fp32 = np.load(os.path.join(d, "ref_logits.npy"))
+                e_deq = float(np.abs(out - ref).mean() / np.abs(ref).mean())
+                e_32 = float(np.abs(out - fp32).mean() / np.abs(fp32).mean())
+                assert e_deq < QUANT_INT8_VS_DEQUANT, f"{name} {prec}: mean relative logit error {e_deq} vs dequantized"
+                assert e_32 < QUANT_INT8_VS_FP32, f"{name} {prec}: mean relative logit error {e_32} vs float32"
+                print(f"{name} {prec}: mean relative logit error {e_deq:.2e} vs dequantized, {e_32:.2e} vs float32")
+                continue
+            err = float(np.abs(out - ref).max())
+            assert err < 1e-4, f"{name} {prec}: prefill logits: max |quench - torch(dequantized)| = {err}"
+            toks, steps = greedy(cfg, w, ids, S)
+            sout = np.load(os.path.join(q, "step_logits.npy"))
+            serr = float(np.abs(sout - steps.numpy()).max())
+            assert serr < 1e-4, f"{name} {prec}: decode-step logits: max |quench - torch(dequantized)| = {serr}"
+            qt = np.loadtxt(os.path.join(q, "tokens.txt"), dtype=np.int64, ndmin=2)
+            assert (qt == toks.numpy()).all(), f"{name} {prec}: greedy tokens differ:\n{qt}\n{toks.numpy()}"
+            e_32 = float(np.abs(out - np.load(os.path.join(d, "ref_logits.npy"))).max())
+            print(f"{name} {prec}: logits {err:.1e}, decode {serr:.1e} vs dequantized ({e_32:.1e} vs float32)")
+
+
 if __name__ == "__main__":
-    {"make": make, "check": check}[sys.argv[1]](sys.argv[2])
+    {"make": make, "check": check, "quant-cases": quant_cases, "quant": quant}[sys.argv[1]](
+        sys.argv[2] if len(sys.argv) > 2 else None)

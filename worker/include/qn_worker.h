@@ -71,6 +71,8 @@ int qn_trial_execute_group(qn_worker_ctx *ctx, qn_gradsync *group, const qn_tria
                            int nsteps, uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
                            int want_checkpoint, qn_trial_result *out);
 void qn_trial_result_free(qn_trial_result *r);
+/* Set metric `name` (added if new; ignored once QN_MAX_METRICS are set). */
+void qn_trial_result_set_metric(qn_trial_result *r, const char *name, double v);
 
 /* Number of floats in the parameter buffer of the model cfg describes (to check a checkpoint). */
 size_t qn_model_param_count(const qn_model_cfg *cfg, int vocab_size);

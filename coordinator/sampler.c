@@ -48,6 +48,8 @@ void qn_sampler_free(qn_sampler *s) {
     free(s->points), free(s->slots), free(s->used), free(s->domains);
     qn_parzen_release(&s->below), qn_parzen_release(&s->above);
     free(s->idx), free(s->is_below), free(s->obs_below), free(s->obs_above);
+    free(s->kernel_of), free(s->group), free(s->order_below), free(s->order_above);
+    free(s->seen_x), free(s->sorted_trial), free(s->sorted_key), free(s->n_sorted);
     free(s);
 }
 

@@ -47,6 +47,8 @@ typedef struct {
     double *logz;            /* numeric: log(Phi(b_k) - Phi(a_k)) over the domain */
     double *ub;              /* discrete: c + log(q / sigma) - log sqrt(2 pi), for a cheap upper bound */
     double *logw, *cumw;     /* log weights; cumulative weights for drawing a kernel */
+    int weights_m;           /* logw and cumw are for this many observations */
+    double weights_prior;    /* and this prior weight (0: not computed yet) */
     double *prob;            /* categorical: n x n_choices rows */
     double *logp_mix;        /* categorical: log of the mixture's probability of each choice */
     double *scratch;         /* n */
@@ -65,6 +67,10 @@ void qn_parzen_init(qn_parzen *pe);
 void qn_parzen_release(qn_parzen *pe);
 /* Build from m internal observations (chronological). Returns 0 or -1 (out of memory). */
 int qn_parzen_build(qn_parzen *pe, const qn_domain *d, const double *obs, int m, const qn_sampler_options *o);
+/* The same, given the kernels' order by mean (ties by kernel, the prior last among equals: what a
+ * stable sort gives), n = m + 1 entries, so that the build need not sort; NULL sorts. */
+int qn_parzen_build_ordered(qn_parzen *pe, const qn_domain *d, const double *obs, int m, const qn_sampler_options *o,
+                            const int *order);
 /* log density (continuous) or log mass (discrete, categorical) at internal value v. */
 double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v);
 /* One draw, in internal units, not yet rounded to the parameter's step. */
@@ -93,8 +99,23 @@ struct qn_sampler {
     int *idx;                /* trial indices, and the sort's buffer (2 x cap_trials) */
     unsigned char *is_below; /* per trial */
     double *obs_below, *obs_above; /* cap_trials */
+    int *kernel_of;          /* per trial: its kernel in its estimator (cap_trials) */
+    unsigned char *group;    /* per trial: 0 none, 1 below, 2 above (cap_trials) */
+    int *order_below, *order_above; /* the kernels by mean (cap_trials + 1) */
     int cap_trials;
+    /* TPE, kept across suggestions (tpe_obs_order.c): per parameter, the trials that have a value,
+     * sorted by (internal value, trial), so no estimator has to sort its observations */
+    int seen;                /* trials of the history folded in */
+    double *seen_x;          /* their parameters as folded in (seen x D): a changed history restarts */
+    int *sorted_trial;       /* D x cap_seen */
+    double *sorted_key;      /* D x cap_seen */
+    int *n_sorted;           /* D */
+    int cap_seen;
 };
+
+/* Folds trials seen..h->n - 1 into the per-parameter orders (from scratch if the trials already
+ * folded in changed); 0, or -1 out of memory. */
+int qn_tpe_order_update(qn_sampler *s, const qn_history *h);
 
 int qn_grid_build(qn_sampler *s, char *err, size_t errlen);
 int qn_grid_suggest(qn_sampler *s, const qn_history *h, double *x);

@@ -25,6 +25,18 @@ static int reserve_trials(qn_sampler *s, int n) {
     double *oa = realloc(s->obs_above, (size_t)cap * sizeof *oa);
     if (!oa) return -1;
     s->obs_above = oa;
+    int *ko = realloc(s->kernel_of, (size_t)cap * sizeof *ko);
+    if (!ko) return -1;
+    s->kernel_of = ko;
+    unsigned char *g = realloc(s->group, (size_t)cap);
+    if (!g) return -1;
+    s->group = g;
+    int *ob2 = realloc(s->order_below, ((size_t)cap + 1) * sizeof *ob2);
+    if (!ob2) return -1;
+    s->order_below = ob2;
+    int *oa2 = realloc(s->order_above, ((size_t)cap + 1) * sizeof *oa2);
+    if (!oa2) return -1;
+    s->order_above = oa2;
     s->cap_trials = cap;
     return 0;
 }
@@ -44,7 +56,7 @@ int qn_tpe_suggest(qn_sampler *s, const qn_history *h, double *x, char *err, siz
         qn_random_suggest(sp, &r, x);
         return 0;
     }
-    if (reserve_trials(s, N)) return snprintf(err, errlen, "out of memory"), -1;
+    if (reserve_trials(s, N) || qn_tpe_order_update(s, h)) return snprintf(err, errlen, "out of memory"), -1;
 
     /* rank DONE trials by loss (ties by trial number) and mark the best gamma(n) */
     double *loss = s->obs_above; /* scratch until the per-parameter gathering */
@@ -68,15 +80,36 @@ int qn_tpe_suggest(qn_sampler *s, const qn_history *h, double *x, char *err, siz
         int mb = 0, ma = 0;
         for (int i = 0; i < N; i++) {
             double v = h->x[(size_t)i * D + p];
+            s->group[i] = 0;
             if (isnan(v)) continue; /* absent in that trial: not an observation of p */
             if (is_done(h, i)) {
-                if (s->is_below[i]) s->obs_below[mb++] = qn_domain_internal(d, v);
-                else s->obs_above[ma++] = qn_domain_internal(d, v);
+                double iv = qn_domain_internal(d, v);
+                if (s->is_below[i]) s->group[i] = 1, s->kernel_of[i] = mb, s->obs_below[mb++] = iv;
+                else s->group[i] = 2, s->kernel_of[i] = ma, s->obs_above[ma++] = iv;
             } else if (h->state[i] == QN_TRIAL_RUNNING && o->constant_liar) {
-                s->obs_above[ma++] = qn_domain_internal(d, v); /* the lie: as bad as it gets */
+                /* the lie: as bad as it gets */
+                s->group[i] = 2, s->kernel_of[i] = ma, s->obs_above[ma++] = qn_domain_internal(d, v);
             }
         }
-        if (qn_parzen_build(&s->below, d, s->obs_below, mb, o) || qn_parzen_build(&s->above, d, s->obs_above, ma, o))
+        /* each estimator's kernels by mean, from the parameter's kept order: the prior (the last
+         * kernel, at the domain's centre) goes after every observation not above the centre */
+        const int *tr = s->sorted_trial + (size_t)p * s->cap_seen;
+        const double *key = s->sorted_key + (size_t)p * s->cap_seen, centre = 0.5 * (d->lo + d->hi);
+        int nb = 0, na = 0, prior_b = 0, prior_a = 0;
+        for (int j = 0; j < s->n_sorted[p]; j++) {
+            int i = tr[j];
+            if (s->group[i] == 1) {
+                if (!prior_b && centre < key[j]) s->order_below[nb++] = mb, prior_b = 1;
+                s->order_below[nb++] = s->kernel_of[i];
+            } else if (s->group[i] == 2) {
+                if (!prior_a && centre < key[j]) s->order_above[na++] = ma, prior_a = 1;
+                s->order_above[na++] = s->kernel_of[i];
+            }
+        }
+        if (!prior_b) s->order_below[nb++] = mb;
+        if (!prior_a) s->order_above[na++] = ma;
+        if (qn_parzen_build_ordered(&s->below, d, s->obs_below, mb, o, s->order_below) ||
+            qn_parzen_build_ordered(&s->above, d, s->obs_above, ma, o, s->order_above))
             return snprintf(err, errlen, "out of memory"), -1;
         double best = -INFINITY, best_x = NAN;
         for (int c = 0; c < o->n_ei_candidates; c++) {

@@ -46,10 +46,10 @@ static void add(layout *l, const char *name, int64_t rows, int64_t cols, int lin
 }
 
 static void add_linear(layout *l, const char *prefix, int64_t out, int64_t in, int linear) {
-    char name[136]; /* a prefix of up to 127 characters and ".weight" */
-    snprintf(name, sizeof name, "%s.weight", prefix);
+    char name[128]; /* tensor names are at most 127 characters (qn_checkpoint.h); layer names far less */
+    snprintf(name, sizeof name, "%.119s.weight", prefix);
     add(l, name, out, in, linear, 1);
-    snprintf(name, sizeof name, "%s.bias", prefix);
+    snprintf(name, sizeof name, "%.119s.bias", prefix);
     add(l, name, out, 0, linear, 2);
 }
 

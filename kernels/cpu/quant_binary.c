@@ -19,6 +19,22 @@ QN_SIMD_CLONES static double sum_abs(const float *x, size_t n) {
     return s;
 }
 
+/* sum_abs of two rows at once, each in sum_abs's order: two independent chains of additions, so the
+ * adder's latency is paid once for both. */
+QN_SIMD_CLONES static void sum_abs2(const float *x0, const float *x1, size_t n, double sums[2]) {
+    double p0[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            p0[k] += fabsf(x0[i + (size_t)k]);
+            p1[k] += fabsf(x1[i + (size_t)k]);
+        }
+    double s0 = 0.0, s1 = 0.0;
+    for (; i < n; i++) s0 += fabsf(x0[i]), s1 += fabsf(x1[i]);
+    for (int k = 0; k < 8; k++) s0 += p0[k], s1 += p1[k];
+    sums[0] = s0, sums[1] = s1;
+}
+
 static double mean_abs(const float *x, size_t n) { return n ? sum_abs(x, n) / (double)n : 0.0; }
 
 QN_SIMD_CLONES static void bipolar_chunk(const float *x, float *y, size_t n) {
@@ -50,10 +66,17 @@ void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bip
 QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
     float buf[QN_STREAM_CHUNK];
     int stream = lead * rest >= QN_STREAM_MIN_FLOATS && rest <= QN_STREAM_CHUNK;
+    double sums[2] = {0.0, 0.0};
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
+        if (stream && r + 2 < lead) /* a later row arrives while this one computes */
+            for (size_t k = 0; k < rest; k += 16) __builtin_prefetch(xr + 2 * rest + k);
+        if ((r & 1) == 0) { /* rows in pairs */
+            if (r + 1 < lead) sum_abs2(xr, xr + rest, rest, sums);
+            else sums[0] = sum_abs(xr, rest);
+        }
         /* MASE: 0.75 * torch.sum(|x|) / n, in that order */
-        float delta = rest ? 0.75f * (float)sum_abs(xr, rest) / (float)rest : 0.0f;
+        float delta = rest ? 0.75f * (float)sums[r & 1] / (float)rest : 0.0f;
         float alpha = 1.0f;
         if (scaling_factor) {
             double s = 0.0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "format_elem.h"
+#include "stream_store.h"
 
 static int default_bias_of(int exponent_width, int exponent_bias) {
     return exponent_bias == QN_BIAS_DEFAULT ? (1 << (exponent_width - 1)) - 1 : exponent_bias;
@@ -17,12 +18,74 @@ static int fast_ok(int m, int b, float emin, float emax) {
     return emin >= -126.0f && emax <= 126.0f && 1 - b - m >= -126 && m <= 23;
 }
 
+typedef float (*exact_fn)(float x, int m, int b, float emin, float emax);
+
+/* ---- Rounding by addition (the default formats' path): v + C - C, with C = 2^(es + 23) > v, rounds v
+ * to a multiple of 2^es with ties to even in one float add; a min against the largest mantissa of the
+ * binade (or of the format) does MASE's clamp. Every element MASE's arithmetic and this one could
+ * disagree on is flagged and recomputed exactly: NaN and inf, u = |x| + 1e-9 within log2f's rounding
+ * window for floor (ieee) or ceil (denorm), and u in a higher binade than |x| (ieee). */
+
+/* The add path needs m <= 22 (so v < C), 2^es normal and C finite for every es formed. */
+static int add_ok(int m, int es_min, int emax) { return m <= 22 && es_min >= -126 && emax - m + 23 <= 127; }
+
+static inline uint32_t exp_field(float v) { return (qn_f32_bits(v) >> 23) & 0xFFu; }
+
+/* Both return NaN for an element to recompute exactly (NaN inputs included); no other NaN comes out. */
+static inline float minifloat_ieee_add(float xi, int m, uint32_t ebits_lo, uint32_t ebits_hi, float smax) {
+    float v = fabsf(xi), u = v + 1e-9f;
+    uint32_t bu = qn_f32_bits(u), eu = bu & 0x7F800000u;
+    /* E = clamp(floor(log2 u), -b, emax), the subnormal branch (E = -b) stepping as E = 1 - b does */
+    uint32_t eb = eu < ebits_lo ? ebits_lo : eu < ebits_hi ? eu : ebits_hi;
+    float step = qn_f32_from_bits(eb - ((uint32_t)m << 23)), c = step * 8388608.0f;
+    float lim = (eu < ebits_lo ? smax : 2.0f * smax + 1.0f) * step;
+    float q = (v + c) - c;
+    q = q < lim ? q : lim;
+    int slow = (eu == 0x7F800000u) | ((bu & 0x7FFFFFu) > 0x7FFFFFu - QN_LOG2_WINDOW) |
+               (eu != (qn_f32_bits(v) & 0x7F800000u));
+    q = slow ? NAN : q;
+    return v <= 1e-8f ? xi + 0.0f : copysignf(q, xi);
+}
+
+static inline float minifloat_denorm_add(float xi, int m, uint32_t ebits_lo, uint32_t ebits_hi, float smax) {
+    float v = fabsf(xi), u = v + 1e-9f;
+    uint32_t bu = qn_f32_bits(u), mu = bu & 0x7FFFFFu;
+    uint32_t eu = (bu & 0x7F800000u) + (mu != 0 ? 0x800000u : 0u); /* ceil(log2 u) */
+    uint32_t eb = eu < ebits_lo ? ebits_lo : eu < ebits_hi ? eu : ebits_hi;
+    float step = qn_f32_from_bits(eb - ((uint32_t)m << 23)), c = step * 8388608.0f;
+    float lim = smax * step;
+    float q = (v + c) - c;
+    q = q < lim ? q : lim;
+    int slow = ((bu & 0x7F800000u) == 0x7F800000u) | ((mu != 0) & (mu < QN_LOG2_WINDOW));
+    q = slow ? NAN : q;
+    return v <= 1e-8f ? xi + 0.0f : copysignf(q, xi);
+}
+
+QN_SIMD_CLONES static void recompute_nan(size_t n, const float *x, float *y, exact_fn fn, int m, int b, float emin,
+                                         float emax) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t any = 0; /* a NaN's magnitude bits exceed inf's; integer compares vectorize */
+        for (size_t k = i; k < i + 64; k++) any |= (qn_f32_bits(y[k]) & 0x7FFFFFFFu) > 0x7F800000u;
+        if (!any) continue;
+        for (size_t k = i; k < i + 64; k++)
+            if (y[k] != y[k]) y[k] = fn(x[k], m, b, emin, emax);
+    }
+    for (; i < n; i++)
+        if (y[i] != y[i]) y[i] = fn(x[i], m, b, emin, emax);
+}
 
 /* Chunks small enough to stay in L1: a branch-free pass that also flags the elements whose exponent
- * log2f's own rounding decides, then the (rare) exact recomputation of those. */
+ * log2f's own rounding decides (as NaN on the add path, in a byte array otherwise), then the (rare)
+ * exact recomputation of those. */
 #define CHUNK 1024
 
-typedef float (*exact_fn)(float x, int m, int b, float emin, float emax);
+/* The next chunk's input requested now arrives while this one computes (the hardware prefetcher
+ * alone leaves computing and loading one after the other). */
+static inline void prefetch_next(const float *x, size_t c0, size_t n) {
+    for (size_t k = c0 + CHUNK; k < c0 + 2 * CHUNK && k < n; k += 16) __builtin_prefetch(x + k);
+}
+
 static float minifloat_denorm_fix(float x, int m, int b, float emin, float emax) {
     (void)b;
     return qn_minifloat_denorm_elem(x, m, emin, emax);
@@ -52,14 +115,32 @@ QN_SIMD_CLONES void qn_quant_minifloat_denorm(const float *x, float *y, size_t n
         for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_denorm_elem(x[i], m, emin, emax);
         return;
     }
+    const int stream = n >= QN_STREAM_MIN_FLOATS; /* see stream_store.h */
+    const int e_max = (int)emax, add = add_ok(m, -b - m, e_max);
+    const uint32_t elo = (uint32_t)(127 - b) << 23, ehi = (uint32_t)(e_max + 127) << 23; /* clamp bounds of E */
+    const float smax = (float)((1 << m) - 1);
+    float buf[CHUNK];
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
-        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+        const size_t len = n - c0 < CHUNK ? n - c0 : CHUNK;
+        const float *xc = x + c0;
+        float *out = stream ? buf : y + c0;
         uint8_t slow[CHUNK];
-        for (size_t i = c0; i < c1; i++) {
-            y[i] = qn_minifloat_denorm_fast(x[i], m, emin, emax);
-            slow[i - c0] = (uint8_t)(qn_log2_slow(fabsf(x[i]) + 1e-9f) | (x[i] != x[i]));
+        if (add) {
+            for (size_t k0 = 0; k0 < len; k0 += 64) { /* 4 lines of the next chunk requested per 4 computed */
+                for (size_t k = c0 + k0 + CHUNK; k < c0 + k0 + CHUNK + 64 && k < n; k += 16) __builtin_prefetch(x + k);
+                const size_t k1 = k0 + 64 < len ? k0 + 64 : len;
+                for (size_t k = k0; k < k1; k++) out[k] = minifloat_denorm_add(xc[k], m, elo, ehi, smax);
+            }
+            recompute_nan(len, xc, out, minifloat_denorm_fix, m, b, emin, emax);
+        } else {
+            prefetch_next(x, c0, n);
+            for (size_t k = 0; k < len; k++) {
+                out[k] = qn_minifloat_denorm_fast(xc[k], m, emin, emax);
+                slow[k] = (uint8_t)(qn_log2_slow(fabsf(xc[k]) + 1e-9f) | (xc[k] != xc[k]));
+            }
+            recompute_slow(slow, len, xc, out, minifloat_denorm_fix, m, b, emin, emax);
         }
-        recompute_slow(slow, c1 - c0, x + c0, y + c0, minifloat_denorm_fix, m, b, emin, emax);
+        if (stream) qn_stream_store(y + c0, buf, len);
     }
 }
 
@@ -70,13 +151,31 @@ QN_SIMD_CLONES void qn_quant_minifloat_ieee(const float *x, float *y, size_t n, 
         for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_ieee_elem(x[i], m, (float)b, emin, emax);
         return;
     }
+    const int stream = n >= QN_STREAM_MIN_FLOATS; /* see stream_store.h */
+    const int e_max = (int)emax, add = add_ok(m, 1 - b - m, e_max);
+    const uint32_t elo = (uint32_t)(128 - b) << 23, ehi = (uint32_t)(e_max + 127) << 23; /* E of the steps */
+    const float smax = (float)((1 << m) - 1);
+    float buf[CHUNK];
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
-        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+        const size_t len = n - c0 < CHUNK ? n - c0 : CHUNK;
+        const float *xc = x + c0;
+        float *out = stream ? buf : y + c0;
         uint8_t slow[CHUNK];
-        for (size_t i = c0; i < c1; i++) {
-            y[i] = qn_minifloat_ieee_fast(x[i], m, (float)b, emin, emax);
-            slow[i - c0] = (uint8_t)(qn_log2_slow(fabsf(x[i]) + 1e-9f) | (x[i] != x[i]));
+        if (add) {
+            for (size_t k0 = 0; k0 < len; k0 += 64) { /* 4 lines of the next chunk requested per 4 computed */
+                for (size_t k = c0 + k0 + CHUNK; k < c0 + k0 + CHUNK + 64 && k < n; k += 16) __builtin_prefetch(x + k);
+                const size_t k1 = k0 + 64 < len ? k0 + 64 : len;
+                for (size_t k = k0; k < k1; k++) out[k] = minifloat_ieee_add(xc[k], m, elo, ehi, smax);
+            }
+            recompute_nan(len, xc, out, minifloat_ieee_fix, m, b, emin, emax);
+        } else {
+            prefetch_next(x, c0, n);
+            for (size_t k = 0; k < len; k++) {
+                out[k] = qn_minifloat_ieee_fast(xc[k], m, (float)b, emin, emax);
+                slow[k] = (uint8_t)(qn_log2_slow(fabsf(xc[k]) + 1e-9f) | (xc[k] != xc[k]));
+            }
+            recompute_slow(slow, len, xc, out, minifloat_ieee_fix, m, b, emin, emax);
         }
-        recompute_slow(slow, c1 - c0, x + c0, y + c0, minifloat_ieee_fix, m, b, emin, emax);
+        if (stream) qn_stream_store(y + c0, buf, len);
     }
 }

@@ -251,6 +251,42 @@ Test(tpe, constant_liar) {
     qn_sampler_free(s), qn_sampler_free(s2);
 }
 
+/* The per-parameter orders kept across suggestions (many ties in the int) give what a fresh
+ * sampler gives at every step, and start over when a trial already seen changes or the history
+ * shrinks. */
+Test(tpe, kept_order_follows_history) {
+    qn_space_param ps[3] = {qn_param_float("x1", -5, 10, 0), qn_param_int("x2", 0, 3, 0), qn_param_float("lr", 1e-4, 1, 1)};
+    qn_space sp = {3, ps};
+    static double xs[64 * 3];
+    qn_trial_state st[64];
+    double val[64], fresh[3];
+    char err[256];
+    qn_sampler_options o = defaults();
+    o.n_startup_trials = 5;
+    qn_sampler *s = qn_sampler_new(QN_SAMPLER_TPE, &sp, &o, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    for (int t = 0; t < 50; t++) {
+        qn_history h = {t, st, val, xs};
+        cr_assert_eq(qn_sampler_suggest(s, &h, xs + 3 * t, err, sizeof err), 0);
+        qn_sampler *f = qn_sampler_new(QN_SAMPLER_TPE, &sp, &o, err, sizeof err);
+        cr_assert_eq(qn_sampler_suggest(f, &h, fresh, err, sizeof err), 0);
+        cr_assert_eq(memcmp(fresh, xs + 3 * t, sizeof fresh), 0, "trial %d", t);
+        qn_sampler_free(f);
+        st[t] = QN_TRIAL_DONE, val[t] = branin(xs + 3 * t);
+    }
+    double again[3];
+    for (int change = 0; change < 2; change++) {
+        if (change == 0) xs[3 * 7] = 9.5, xs[3 * 7 + 1] = 0; /* a trial already folded in changes */
+        qn_history h = {change ? 20 : 50, st, val, xs};      /* then the history shrinks */
+        qn_sampler *f = qn_sampler_new(QN_SAMPLER_TPE, &sp, &o, err, sizeof err);
+        cr_assert_eq(qn_sampler_suggest(s, &h, again, err, sizeof err), 0);
+        cr_assert_eq(qn_sampler_suggest(f, &h, fresh, err, sizeof err), 0);
+        cr_assert_eq(memcmp(fresh, again, sizeof fresh), 0, "change %d", change);
+        qn_sampler_free(f);
+    }
+    qn_sampler_free(s);
+}
+
 /* opt chooses which of lr (choice 0) and momentum (choice 1) exists */
 static double cond_f(const double *x) {
     return x[0] == 0 ? (log10(x[1]) + 2) * (log10(x[1]) + 2) : 0.5 + (x[2] - 0.9) * (x[2] - 0.9);

@@ -97,6 +97,7 @@ Test(llm_quant, gemv_fp16_bf16_match_dequantized) {
 Test(llm_quant, gemv_nf4_matches_dequantized) {
     gemv_matches_dequantized(QN_LLM_WEIGHT_4BIT, 37, 128, 64, 0);
     gemv_matches_dequantized(QN_LLM_WEIGHT_4BIT, 37, 128, 32, 1);   /* double quantization */
+    gemv_matches_dequantized(QN_LLM_WEIGHT_4BIT, 37, 256, 128, 1);  /* AVX2: a block over two 64-code groups */
     gemv_matches_dequantized(QN_LLM_WEIGHT_4BIT, 37, 96, 64, 0);    /* blocks straddle rows */
     gemv_matches_dequantized(QN_LLM_WEIGHT_4BIT, 9, 45, 64, 1);     /* odd rows: start mid-byte */
 }
@@ -158,7 +159,9 @@ Test(llm_quant, llm_int8_matches_its_definition) {
 }
 
 Test(llm_quant, linear_is_the_same_whatever_the_threads) {
-    enum { OUT = 600, IN = 1024, M = 2 }; /* above the GEMV's threading threshold */
+    /* above the GEMV's threading threshold even at M = 1; OUT = 1025 starts a thread on row 341, odd,
+     * where the AVX2 4-bit GEMV (two rows at a time at M = 1) is mid-pair with one thread */
+    enum { OUT = 1025, IN = 1024, M = 2 };
     float *w = randn((size_t)OUT * IN, 5, 0.03f), *x = randn((size_t)M * IN, 6, 1.0f);
     float *y1 = malloc(M * OUT * sizeof(float)), *y3 = malloc(M * OUT * sizeof(float));
     const qn_llm_weight_format fs[] = {QN_LLM_WEIGHT_F16, QN_LLM_WEIGHT_BF16, QN_LLM_WEIGHT_W8A16, QN_LLM_WEIGHT_INT8,
@@ -168,11 +171,13 @@ Test(llm_quant, linear_is_the_same_whatever_the_threads) {
         else unsetenv("QUENCH_LOWBIT");
         for (size_t f = 0; f < sizeof fs / sizeof fs[0]; f++) {
             qn_llm_linear l = make_linear(fs[f], OUT, IN, w, 64, 1);
-            qn_llm_set_threads(1);
-            qn_llm_linear_forward(&l, y1, OUT, x, IN, M);
-            qn_llm_set_threads(3);
-            qn_llm_linear_forward(&l, y3, OUT, x, IN, M);
-            cr_assert(memcmp(y1, y3, M * OUT * sizeof(float)) == 0, "format %d differs with 3 threads", fs[f]);
+            for (int m = 1; m <= M; m++) {
+                qn_llm_set_threads(1);
+                qn_llm_linear_forward(&l, y1, OUT, x, IN, m);
+                qn_llm_set_threads(3);
+                qn_llm_linear_forward(&l, y3, OUT, x, IN, m);
+                cr_assert(memcmp(y1, y3, m * OUT * sizeof(float)) == 0, "format %d, M %d differs with 3 threads", fs[f], m);
+            }
             free_linear(&l);
         }
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bench_lab4.h"
 #include "../cli/cli.h" /* qn_usage_error, qn_is_help: the subcommands parse their own flags */
 #include "qn_kernels.h"
@@ -18,12 +19,6 @@ static const int default_shapes[][4] = {{32, 8, 128, 64}, {8, 16, 512, 64}, {4, 
 enum { N_DEFAULT = sizeof default_shapes / sizeof default_shapes[0], MAX_REPS = 10 };
 /* the naive path's scores beyond this are refused rather than swapped */
 static const double max_score_bytes = 8.0 * (1 << 30);
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct {
     double naive_ms, fused_ms, max_diff;
@@ -49,14 +44,14 @@ static int time_cpu(const int *s, int causal, sdpa_times *t) {
     for (int path = 0; path < 2 && rc == 0; path++) {
         double best = INFINITY, spent = 0.0;
         for (int rep = 0; rep <= MAX_REPS && (rep < 2 || spent < 0.5); rep++) {
-            double t0 = now();
+            double t0 = qn_bench_now();
             if (path == 0) qn_sdpa_naive(o1, scores, q, k, v, B, H, T, D, causal);
             else if (qn_sdpa_fused(o2, q, k, v, B, H, T, D, causal) != 0) {
                 fprintf(stderr, "quench: bench: fused attention: out of memory\n");
                 rc = 1;
                 break;
             }
-            double dt = now() - t0;
+            double dt = qn_bench_now() - t0;
             spent += dt;
             if (rep > 0 && dt < best) best = dt; /* run 0 faults the pages in */
         }

@@ -6,6 +6,7 @@
  * (bench/llm_decode_torch.py). Each figure is the median decode step: the machine may be shared, and
  * the median ignores the steps another process disturbed. Without --model a random Llama larger than
  * the caches is written to a temporary directory (docs/benchmarks.md). */
+#include "bench_clock.h"
 #include "bench_decode.h"
 
 #include <errno.h>
@@ -31,12 +32,6 @@ enum { MAX_PRECISIONS = 16, COPY_PASSES = 4 };
 static const struct {
     int C, L, NH, NKV, I, V;
 } GEN = {1024, 4, 16, 8, 2816, 16000};
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- the random model ---- */
 
@@ -171,14 +166,14 @@ static double copy_bandwidth(size_t bytes, int threads) {
     for (int t = 0; t < threads; t++)
         s[t] = (copy_slice){dst + (size_t)t * per, src + (size_t)t * per, t == threads - 1 ? bytes - (size_t)t * per : per};
     for (int pass = 0; pass <= COPY_PASSES; pass++) {
-        double t0 = now();
+        double t0 = qn_bench_now();
         int started = 0;
         for (int t = 1; t < threads; t++, started++)
             if (pthread_create(&tid[t], NULL, copy_one, &s[t]) != 0) break;
         copy_one(&s[0]);
         for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
         for (int t = started + 1; t < threads; t++) copy_one(&s[t]); /* threads that could not start */
-        double dt = now() - t0;
+        double dt = qn_bench_now() - t0;
         if (pass > 0 && dt < best) best = dt;
     }
 out:
@@ -251,11 +246,11 @@ static int measure(const char *dir, result *r, int B, int T, int S, const int32_
     for (int s = 0; s < S; s++) {
         /* one step: the forward of B new tokens, their logits (the LM head read once for all B) and
          * the greedy choice: what a user waits for between two tokens */
-        double t0 = now();
+        double t0 = qn_bench_now();
         if ((rc = qn_llm_forward(m, tok, 1, hidden, err, errlen)) != 0) goto out;
         qn_llm_logits(m, hidden, B, logits);
         for (int b = 0; b < B; b++) tok[b] = argmax(logits + (size_t)b * V, V);
-        times[s] = now() - t0;
+        times[s] = qn_bench_now() - t0;
         for (int b = 0; b < B; b++) r->tokens[(size_t)b * (S + 1) + s + 1] = tok[b];
     }
     qsort(times, (size_t)S, sizeof *times, cmp_double);

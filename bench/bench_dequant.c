@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "bench_lab4.h"
 #include "../cli/cli.h" /* qn_usage_error, qn_is_help: the subcommands parse their own flags */
 #include "qn_dequant.h"
@@ -17,22 +18,16 @@
 
 enum { REPS = 5 };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* which: 0 memcpy, 1 MXINT8 -> bf16, 2 NF4 -> fp16; returns the best seconds */
 static double best_of(int which, size_t n, uint16_t *dst, const uint16_t *src, const qn_mxint8_block *mx,
                       const qn_nf4_block64 *nf4) {
     double best = INFINITY;
     for (int r = 0; r <= REPS; r++) {
-        double t0 = now();
+        double t0 = qn_bench_now();
         if (which == 0) memcpy(dst, src, n * sizeof *dst);
         else if (which == 1) qn_mxint8_to_bf16(mx, n / 32, dst);
         else qn_nf4_to_f16(nf4, n / 64, dst);
-        double t = now() - t0;
+        double t = qn_bench_now() - t0;
         if (r > 0 && t < best) best = t;
     }
     return best;

@@ -15,13 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bench_dispatch.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* A job of `trials` null trials: one grid stage over a dummy axis, no checkpoints, no sleep. */
 static int write_job(const char *path, long trials) {
@@ -47,7 +42,7 @@ static double run_study(const char *exe, int ranks, const char *job, const char 
     if (!mpiexec || !mpiexec[0]) mpiexec = "mpirun";
     char np[16];
     snprintf(np, sizeof np, "%d", ranks);
-    double t0 = now();
+    double t0 = qn_bench_now();
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -66,7 +61,7 @@ static double run_study(const char *exe, int ranks, const char *job, const char 
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return -1;
-    double t = now() - t0;
+    double t = qn_bench_now() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "quench: bench dispatch: the study of %s failed (%s %d); its output:\n", job,
                 WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "bench.h"
 #include "qn_formats.h"
 #include "qn_kernels.h"
@@ -31,12 +32,6 @@ static const char *const bench_specs[] = {
 };
 #define NSPECS ((int)(sizeof bench_specs / sizeof bench_specs[0]))
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int qn_bench_kernels(size_t mib, int reps, int json, FILE *out) {
     size_t n = mib * (1u << 20) / sizeof(float);
     int64_t shape[2] = {(int64_t)(n / 1024), 1024};
@@ -53,9 +48,9 @@ int qn_bench_kernels(size_t mib, int reps, int json, FILE *out) {
     const double bytes = (double)n * sizeof(float);
     double best = INFINITY;
     for (int r = 0; r < reps + 1; r++) { /* the first pass faults the pages in */
-        double t0 = now();
+        double t0 = qn_bench_now();
         memcpy(y, x, n * sizeof *x);
-        double t = now() - t0;
+        double t = qn_bench_now() - t0;
         if (r > 0 && t < best) best = t;
     }
     double memcpy_gbs = bytes / best / 1e9;
@@ -72,13 +67,13 @@ int qn_bench_kernels(size_t mib, int reps, int json, FILE *out) {
         }
         double t_best = INFINITY;
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = qn_bench_now();
             if (qn_format_apply(&f, x, y, shape, 2, err, sizeof err) != 0) {
                 fprintf(stderr, "quench: bench: %s: %s\n", bench_specs[k], err);
                 rc = 1;
                 break;
             }
-            double t = now() - t0;
+            double t = qn_bench_now() - t0;
             if (t < t_best) t_best = t;
         }
         double gbs = bytes / t_best / 1e9;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "bench_sampler.h"
 #include "reference_process.h"
 #include "qn_sampler.h"
@@ -16,12 +17,6 @@
 
 static const int checkpoints[] = {10, 25, 50, 100, 200};
 enum { N_CHECK = sizeof checkpoints / sizeof checkpoints[0] };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 
 static int cmp_double(const void *a, const void *b) {
@@ -70,9 +65,9 @@ static int run_quench(const qn_test_function *tf, qn_sampler_kind kind, int tria
         int c = 0;
         for (int t = 0; t < trials; t++) {
             qn_history h = {t, state, val, x};
-            double t0 = now();
+            double t0 = qn_bench_now();
             int r = qn_sampler_suggest(sm, &h, x + (size_t)t * D, err, errlen);
-            t_suggest += now() - t0;
+            t_suggest += qn_bench_now() - t0;
             if (r < 0) {
                 qn_sampler_free(sm);
                 goto done;

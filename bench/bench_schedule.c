@@ -7,17 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "bench_schedule.h"
 #include "qn_cost.h"
 #include "qn_placement.h"
 
 #define MAX_KINDS 16
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The coordinator's own cost at scale: the policy on the job's trial durations repeated to `trials`,
  * on the cluster's kinds in their proportions scaled to `workers` devices. Microseconds per trial,
@@ -34,9 +29,9 @@ static double scheduler_us_per_trial(const double *base_sec, int64_t base_n, int
         if (kc[k] < 1) kc[k] = 1;
     }
     qn_sched_problem p = {K, kc, speed, trials, sec};
-    double t0 = now_s();
+    double t0 = qn_bench_now();
     double makespan = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
-    double us = (now_s() - t0) * 1e6 / (double)trials;
+    double us = (qn_bench_now() - t0) * 1e6 / (double)trials;
     free(sec);
     return makespan < 0 ? -1 : us;
 }
@@ -111,9 +106,9 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     int kc[MAX_KINDS];
     for (int k = 0; k < K; k++) kc[k] = count[k];
     qn_sched_problem p = {K, kc, speed, n, sec};
-    double t0 = now_s();
+    double t0 = qn_bench_now();
     double lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
-    double t1 = now_s();
+    double t1 = qn_bench_now();
     double fifo = qn_schedule(&p, QN_SCHED_FIFO, NULL, NULL);
     double lb = qn_schedule_lower_bound(&p);
     if (lpt < 0 || fifo < 0 || lb < 0) goto done;

@@ -9,17 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "../worker/bert.h"
 #include "bench.h"
 #include "reference_process.h"
 #include "qn_kernels.h"
 
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 
 /* quench's step: best seconds over `steps` steps after `warmup`, or a negative value when out of memory. */
@@ -38,12 +33,12 @@ static double quench_step_time(const qn_bert_config *c, int B, int T, int warmup
     for (size_t i = 0; i < (size_t)B * T; i++) ids[i] = 1 + (int32_t)qn_rng_below(&rng, (uint64_t)(c->vocab_size - 1));
     for (int b = 0; b < B; b++) lengths[b] = T, labels[b] = (int32_t)qn_rng_below(&rng, (uint64_t)c->num_labels);
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = now();
+        double t0 = qn_bench_now();
         qn_bert_forward(m, ids, lengths, labels, B, &rng);
         qn_bert_backward(m, ids, labels, B);
         m->step++;
         qn_adamw_step(m->params, m->grads, m->m, m->v, NULL, m->nparams, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, m->step);
-        if (s >= warmup) times[s - warmup] = now() - t0;
+        if (s >= warmup) times[s - warmup] = qn_bench_now() - t0;
     }
     double best = INFINITY;
     for (int s = 0; s < steps; s++) best = times[s] < best ? times[s] : best;

@@ -6,16 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotonic.h"
 #include "qn_device.h"
 #include "qn_kernels.h"
 
 int qn_cuda_device_count(void) { return qn_cuda_available(); }
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void cpu_name(char *out, size_t len) {
     snprintf(out, len, "cpu");
@@ -47,11 +42,11 @@ static double cpu_gemm_gflops(void) {
         for (int i = 0; i < n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
         qn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
         int reps = 0;
-        double t0 = now(), t;
+        double t0 = qn_monotonic_s(), t;
         do {
             qn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
             reps++;
-        } while ((t = now() - t0) < 0.05);
+        } while ((t = qn_monotonic_s() - t0) < 0.05);
         rate = 2.0 * n * n * (double)n * reps / t / 1e9;
     }
     free(a), free(b), free(c);

@@ -108,16 +108,15 @@ static void recompute_slow(const uint8_t *slow, size_t n, const float *x, float 
         if (slow[i]) y[i] = fn(x[i], m, b, emin, emax);
 }
 
-QN_SIMD_CLONES void qn_quant_minifloat_denorm(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
-    const int m = width - exponent_width - 1, b = default_bias_of(exponent_width, exponent_bias);
-    const float emin = (float)-b, emax = (float)((1 << exponent_width) - 1 - b);
-    if (!fast_ok(m, b, emin, emax)) {
-        for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_denorm_elem(x[i], m, emin, emax);
-        return;
-    }
+/* The chunked loop both formats share, specialised at each call by the constant `ieee`: the fast
+ * addition path with NaN marking, or the older fast path with its slow-case flags, then the
+ * per-element fix-ups, and streamed stores for large arrays. */
+static inline __attribute__((always_inline)) void minifloat_loop(const float *x, float *y, size_t n, int m, int b,
+                                                                 float emin, float emax, int ieee) {
     const int stream = n >= QN_STREAM_MIN_FLOATS; /* see stream_store.h */
-    const int e_max = (int)emax, add = add_ok(m, -b - m, e_max);
-    const uint32_t elo = (uint32_t)(127 - b) << 23, ehi = (uint32_t)(e_max + 127) << 23; /* clamp bounds of E */
+    const int e_max = (int)emax, add = add_ok(m, (ieee ? 1 : 0) - b - m, e_max);
+    /* clamp bounds of E: denorm steps start at 2^-b, ieee's at 2^(1-b) */
+    const uint32_t elo = (uint32_t)((ieee ? 128 : 127) - b) << 23, ehi = (uint32_t)(e_max + 127) << 23;
     const float smax = (float)((1 << m) - 1);
     float buf[CHUNK];
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
@@ -129,19 +128,31 @@ QN_SIMD_CLONES void qn_quant_minifloat_denorm(const float *x, float *y, size_t n
             for (size_t k0 = 0; k0 < len; k0 += 64) { /* 4 lines of the next chunk requested per 4 computed */
                 for (size_t k = c0 + k0 + CHUNK; k < c0 + k0 + CHUNK + 64 && k < n; k += 16) __builtin_prefetch(x + k);
                 const size_t k1 = k0 + 64 < len ? k0 + 64 : len;
-                for (size_t k = k0; k < k1; k++) out[k] = minifloat_denorm_add(xc[k], m, elo, ehi, smax);
+                for (size_t k = k0; k < k1; k++)
+                    out[k] = ieee ? minifloat_ieee_add(xc[k], m, elo, ehi, smax) : minifloat_denorm_add(xc[k], m, elo, ehi, smax);
             }
-            recompute_nan(len, xc, out, minifloat_denorm_fix, m, b, emin, emax);
+            recompute_nan(len, xc, out, ieee ? minifloat_ieee_fix : minifloat_denorm_fix, m, b, emin, emax);
         } else {
             prefetch_next(x, c0, n);
             for (size_t k = 0; k < len; k++) {
-                out[k] = qn_minifloat_denorm_fast(xc[k], m, emin, emax);
+                out[k] = ieee ? qn_minifloat_ieee_fast(xc[k], m, (float)b, emin, emax)
+                              : qn_minifloat_denorm_fast(xc[k], m, emin, emax);
                 slow[k] = (uint8_t)(qn_log2_slow(fabsf(xc[k]) + 1e-9f) | (xc[k] != xc[k]));
             }
-            recompute_slow(slow, len, xc, out, minifloat_denorm_fix, m, b, emin, emax);
+            recompute_slow(slow, len, xc, out, ieee ? minifloat_ieee_fix : minifloat_denorm_fix, m, b, emin, emax);
         }
         if (stream) qn_stream_store(y + c0, buf, len);
     }
+}
+
+QN_SIMD_CLONES void qn_quant_minifloat_denorm(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
+    const int m = width - exponent_width - 1, b = default_bias_of(exponent_width, exponent_bias);
+    const float emin = (float)-b, emax = (float)((1 << exponent_width) - 1 - b);
+    if (!fast_ok(m, b, emin, emax)) {
+        for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_denorm_elem(x[i], m, emin, emax);
+        return;
+    }
+    minifloat_loop(x, y, n, m, b, emin, emax, 0);
 }
 
 QN_SIMD_CLONES void qn_quant_minifloat_ieee(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
@@ -151,31 +162,5 @@ QN_SIMD_CLONES void qn_quant_minifloat_ieee(const float *x, float *y, size_t n, 
         for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_ieee_elem(x[i], m, (float)b, emin, emax);
         return;
     }
-    const int stream = n >= QN_STREAM_MIN_FLOATS; /* see stream_store.h */
-    const int e_max = (int)emax, add = add_ok(m, 1 - b - m, e_max);
-    const uint32_t elo = (uint32_t)(128 - b) << 23, ehi = (uint32_t)(e_max + 127) << 23; /* E of the steps */
-    const float smax = (float)((1 << m) - 1);
-    float buf[CHUNK];
-    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
-        const size_t len = n - c0 < CHUNK ? n - c0 : CHUNK;
-        const float *xc = x + c0;
-        float *out = stream ? buf : y + c0;
-        uint8_t slow[CHUNK];
-        if (add) {
-            for (size_t k0 = 0; k0 < len; k0 += 64) { /* 4 lines of the next chunk requested per 4 computed */
-                for (size_t k = c0 + k0 + CHUNK; k < c0 + k0 + CHUNK + 64 && k < n; k += 16) __builtin_prefetch(x + k);
-                const size_t k1 = k0 + 64 < len ? k0 + 64 : len;
-                for (size_t k = k0; k < k1; k++) out[k] = minifloat_ieee_add(xc[k], m, elo, ehi, smax);
-            }
-            recompute_nan(len, xc, out, minifloat_ieee_fix, m, b, emin, emax);
-        } else {
-            prefetch_next(x, c0, n);
-            for (size_t k = 0; k < len; k++) {
-                out[k] = qn_minifloat_ieee_fast(xc[k], m, (float)b, emin, emax);
-                slow[k] = (uint8_t)(qn_log2_slow(fabsf(xc[k]) + 1e-9f) | (xc[k] != xc[k]));
-            }
-            recompute_slow(slow, len, xc, out, minifloat_ieee_fix, m, b, emin, emax);
-        }
-        if (stream) qn_stream_store(y + c0, buf, len);
-    }
+    minifloat_loop(x, y, n, m, b, emin, emax, 1);
 }

@@ -3,6 +3,7 @@
  * several (frac_width against width). The job file's base sections and grid axes both go through
  * qn_config_set, so they accept exactly the same names and values. */
 #include <ctype.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ typedef enum { F_INT, F_NUM, F_STR, F_PATH } field_type; /* F_PATH: any single-l
 
 typedef struct {
     const char *path;
+    size_t offset, size;   /* where the value lives in qn_trial_config */
     field_type type;
     double min, max;       /* inclusive, except where open_min / open_max */
     int open_min, open_max;
@@ -23,49 +25,55 @@ typedef struct {
     int base_only;         /* may not vary across trials (the model family, the dataset) */
 } field;
 
+/* offset and size of member m, which must have type T (a char array reads as char *): a table entry
+ * naming the wrong member type fails to compile (char[-1]). */
+#define MEMBER(m, T)                                                                                    \
+    offsetof(qn_trial_config, m) + 0 * sizeof(char[_Generic(((qn_trial_config *)0)->m, T: 1, default: -1)]), \
+        sizeof(((qn_trial_config *)0)->m)
+
 static const field fields[] = {
-    {"model.arch", F_STR, 0, 0, 0, 0, "mlp|bert|null|llm", 1},
-    {"model.preset", F_STR, 0, 0, 0, 0, "bert-tiny|bert-mini|bert-small", 1},
-    {"model.embed_dim", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"model.hidden_size", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"model.layers", F_INT, 1, 48, 0, 0, NULL, 0},
-    {"model.heads", F_INT, 1, 64, 0, 0, NULL, 0},
-    {"model.intermediate_size", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"model.num_labels", F_INT, 2, 1000, 0, 0, NULL, 1},
-    {"model.pretrained", F_PATH, 0, 0, 0, 0, NULL, 1},
-    {"data.dataset", F_STR, 0, 0, 0, 0, "synthetic-sentiment|imdb|csv|tsv|jsonl", 1},
-    {"data.path", F_PATH, 0, 0, 0, 0, NULL, 1},
-    {"data.vocab", F_PATH, 0, 0, 0, 0, NULL, 1},
-    {"data.train_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
-    {"data.eval_size", F_INT, 1, 10000000, 0, 0, NULL, 0},
-    {"data.max_len", F_INT, 2, 4096, 0, 0, NULL, 0},
-    {"data.label_noise", F_NUM, 0, 0.5, 0, 0, NULL, 0},
-    {"train.optimizer", F_STR, 0, 0, 0, 0, "adamw", 1},
-    {"train.checkpoints", F_STR, 0, 0, 0, 0, "none|best|all", 1},
-    {"train.lr_schedule", F_STR, 0, 0, 0, 0, "constant|linear|cosine", 0},
-    {"train.warmup_ratio", F_NUM, 0, 1, 0, 0, NULL, 0},
-    {"train.epochs", F_INT, 1, 1000000, 0, 0, NULL, 0},
-    {"train.batch_size", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"train.devices", F_INT, 1, 64, 0, 0, NULL, 0}, /* QN_MAX_GROUP */
-    {"train.lr", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
-    {"train.weight_decay", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
-    {"train.beta1", F_NUM, 0, 1, 0, 1, NULL, 0},
-    {"train.beta2", F_NUM, 0, 1, 0, 1, NULL, 0},
-    {"train.eps", F_NUM, 0, INFINITY, 1, 0, NULL, 0},
-    {"debug.fault", F_STR, 0, 0, 0, 0, "none|segv|abort|hang|nan", 0},
-    {"debug.sleep_ms", F_NUM, 0, INFINITY, 0, 0, NULL, 0},
+    {"model.arch", MEMBER(model.arch, char *), F_STR, 0, 0, 0, 0, "mlp|bert|null|llm", 1},
+    {"model.preset", MEMBER(model.preset, char *), F_STR, 0, 0, 0, 0, "bert-tiny|bert-mini|bert-small", 1},
+    {"model.embed_dim", MEMBER(model.embed_dim, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.hidden_size", MEMBER(model.hidden_size, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.layers", MEMBER(model.layers, int), F_INT, 1, 48, 0, 0, NULL, 0},
+    {"model.heads", MEMBER(model.heads, int), F_INT, 1, 64, 0, 0, NULL, 0},
+    {"model.intermediate_size", MEMBER(model.intermediate_size, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"model.num_labels", MEMBER(model.num_labels, int), F_INT, 2, 1000, 0, 0, NULL, 1},
+    {"model.pretrained", MEMBER(model.pretrained, char *), F_PATH, 0, 0, 0, 0, NULL, 1},
+    {"data.dataset", MEMBER(data.dataset, char *), F_STR, 0, 0, 0, 0, "synthetic-sentiment|imdb|csv|tsv|jsonl", 1},
+    {"data.path", MEMBER(data.path, char *), F_PATH, 0, 0, 0, 0, NULL, 1},
+    {"data.vocab", MEMBER(data.vocab, char *), F_PATH, 0, 0, 0, 0, NULL, 1},
+    {"data.train_size", MEMBER(data.train_size, int), F_INT, 1, 10000000, 0, 0, NULL, 0},
+    {"data.eval_size", MEMBER(data.eval_size, int), F_INT, 1, 10000000, 0, 0, NULL, 0},
+    {"data.max_len", MEMBER(data.max_len, int), F_INT, 2, 4096, 0, 0, NULL, 0},
+    {"data.label_noise", MEMBER(data.label_noise, double), F_NUM, 0, 0.5, 0, 0, NULL, 0},
+    {"train.optimizer", MEMBER(train.optimizer, char *), F_STR, 0, 0, 0, 0, "adamw", 1},
+    {"train.checkpoints", MEMBER(train.checkpoints, char *), F_STR, 0, 0, 0, 0, "none|best|all", 1},
+    {"train.lr_schedule", MEMBER(train.lr_schedule, char *), F_STR, 0, 0, 0, 0, "constant|linear|cosine", 0},
+    {"train.warmup_ratio", MEMBER(train.warmup_ratio, double), F_NUM, 0, 1, 0, 0, NULL, 0},
+    {"train.epochs", MEMBER(train.epochs, int), F_INT, 1, 1000000, 0, 0, NULL, 0},
+    {"train.batch_size", MEMBER(train.batch_size, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"train.devices", MEMBER(train.devices, int), F_INT, 1, 64, 0, 0, NULL, 0}, /* QN_MAX_GROUP */
+    {"train.lr", MEMBER(train.lr, double), F_NUM, 0, INFINITY, 1, 0, NULL, 0},
+    {"train.weight_decay", MEMBER(train.weight_decay, double), F_NUM, 0, INFINITY, 0, 0, NULL, 0},
+    {"train.beta1", MEMBER(train.beta1, double), F_NUM, 0, 1, 0, 1, NULL, 0},
+    {"train.beta2", MEMBER(train.beta2, double), F_NUM, 0, 1, 0, 1, NULL, 0},
+    {"train.eps", MEMBER(train.eps, double), F_NUM, 0, INFINITY, 1, 0, NULL, 0},
+    {"debug.fault", MEMBER(debug.fault, char *), F_STR, 0, 0, 0, 0, "none|segv|abort|hang|nan", 0},
+    {"debug.sleep_ms", MEMBER(debug.sleep_ms, double), F_NUM, 0, INFINITY, 0, 0, NULL, 0},
     /* inference stages (model.arch: llm); llm.precision is checked by finish_llm */
-    {"llm.model", F_PATH, 0, 0, 0, 0, NULL, 0},
-    {"llm.precision", F_PATH, 0, 0, 0, 0, NULL, 0},
-    {"llm.keep", F_PATH, 0, 0, 0, 0, NULL, 0},
-    {"llm.prompt", F_PATH, 0, 0, 0, 0, NULL, 0},
-    {"llm.prompt_len", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"llm.max_new_tokens", F_INT, 1, 65536, 0, 0, NULL, 0},
-    {"llm.batch", F_INT, 1, 4096, 0, 0, NULL, 0},
-    {"llm.perplexity_file", F_PATH, 0, 0, 0, 0, NULL, 0},
-    {"llm.context", F_INT, 2, 1 << 20, 0, 0, NULL, 0},
-    {"llm.stride", F_INT, 1, 1 << 20, 0, 0, NULL, 0},
-    {"device.kind", F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.model", MEMBER(llm.model, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.precision", MEMBER(llm.precision, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.keep", MEMBER(llm.keep, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.prompt", MEMBER(llm.prompt, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.prompt_len", MEMBER(llm.prompt_len, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"llm.max_new_tokens", MEMBER(llm.max_new_tokens, int), F_INT, 1, 65536, 0, 0, NULL, 0},
+    {"llm.batch", MEMBER(llm.batch, int), F_INT, 1, 4096, 0, 0, NULL, 0},
+    {"llm.perplexity_file", MEMBER(llm.perplexity_file, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
+    {"llm.context", MEMBER(llm.context, int), F_INT, 2, 1 << 20, 0, 0, NULL, 0},
+    {"llm.stride", MEMBER(llm.stride, int), F_INT, 1, 1 << 20, 0, 0, NULL, 0},
+    {"device.kind", MEMBER(device.kind, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
 };
 
 /* Per-operand quantization keys (quant.KEY sets all three operands, quant.OPERAND.KEY one). */
@@ -183,51 +191,6 @@ static void choices_text(const char *choices, char *out, size_t len) {
     }
 }
 
-static void *field_ptr(qn_trial_config *c, const char *path) {
-    if (!strcmp(path, "model.arch")) return c->model.arch;
-    if (!strcmp(path, "model.embed_dim")) return &c->model.embed_dim;
-    if (!strcmp(path, "model.hidden_size")) return &c->model.hidden_size;
-    if (!strcmp(path, "model.preset")) return c->model.preset;
-    if (!strcmp(path, "model.pretrained")) return c->model.pretrained;
-    if (!strcmp(path, "data.path")) return c->data.path;
-    if (!strcmp(path, "data.vocab")) return c->data.vocab;
-    if (!strcmp(path, "model.layers")) return &c->model.layers;
-    if (!strcmp(path, "model.heads")) return &c->model.heads;
-    if (!strcmp(path, "model.intermediate_size")) return &c->model.intermediate_size;
-    if (!strcmp(path, "model.num_labels")) return &c->model.num_labels;
-    if (!strcmp(path, "data.dataset")) return c->data.dataset;
-    if (!strcmp(path, "data.train_size")) return &c->data.train_size;
-    if (!strcmp(path, "data.eval_size")) return &c->data.eval_size;
-    if (!strcmp(path, "data.max_len")) return &c->data.max_len;
-    if (!strcmp(path, "data.label_noise")) return &c->data.label_noise;
-    if (!strcmp(path, "train.optimizer")) return c->train.optimizer;
-    if (!strcmp(path, "train.lr_schedule")) return c->train.lr_schedule;
-    if (!strcmp(path, "train.warmup_ratio")) return &c->train.warmup_ratio;
-    if (!strcmp(path, "train.checkpoints")) return c->train.checkpoints;
-    if (!strcmp(path, "train.epochs")) return &c->train.epochs;
-    if (!strcmp(path, "train.batch_size")) return &c->train.batch_size;
-    if (!strcmp(path, "train.devices")) return &c->train.devices;
-    if (!strcmp(path, "train.lr")) return &c->train.lr;
-    if (!strcmp(path, "train.weight_decay")) return &c->train.weight_decay;
-    if (!strcmp(path, "train.beta1")) return &c->train.beta1;
-    if (!strcmp(path, "train.beta2")) return &c->train.beta2;
-    if (!strcmp(path, "train.eps")) return &c->train.eps;
-    if (!strcmp(path, "debug.fault")) return c->debug.fault;
-    if (!strcmp(path, "debug.sleep_ms")) return &c->debug.sleep_ms;
-    if (!strcmp(path, "llm.model")) return c->llm.model;
-    if (!strcmp(path, "llm.precision")) return c->llm.precision;
-    if (!strcmp(path, "llm.keep")) return c->llm.keep;
-    if (!strcmp(path, "llm.prompt")) return c->llm.prompt;
-    if (!strcmp(path, "llm.prompt_len")) return &c->llm.prompt_len;
-    if (!strcmp(path, "llm.max_new_tokens")) return &c->llm.max_new_tokens;
-    if (!strcmp(path, "llm.batch")) return &c->llm.batch;
-    if (!strcmp(path, "llm.perplexity_file")) return c->llm.perplexity_file;
-    if (!strcmp(path, "llm.context")) return &c->llm.context;
-    if (!strcmp(path, "llm.stride")) return &c->llm.stride;
-    if (!strcmp(path, "device.kind")) return c->device.kind;
-    return NULL;
-}
-
 static int check_number(const char *name, const qn_value *v, int integral, double *out, char *err, size_t errlen) {
     if (v->kind != QN_VAL_NUM) {
         snprintf(err, errlen, "%s must be %s, not '%s'", name, integral ? "an integer" : "a number", v->str);
@@ -246,17 +209,17 @@ static int check_number(const char *name, const qn_value *v, int integral, doubl
 }
 
 static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char *err, size_t errlen) {
-    void *p = field_ptr(c, f->path);
+    void *p = (char *)c + f->offset;
     if (f->type == F_PATH) {
         if (v->kind != QN_VAL_STR || !v->str[0] || strpbrk(v->str, "\n\r")) {
             snprintf(err, errlen, "%s must be a path", f->path);
             return -1;
         }
-        if (strlen(v->str) >= 512) {
-            snprintf(err, errlen, "%s is longer than 511 characters", f->path);
+        if (strlen(v->str) >= f->size) {
+            snprintf(err, errlen, "%s is longer than %zu characters", f->path, f->size - 1);
             return -1;
         }
-        snprintf((char *)p, 512, "%s", v->str);
+        snprintf((char *)p, f->size, "%s", v->str);
         return 0;
     }
     if (f->type == F_STR) {
@@ -270,14 +233,7 @@ static int set_field(qn_trial_config *c, const field *f, const qn_value *v, char
             snprintf(err, errlen, "unknown %s '%.100s': expected %s", f->path, v->str, tmp);
             return -1;
         }
-        size_t cap = !strcmp(f->path, "data.dataset")        ? sizeof c->data.dataset
-                     : !strcmp(f->path, "model.preset")      ? sizeof c->model.preset
-                     : !strcmp(f->path, "train.optimizer")   ? sizeof c->train.optimizer
-                     : !strcmp(f->path, "train.checkpoints") ? sizeof c->train.checkpoints
-                     : !strcmp(f->path, "train.lr_schedule") ? sizeof c->train.lr_schedule
-                     : !strcmp(f->path, "debug.fault")       ? sizeof c->debug.fault
-                                                             : sizeof c->model.arch;
-        snprintf((char *)p, cap, "%s", v->str);
+        snprintf((char *)p, f->size, "%s", v->str);
         return 0;
     }
     double x;

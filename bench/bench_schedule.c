@@ -110,7 +110,8 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     double lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
     double t1 = qn_bench_now();
     double fifo = qn_schedule(&p, QN_SCHED_FIFO, NULL, NULL);
-    double lb = qn_schedule_lower_bound(&p);
+    int optimal;
+    double lb = qn_schedule_lower_bound_ex(&p, &optimal);
     if (lpt < 0 || fifo < 0 || lb < 0) goto done;
     int64_t devices = 0;
     for (int k = 0; k < K; k++) devices += count[k];
@@ -123,15 +124,17 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     if (json) {
         fprintf(out,
                 "{\"makespan\": %.6g, \"lower_bound\": %.6g, \"fifo_makespan\": %.6g, \"ratio\": %.6g, "
-                "\"fifo_ratio\": %.6g, \"trials\": %lld, \"devices\": %lld, \"us_per_trial\": %.6g, \"scaling\": [",
-                lpt, lb, fifo, lpt / lb, fifo / lb, (long long)n, (long long)devices, us_per_trial);
+                "\"fifo_ratio\": %.6g, \"lower_bound_optimal\": %s, \"trials\": %lld, \"devices\": %lld, "
+                "\"us_per_trial\": %.6g, \"scaling\": [",
+                lpt, lb, fifo, lpt / lb, fifo / lb, optimal ? "true" : "false", (long long)n, (long long)devices,
+                us_per_trial);
         for (int i = 0; i < NSCALE; i++)
             fprintf(out, "%s{\"workers\": %d, \"trials\": %lld, \"us_per_trial\": %.6g}", i ? ", " : "",
                     scale_points[i].workers, (long long)scale_points[i].trials, scale_us[i]);
         fprintf(out, "]}\n");
     } else {
         fprintf(out, "%s: %lld trials on %lld devices (%s)\n", job.name, (long long)n, (long long)devices, cluster);
-        fprintf(out, "  lower bound     %12.4g s\n", lb);
+        fprintf(out, "  lower bound     %12.4g s%s\n", lb, optimal ? "  (the optimal makespan)" : "");
         fprintf(out, "  lpt makespan    %12.4g s  (%.4f x lower bound)\n", lpt, lpt / lb);
         fprintf(out, "  fifo makespan   %12.4g s  (%.4f x lower bound, %.4f x lpt)\n", fifo, fifo / lb, fifo / lpt);
         fprintf(out, "  scheduler time  %12.3f us per trial\n", us_per_trial);

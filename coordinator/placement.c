@@ -169,7 +169,10 @@ static double preemptive_bound(const qn_sched_problem *p, const double *least_wo
     return best;
 }
 
-double qn_schedule_lower_bound(const qn_sched_problem *p) {
+double qn_schedule_lower_bound(const qn_sched_problem *p) { return qn_schedule_lower_bound_ex(p, NULL); }
+
+double qn_schedule_lower_bound_ex(const qn_sched_problem *p, int *optimal) {
+    if (optimal) *optimal = 0;
     int K = p->nkinds;
     double cap = 0, work = 0, longest = 0;
     double *least_work = malloc((size_t)(p->ntrials ? p->ntrials : 1) * sizeof *least_work);
@@ -207,5 +210,15 @@ double qn_schedule_lower_bound(const qn_sched_problem *p) {
         if (counted < 0) return -1;
         if (counted > bound) bound = counted;
     }
+    /* few classes of equal trials: the optimum itself, where the bounds above stay a few % below it
+     * (long and short trials mixed on devices of several speeds) */
+    int exact = 0;
+    if (feasible > bound * (1 + 1e-9)) {
+        double opt;
+        exact = qn_schedule_optimum(p, bound, feasible, &opt);
+        if (exact < 0) return -1;
+        if (opt > bound) bound = opt;
+    }
+    if (optimal) *optimal = exact == 1 || bound >= feasible * (1 - 1e-9);
     return bound;
 }

@@ -11,11 +11,11 @@ int qn_linear_init(qn_linear *l, const char *name, int in, int out, float *W, fl
     l->W = W, l->b = W + (size_t)out * in;
     l->dW = dW, l->db = dW + (size_t)out * in;
     size_t nx = (size_t)max_rows * in;
-    l->x_q = calloc(nx ? nx : 1, sizeof(float));
+    l->x_q = l->x_buf = calloc(nx ? nx : 1, sizeof(float));
     l->x_mask = calloc(nx ? nx : 1, 1);
     l->Wq = calloc((size_t)out * in, sizeof(float));
     l->bq = calloc((size_t)out ? (size_t)out : 1, sizeof(float));
-    if (!l->x_q || !l->x_mask || !l->Wq || !l->bq) {
+    if (!l->x_buf || !l->x_mask || !l->Wq || !l->bq) {
         qn_linear_free(l);
         return -1;
     }
@@ -23,8 +23,8 @@ int qn_linear_init(qn_linear *l, const char *name, int in, int out, float *W, fl
 }
 
 void qn_linear_free(qn_linear *l) {
-    free(l->x_q), free(l->x_mask), free(l->Wq), free(l->bq), free(l->weight_mask), free(l->dx_scratch);
-    l->x_q = NULL, l->x_mask = NULL, l->Wq = NULL, l->bq = NULL, l->weight_mask = NULL, l->dx_scratch = NULL;
+    free(l->x_buf), free(l->x_mask), free(l->Wq), free(l->bq), free(l->weight_mask), free(l->dx_scratch);
+    l->x_q = l->x_buf = NULL, l->x_mask = NULL, l->Wq = NULL, l->bq = NULL, l->weight_mask = NULL, l->dx_scratch = NULL;
 }
 
 int qn_linear_set_quant(qn_linear *l, const qn_quant_cfg *q, char *err, size_t errlen) {
@@ -49,6 +49,9 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
     size_t nx = (size_t)rows * l->in;
     const float *src = x;
     l->last_rows = rows;
+    /* an input used as it is is saved as the caller's pointer, not copied */
+    const int copy_input = l->act_prune.method[0] || l->fmt[0].kind != QN_FMT_NONE;
+    l->x_q = copy_input ? l->x_buf : (float *)x;
     if (l->act_prune.method[0]) {
         size_t zeros;
         if (strcmp(l->act_prune.method, "l1-norm") == 0) {
@@ -69,9 +72,9 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
         l->act_zeros += (double)zeros;
         l->act_total += (double)nx;
     }
-    fake_quant(&l->fmt[0], src, l->x_q, rows, l->in, quant_failed);
+    if (copy_input) fake_quant(&l->fmt[0], src, l->x_q, rows, l->in, quant_failed);
     /* unquantized weight and bias: multiply by the parameters themselves rather than a copy made
-     * every step (the input is still copied: x_q is the saved input other code reads) */
+     * every step */
     l->w_used = l->W, l->b_used = l->b;
     if (l->fmt[1].kind != QN_FMT_NONE) fake_quant(&l->fmt[1], l->W, l->Wq, l->out, l->in, quant_failed), l->w_used = l->Wq;
     if (l->fmt[2].kind != QN_FMT_NONE) fake_quant(&l->fmt[2], l->b, l->bq, 1, l->out, quant_failed), l->b_used = l->bq;
@@ -81,18 +84,7 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
 
 void qn_linear_backward(qn_linear *l, const float *dy, float *dx, int rows, int accumulate_dx) {
     qn_sgemm(1, 0, l->out, l->in, rows, 1.0f, dy, l->out, l->x_q, l->in, 1.0f, l->dW, l->in);
-    /* db += column sums of dy, each summed over rows in order; row by row so the loop runs along
-     * contiguous memory, a block of columns at a time */
-    for (int o0 = 0; o0 < l->out; o0 += 256) {
-        float s[256];
-        const int n = l->out - o0 < 256 ? l->out - o0 : 256;
-        memset(s, 0, sizeof s);
-        for (int r = 0; r < rows; r++) {
-            const float *d = dy + (size_t)r * l->out + o0;
-            for (int o = 0; o < n; o++) s[o] += d[o];
-        }
-        for (int o = 0; o < n; o++) l->db[o0 + o] += s[o];
-    }
+    qn_add_column_sums(l->db, dy, rows, l->out); /* db += column sums of dy */
     if (!dx) return;
     size_t nx = (size_t)rows * l->in;
     int masked = l->act_prune.method[0] != 0;

@@ -24,7 +24,10 @@ typedef struct {
     qn_prune_target act_prune; /* activation pruning of the layer's input (method[0] == 0: off) */
     float act_threshold;    /* l1-norm, global scope: the threshold fixed from the calibration batch */
     /* forward activations kept for the backward (max_rows rows) */
-    float *x_q;             /* (rows,in) the input after masking and quantization */
+    float *x_q;             /* (rows,in) the input after masking and quantization: x_buf, or the caller's
+                             * x itself when the layer neither masks nor quantizes it (the caller keeps x
+                             * unchanged until the backward: no copy per forward) */
+    float *x_buf;           /* (max_rows,in) the layer's own buffer for a masked or quantized input */
     uint8_t *x_mask;        /* (rows,in) activation mask, when pruning activations */
     float *Wq, *bq;         /* quantized weight and bias of the current forward */
     const float *w_used, *b_used; /* what the forward multiplied by: Wq, bq, or W, b when unquantized */

@@ -7,8 +7,8 @@
  * Emerald Rapids, say) it falls back to its SSE3 "Prescott" kernels, 3-4x slower; run-time feature
  * checks do not age that way.
  *
- * Threads split C into column (or row) slices, so each element's sum runs in the same order
- * whatever the thread count: results do not depend on the machine's cores.
+ * Threads (the kernels' pool, parallel.c) split C into column (or row) slices, so each element's sum
+ * runs in the same order whatever the thread count: results do not depend on the machine's cores.
  */
 #include <cblas.h>
 #include <pthread.h>
@@ -34,8 +34,9 @@ typedef struct {
 static pthread_once_t arch_once = PTHREAD_ONCE_INIT;
 static const gemm_arch *arch_chosen;
 static const gemm_arch *arch(void);
-/* Each thread's pack buffer, kept across calls (a fresh malloc of this size may be an mmap whose
- * pages all fault again on every call) and freed when the thread ends. */
+/* Each thread's pack buffer (the caller's and the kernels' pool threads'), kept across calls (a fresh
+ * malloc of this size may be an mmap whose pages all fault again on every call) and freed when the
+ * thread ends. */
 static pthread_key_t pack_key;
 static int have_pack_key;
 static void probe_arch(void) {
@@ -50,10 +51,8 @@ static inline void pack_b(float *restrict dst, const float *B, int ldb, int tran
     for (int j = 0; j < nc; j += NR) {
         const int n = nc - j < NR ? nc - j : NR;
         if (!trans && n == NR) {
-            for (int p = 0; p < kc; p++, dst += NR) {
-                const float *src = B + (size_t)(p0 + p) * ldb + j0 + j;
-                for (int c = 0; c < NR; c++) dst[c] = src[c];
-            }
+            /* a copy of constant size, expanded inline (the loop it replaces became a memmove call) */
+            for (int p = 0; p < kc; p++, dst += NR) memcpy(dst, B + (size_t)(p0 + p) * ldb + j0 + j, sizeof(float) * NR);
         } else if (trans) {
             for (int c = 0; c < n; c++) {
                 const float *src = B + (size_t)(j0 + j + c) * ldb + p0;
@@ -130,6 +129,22 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float 
 }
 #endif
 
+/* The packing for each kernel, compiled for that kernel's instruction set (only a CPU that runs the
+ * kernel calls it), so a panel row moves in one or two vector registers rather than eight SSE ones. */
+#ifdef QN_GEMM_X86
+#define QN_PACK_TARGET(isa) __attribute__((target(isa)))
+#else
+#define QN_PACK_TARGET(isa)
+#endif
+QN_PACK_TARGET("avx512f")
+static void pack_b_32(float *dst, const float *B, int ldb, int trans, int p0, int kc, int j0, int nc) {
+    pack_b(dst, B, ldb, trans, p0, kc, j0, nc, 32);
+}
+QN_PACK_TARGET("avx2")
+static void pack_b_16(float *dst, const float *B, int ldb, int trans, int p0, int kc, int j0, int nc) {
+    pack_b(dst, B, ldb, trans, p0, kc, j0, nc, 16);
+}
+
 /* The best kernel this CPU runs; QUENCH_GEMM=avx2 or =blas asks for a lesser one (to test them on
  * a machine that has more, or to compare). */
 static const gemm_arch *arch(void) {
@@ -152,8 +167,7 @@ typedef struct {
     int lda, ldb;
     float *C;
     int ldc;
-    float *buf;   /* pack buffer, or NULL: allocate one */
-    size_t cap;   /* its size in floats */
+    float *buf;   /* pack buffer of at least pack_floats() floats, set by gemm_slice */
 } gemm_job;
 
 static size_t pack_floats(const gemm_job *j) {
@@ -171,8 +185,8 @@ static void gemm_serial(const gemm_job *j) {
         const int nc = j->N - jc < NC ? j->N - jc : NC;
         for (int pc = 0; pc < j->K; pc += KC) {
             const int kc = j->K - pc < KC ? j->K - pc : KC;
-            if (NR == 32) pack_b(j->buf, j->B, j->ldb, j->trans_b, pc, kc, jc, nc, 32);
-            else pack_b(j->buf, j->B, j->ldb, j->trans_b, pc, kc, jc, nc, 16);
+            if (NR == 32) pack_b_32(j->buf, j->B, j->ldb, j->trans_b, pc, kc, jc, nc);
+            else pack_b_16(j->buf, j->B, j->ldb, j->trans_b, pc, kc, jc, nc);
             for (int ic = 0; ic < j->M; ic += MC) {
                 const int mc = j->M - ic < MC ? j->M - ic : MC;
                 for (int jr = 0; jr < nc; jr += NR) {
@@ -188,17 +202,37 @@ static void gemm_serial(const gemm_job *j) {
     }
 }
 
+/* This thread's pack buffer of at least `need` floats, kept for its next call (NULL: none). */
+static float *thread_pack_buffer(size_t need) {
+    if (!have_pack_key) return NULL;
+    size_t *buf = pthread_getspecific(pack_key); /* its size in floats first, then the floats */
+    if (!buf || buf[0] < need) {
+        size_t *grown = malloc(64 + need * sizeof(float));
+        if (!grown || pthread_setspecific(pack_key, grown) != 0) {
+            free(grown);
+            return NULL;
+        }
+        free(buf);
+        buf = grown, buf[0] = need;
+    }
+    return (float *)((char *)buf + 64);
+}
+
 /* One slice: ours with a pack buffer, OpenBLAS when none can be had. */
-static void *gemm_slice(void *arg) {
-    gemm_job *j = arg;
+static void gemm_slice(gemm_job *j) {
     float *own = NULL;
-    if (!j->buf || j->cap < pack_floats(j)) j->buf = own = malloc(pack_floats(j) * sizeof(float));
+    const size_t need = pack_floats(j);
+    if (!(j->buf = thread_pack_buffer(need))) j->buf = own = malloc(need * sizeof(float));
     if (j->buf) gemm_serial(j);
     else
         cblas_sgemm(CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans, j->trans_b ? CblasTrans : CblasNoTrans, j->M,
                     j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, 1.0f, j->C, j->ldc);
     free(own);
-    return NULL;
+}
+
+static void gemm_slices(void *ctx, size_t lo, size_t hi) {
+    gemm_job *jobs = ctx;
+    for (size_t t = lo; t < hi; t++) gemm_slice(&jobs[t]);
 }
 
 void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -229,11 +263,9 @@ void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     if (nt > units) nt = units;
     if (nt > 64) nt = 64;
     gemm_job jobs[64];
-    pthread_t tid[64];
-    int started[64] = {0};
     for (int t = 0; t < nt; t++) {
         const int lo = units * t / nt * unit, hi = units * (t + 1) / nt * unit < len ? units * (t + 1) / nt * unit : len;
-        jobs[t] = (gemm_job){g, trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, C, ldc, NULL, 0};
+        jobs[t] = (gemm_job){g, trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, C, ldc, NULL};
         if (split_n) {
             jobs[t].N = hi - lo, jobs[t].C = C + lo;
             jobs[t].B = trans_b ? B + (size_t)lo * ldb : B + lo;
@@ -241,26 +273,9 @@ void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
             jobs[t].M = hi - lo, jobs[t].C = C + (size_t)lo * ldc;
             jobs[t].A = trans_a ? A + lo : A + (size_t)lo * lda;
         }
-        if (t > 0) started[t] = pthread_create(&tid[t], NULL, gemm_slice, &jobs[t]) == 0;
     }
-    /* the calling thread's buffer: its size in floats first, then the floats */
-    size_t *buf = have_pack_key ? pthread_getspecific(pack_key) : NULL;
-    const size_t need = pack_floats(&jobs[0]);
-    if (have_pack_key && (!buf || buf[0] < need)) {
-        size_t *grown = malloc(64 + need * sizeof(float));
-        if (grown && pthread_setspecific(pack_key, grown) == 0) {
-            free(buf);
-            buf = grown, buf[0] = need;
-        } else {
-            free(grown);
-        }
-    }
-    if (buf) jobs[0].buf = (float *)((char *)buf + 64), jobs[0].cap = buf[0];
-    gemm_slice(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        else gemm_slice(&jobs[t]); /* no thread: its slice runs here */
-    }
+    /* one slice per chunk: nt <= the kernels' threads, so the loop makes exactly nt chunks */
+    qn_parallel_for((size_t)nt, 1, gemm_slices, jobs);
 }
 
 void qn_set_num_threads(int n) {

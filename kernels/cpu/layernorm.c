@@ -1,46 +1,117 @@
 /* layernorm.c: LayerNorm over the last axis (torch.nn.LayerNorm: biased variance, eps inside the
- * square root), forward and backward. Statistics are accumulated in double and stored as float. */
+ * square root), forward and backward. Statistics are accumulated in double and stored as float.
+ *
+ * Each row's sums run in LANES interleaved partial sums, added in a fixed order at the end: one
+ * running double sum would chain every addition on the last (latency-bound, a few percent of a
+ * BERT training step); lanes vectorize. Rows are split over the kernels' threads; the weight and
+ * bias gradients, sums over rows, are split by columns and added row by row in order, so results
+ * do not depend on the thread count. */
 #include <math.h>
 
+#include "parallel.h"
 #include "qn_nn.h"
+
+enum { LANES = 8, ROWS_PER_CHUNK = 64, COLS_PER_CHUNK = 64 };
+
+/* sum of x[0:C] and of (x[i] - shift)^2 (when shift is given), in LANES double lanes */
+static inline double lane_sum(const float *x, int C, const double *shift) {
+    double acc[LANES] = {0};
+    int i = 0;
+    if (shift)
+        for (; i + LANES <= C; i += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += (x[i + l] - *shift) * (x[i + l] - *shift);
+    else
+        for (; i + LANES <= C; i += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[i + l];
+    for (int l = 0; i < C; i++, l++) acc[l] += shift ? (x[i] - *shift) * (x[i] - *shift) : x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+typedef struct {
+    float *out, *mean, *rstd;
+    const float *inp, *weight, *bias;
+    int C;
+    float eps;
+} ln_fwd_args;
+
+static void forward_rows(void *ctx, size_t lo, size_t hi) {
+    const ln_fwd_args *a = ctx;
+    const int C = a->C;
+    for (size_t n = lo; n < hi; n++) {
+        const float *x = a->inp + n * C;
+        float *o = a->out + n * C;
+        const double m = lane_sum(x, C, NULL) / C;
+        const double var = lane_sum(x, C, &m) / C;
+        const float s = (float)(1.0 / sqrt(var + a->eps)), mf = (float)m;
+        for (int i = 0; i < C; i++) o[i] = ((x[i] - mf) * s) * a->weight[i] + a->bias[i];
+        a->mean[n] = mf;
+        a->rstd[n] = s;
+    }
+}
 
 void qn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                           const float *bias, int N, int C, float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        double m = 0.0;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        double var = 0.0;
-        for (int i = 0; i < C; i++) var += (x[i] - m) * (x[i] - m);
-        var /= C;
-        float s = (float)(1.0 / sqrt(var + eps));
-        for (int i = 0; i < C; i++) o[i] = ((x[i] - (float)m) * s) * weight[i] + bias[i];
-        mean[n] = (float)m;
-        rstd[n] = s;
+    ln_fwd_args a = {out, mean, rstd, inp, weight, bias, C, eps};
+    qn_parallel_for((size_t)N, ROWS_PER_CHUNK, forward_rows, &a);
+}
+
+typedef struct {
+    float *dinp, *dweight, *dbias;
+    const float *dout, *inp, *weight, *mean, *rstd;
+    int N, C;
+} ln_bwd_args;
+
+/* dinp of rows [lo, hi): dnorm = dout * weight; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) */
+static void backward_rows(void *ctx, size_t lo, size_t hi) {
+    const ln_bwd_args *a = ctx;
+    const int C = a->C;
+    const float *restrict w = a->weight;
+    for (size_t n = lo; n < hi; n++) {
+        const float *restrict x = a->inp + n * C, *restrict d = a->dout + n * C;
+        float *restrict dx = a->dinp + n * C;
+        const float m = a->mean[n], s = a->rstd[n];
+        double acc[LANES] = {0}, accn[LANES] = {0};
+        int i = 0;
+        for (; i + LANES <= C; i += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const float norm = (x[i + l] - m) * s, dnorm = d[i + l] * w[i + l];
+                acc[l] += dnorm;
+                accn[l] += (double)dnorm * norm;
+            }
+        for (int l = 0; i < C; i++, l++) {
+            const float norm = (x[i] - m) * s, dnorm = d[i] * w[i];
+            acc[l] += dnorm;
+            accn[l] += (double)dnorm * norm;
+        }
+        const double sum_dnorm = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        const double sum_dnorm_norm =
+            ((accn[0] + accn[1]) + (accn[2] + accn[3])) + ((accn[4] + accn[5]) + (accn[6] + accn[7]));
+        const float mean_dnorm = (float)(sum_dnorm / C), mean_dnorm_norm = (float)(sum_dnorm_norm / C);
+        for (i = 0; i < C; i++) {
+            const float norm = (x[i] - m) * s, dnorm = d[i] * w[i];
+            dx[i] += s * (dnorm - mean_dnorm - norm * mean_dnorm_norm);
+        }
+    }
+}
+
+/* dweight and dbias of columns [lo, hi) * COLS_PER_CHUNK, over all rows in order */
+static void backward_params(void *ctx, size_t lo, size_t hi) {
+    const ln_bwd_args *a = ctx;
+    const int c0 = (int)lo * COLS_PER_CHUNK, c1 = (int)hi * COLS_PER_CHUNK < a->C ? (int)hi * COLS_PER_CHUNK : a->C;
+    float *restrict dw = a->dweight, *restrict db = a->dbias;
+    for (int n = 0; n < a->N; n++) {
+        const float *restrict x = a->inp + (size_t)n * a->C, *restrict d = a->dout + (size_t)n * a->C;
+        const float m = a->mean[n], s = a->rstd[n];
+        for (int i = c0; i < c1; i++) {
+            db[i] += d[i];
+            dw[i] += d[i] * ((x[i] - m) * s);
+        }
     }
 }
 
 void qn_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, const float *mean, const float *rstd, int N, int C) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
-        const float m = mean[n], s = rstd[n];
-        /* dnorm = dout * weight; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) */
-        double sum_dnorm = 0.0, sum_dnorm_norm = 0.0;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = d[i] * weight[i];
-            sum_dnorm += dnorm;
-            sum_dnorm_norm += (double)dnorm * norm;
-        }
-        const float mean_dnorm = (float)(sum_dnorm / C), mean_dnorm_norm = (float)(sum_dnorm_norm / C);
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = d[i] * weight[i];
-            dbias[i] += d[i];
-            dweight[i] += d[i] * norm;
-            dx[i] += s * (dnorm - mean_dnorm - norm * mean_dnorm_norm);
-        }
-    }
+    ln_bwd_args a = {dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C};
+    qn_parallel_for((size_t)N, ROWS_PER_CHUNK, backward_rows, &a);
+    qn_parallel_for(((size_t)C + COLS_PER_CHUNK - 1) / COLS_PER_CHUNK, N >= 512 ? 1 : (size_t)C, backward_params, &a);
 }

@@ -38,6 +38,8 @@ uint64_t qn_splitmix64(uint64_t x);         /* one mixing step, for deriving see
 /* C(M,N) = alpha * op(A) op(B) + beta * C; op(A) is (M,K), op(B) is (K,N); trans = 1 transposes. */
 void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* sums[j] += the sum of x(rows, cols)'s column j, added over the rows in order (a bias gradient). */
+void qn_add_column_sums(float *sums, const float *x, int rows, int cols);
 /* Threads OpenBLAS may use in this process (1 keeps results independent of the machine). */
 void qn_set_num_threads(int n);
 

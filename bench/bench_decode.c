@@ -5,9 +5,11 @@
  * ratios and of the comparison with PyTorch's fp32 decode of the same model and prompts
  * (bench/llm_decode_torch.py). Each figure is the median decode step: the machine may be shared, and
  * the median ignores the steps another process disturbed. Without --model a random Llama larger than
- * the caches is written to a temporary directory (docs/benchmarks.md). */
+ * the caches is written to a temporary directory (docs/benchmarks.md). On a machine with a GPU the
+ * same decode also runs on the CUDA backend, against the device's copy bandwidth (bench_decode_cuda.c). */
 #include "bench_clock.h"
 #include "bench_decode.h"
+#include "bench_decode_cuda.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -340,7 +342,7 @@ static int run(const char *model, const char *precisions, int B, int T, int S, i
     const int generated = model == NULL;
     int rc = 0;
     int32_t *prompts = NULL;
-    json_t *ref = NULL;
+    json_t *ref = NULL, *cuda = NULL;
     if (generated) {
         if (write_random_llama(scratch, err, sizeof err)) {
             fprintf(stderr, "quench: bench: %s\n", err);
@@ -417,8 +419,10 @@ static int run(const char *model, const char *precisions, int B, int T, int S, i
                 same = json_integer_value(json_array_get(row, (size_t)s)) == res[0].tokens[(size_t)b * (S + 1) + s];
         }
     }
-    const int gpu = qn_cuda_available() > 0;
-    const char *gpu_note = "decode on GPU not implemented yet";
+    /* the same decode on the GPU, against the device's own copy bandwidth (NULL: no GPU) */
+    const char *names[MAX_PRECISIONS];
+    for (int i = 0; i < np; i++) names[i] = res[i].precision;
+    cuda = qn_bench_decode_cuda(model, names, np, B, T, S, prompts, res[0].tokens);
     if (json) {
         json_t *o = json_object(), *arr = json_array();
         json_object_set_new(o, "benchmark", json_string("decode"));
@@ -459,7 +463,7 @@ static int run(const char *model, const char *precisions, int B, int T, int S, i
             json_object_set_new(o, "reference", json_null());
             json_object_set_new(o, "reference_error", json_string(why));
         }
-        json_object_set_new(o, "cuda", gpu ? json_string(gpu_note) : json_null());
+        json_object_set(o, "cuda", cuda ? cuda : json_null());
         char *dump = json_dumps(o, JSON_REAL_PRECISION(6));
         fprintf(out, "%s\n", dump ? dump : "{}");
         free(dump), json_decref(o);
@@ -486,12 +490,14 @@ static int run(const char *model, const char *precisions, int B, int T, int S, i
         } else {
             fprintf(out, "pytorch unavailable: %s\n", why);
         }
-        fprintf(out, "cuda: %s\n", gpu ? gpu_note : "no GPU");
+        qn_bench_decode_cuda_print(cuda, out);
     }
 out:
     for (int i = 0; i < np; i++) free(res[i].tokens);
     free(prompts);
     json_decref(ref);
+    if (cuda && json_object_get(cuda, "error")) rc = 1; /* printed with the figures */
+    json_decref(cuda);
     remove_dir(scratch, generated);
     return rc;
 }

@@ -107,7 +107,8 @@ static const char *help =
     "  --prompt-len T  prompt tokens (1..4096, default 32)\n"
     "  --new-tokens S  timed decode steps (1..4096, default 32)\n"
     "  --threads N     threads (1..1024, default: the number of online cores)\n"
-    "  On a GPU: \"cuda: decode on GPU not implemented yet\".\n"
+    "  On a GPU the same decode also runs on the CUDA backend (GPU 0), against B x the device's\n"
+    "  cudaMemcpy device-to-device bandwidth (measured in the same run) / weight bytes: a \"cuda:\" table.\n"
     "\n"
     "  --json          one object; kernels: {\"memcpy_gbs\": X, \"formats\": {\"integer\": {\"gbs\": Y,\n"
     "                  \"ratio\": R}, ...}}; train: {\"examples_per_s\": X, \"reference_examples_per_s\": Y,\n"
@@ -128,7 +129,9 @@ static const char *help =
     "                  [{\"precision\": P, \"tokens_per_s\": X, \"ms_per_token\": Y, \"weight_bytes\": W,\n"
     "                  \"bound_tokens_per_s\": Z, \"fraction_of_bound\": F, \"ratio_vs_fp32\": R,\n"
     "                  \"goal_ratio\": G, \"meets_goal\": true|false}, ...], \"reference\": {\"tokens_per_s\":\n"
-    "                  X, \"ratio\": R, \"same_tokens\": true|false, ...} or null, \"cuda\": null or a note}\n"
+    "                  X, \"ratio\": R, \"same_tokens\": true|false, ...} or null, \"cuda\": null (no GPU) or\n"
+    "                  {\"device\": NAME, \"copy_gbs\": X, \"results\": [{\"precision\": P, \"tokens_per_s\": X,\n"
+    "                  \"bound_tokens_per_s\": Z, \"device_peak_bytes\": M, ...}, ...]}\n"
     "  -h, --help      this help\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {

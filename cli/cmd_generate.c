@@ -1,6 +1,6 @@
 /* cmd_generate.c: quench generate --model DIR [--precision P [--keep PATTERN]...] [--footprint]
  * [--dump-dequantized DIR] (--input-ids IDS.npy [--max-new-tokens N] [--dump-logits OUT.npy]
- * [--dump-step-logits OUT.npy] | --perplexity TOKENS.npy --context C [--stride S]) */
+ * [--dump-step-logits OUT.npy] [--backend cpu|cuda] | --perplexity TOKENS.npy --context C [--stride S]) */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../worker/llm.h"
+#include "../worker/llm_cuda.h"
 #include "cli.h"
 #include "qn_kernels.h"
 #include "qn_npy.h"
@@ -17,13 +18,14 @@
 static const char *help =
     "usage: quench generate --model DIR [PRECISION] --input-ids IDS.npy [--max-new-tokens N]\n"
     "                       [--dump-logits OUT.npy] [--dump-step-logits OUT.npy] [--threads N]\n"
+    "                       [--backend cpu|cuda]\n"
     "       quench generate --model DIR [PRECISION] --perplexity TOKENS.npy --context C [--stride S] [--threads N]\n"
     "       quench generate --model DIR [PRECISION] (--footprint | --dump-dequantized OUTDIR)\n"
     "PRECISION: --precision P [--keep PATTERN]... [--footprint] [--dump-dequantized OUTDIR]\n"
     "\n"
-    "Run a decoder-only Hugging Face model (Llama family, Phi-3, Phi-2; docs/llm.md) on the CPU, its\n"
-    "Linear weights in float32 or quantized: greedy generation with a KV cache, or perplexity over a\n"
-    "token sequence.\n"
+    "Run a decoder-only Hugging Face model (Llama family, Phi-3, Phi-2; docs/llm.md) on the CPU (or a\n"
+    "GPU: --backend cuda), its Linear weights in float32 or quantized: greedy generation with a KV\n"
+    "cache, or perplexity over a token sequence.\n"
     "\n"
     "DIR holds config.json and model.safetensors, or model.safetensors.index.json and its shards;\n"
     "F32, F16 and BF16 weights (converted to float32 once, at load).\n"
@@ -40,6 +42,8 @@ static const char *help =
     "  --context C                tokens per window (at most max_position_embeddings)\n"
     "  --stride S                 tokens between window starts, 1..C (default C)\n"
     "  --threads N                threads of the GEMMs and the decode GEMVs (default 1)\n"
+    "  --backend cpu|cuda         where generation runs (default cpu); cuda: GPU 0, the weights uploaded in\n"
+    "                             their packed precision (docs/llm.md); not for --perplexity\n"
     "  --precision P              the Linear weights: fp32 (default), fp16, bf16, w8a16 (int8 per output\n"
     "                             channel, float activations), int8 (LLM.int8, key threshold=6.0), nf4,\n"
     "                             fp4 (keys block_size=64, double_quant=0|1), as NAME[:key=value,...]\n"
@@ -85,7 +89,7 @@ static int to_i32(const qn_npy *a, const char *path, int32_t **out) {
     return 0;
 }
 
-static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logits_path, const char *step_path) {
+static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logits_path, const char *step_path, int cuda) {
     char err[1024];
     qn_npy ids = {0};
     int rc = qn_npy_read_ints(ids_path, &ids, err, sizeof err);
@@ -111,7 +115,16 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
         goto done;
     }
     double t0 = now_s();
-    if ((rc = qn_llm_generate_greedy(m, prompts, B, T, S, out, plogits, slogits, err, sizeof err)) != 0) {
+    if (cuda) {
+        qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
+        rc = d ? qn_llm_cuda_generate_greedy(d, prompts, B, T, S, out, plogits, slogits, err, sizeof err) : 1;
+        if (d) qn_llm_cuda_times(d, &m->prefill_s, &m->decode_s); /* printed below as the CPU's */
+        qn_llm_cuda_free(d);
+        if (rc < 0) rc = 1; /* a CUDA failure */
+    } else {
+        rc = qn_llm_generate_greedy(m, prompts, B, T, S, out, plogits, slogits, err, sizeof err);
+    }
+    if (rc) {
         fprintf(stderr, "quench: %s: %s\n", ids_path, err);
         goto done;
     }
@@ -210,7 +223,7 @@ enum { MAX_KEEP = 64 };
 int qn_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *ids = NULL, *logits = NULL, *steps = NULL, *ppl = NULL;
     const char *max_new_s = NULL, *context_s = NULL, *stride_s = NULL, *threads_s = NULL;
-    const char *precision = "fp32", *dequant_dir = NULL, *keep[MAX_KEEP];
+    const char *precision = "fp32", *dequant_dir = NULL, *keep[MAX_KEEP], *backend = "cpu";
     int nkeep = 0, footprint = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -239,6 +252,7 @@ int qn_cmd_generate(int argc, char **argv) {
                             : !strcmp(a, "--threads")          ? &threads_s
                             : !strcmp(a, "--precision")        ? &precision
                             : !strcmp(a, "--dump-dequantized") ? &dequant_dir
+                            : !strcmp(a, "--backend")          ? &backend
                                                                : NULL;
         if (!slot) return qn_usage_error("generate", "unknown option '%s'", a);
         if (i + 1 >= argc) return qn_usage_error("generate", "%s needs a value", a);
@@ -251,6 +265,12 @@ int qn_cmd_generate(int argc, char **argv) {
     if (ppl && (max_new_s || logits || steps))
         return qn_usage_error("generate", "--perplexity takes --context and --stride, not generation options");
     if (ids && (context_s || stride_s)) return qn_usage_error("generate", "--context and --stride go with --perplexity");
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda"))
+        return qn_usage_error("generate", "--backend takes cpu or cuda, not '%s'", backend);
+    const int cuda = !strcmp(backend, "cuda");
+    if (cuda && !ids) return qn_usage_error("generate", "--backend cuda runs generation (--input-ids) only");
+    if (cuda && qn_cuda_available() <= 0)
+        return qn_usage_error("generate", "--backend cuda: no CUDA GPU here (or quench was built without CUDA)");
     int max_new = 16, context = 0, stride = 0, threads = 1;
     if (max_new_s && parse_int("--max-new-tokens", max_new_s, 0, 1 << 20, &max_new)) return 2;
     if (threads_s && parse_int("--threads", threads_s, 1, 1024, &threads)) return 2;
@@ -276,7 +296,7 @@ int qn_cmd_generate(int argc, char **argv) {
     if (!rc && footprint) print_footprint(m);
     if (!rc && dequant_dir) rc = dump_dequantized(m, dequant_dir);
     if (!rc && (ids || ppl))
-        rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps);
+        rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps, cuda);
     if (!rc) /* after the run, so that a failure stays one line */
         fprintf(stderr, "quench: generate: %s: %s, %d layers, %.1f MB of %s weights, loaded in %.3f s, quantized in %.3f s\n",
                 model, qn_llm_arch_name(m->cfg.arch), m->cfg.layers, qn_llm_weight_bytes(m) / 1e6, precision, load_s,

@@ -1,6 +1,7 @@
 /* inference_trial.c: one inference trial (inference_trial.h): what seed 004 measures with
  * transformers and bitsandbytes (load, latency per token, throughput, memory start/end/peak) and
- * seed 002's footprint by dtype, on quench's own decoder (worker/llm.h). */
+ * seed 002's footprint by dtype, on quench's own decoder (worker/llm.h), on the worker's GPU when it
+ * has one (worker/llm_cuda.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "debug_fault.h"
 #include "inference_trial.h"
 #include "llm.h"
+#include "llm_cuda.h"
 #include "qn_kernels.h"
 #include "qn_tokenizer.h"
 
@@ -96,6 +98,8 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
     char *err = out->error;
     size_t errlen = sizeof out->error;
     qn_tokenizer *tok = NULL;
+    qn_llm_cuda *dev = NULL;
+    qn_llm_cuda_memory dmem0 = {0, 0, 0}, dmem1 = {0, 0, 0};
     int32_t *prompt = NULL, *text_ids = NULL, *generated = NULL, *ppl_ids = NULL;
     size_t ntext = 0, nppl = 0;
     int rc = 0;
@@ -156,7 +160,23 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
                  m->cfg.max_position);
         goto done;
     }
-    if (qn_llm_generate_greedy(m, prompt, B, T, S, generated, NULL, NULL, err, errlen) != 0) goto done;
+    if (gpu >= 0) {
+        /* a GPU worker decodes on its GPU; seed 004's memory is then the device's, counted from the
+         * model resident (start) to the last step (end), as torch.cuda.memory_allocated */
+        char derr[400] = "";
+        if (!(dev = qn_llm_cuda_new(m, gpu, derr, sizeof derr))) {
+            snprintf(err, errlen, "on the GPU: %s", derr);
+            goto done;
+        }
+        qn_llm_cuda_memory_of(dev, &dmem0);
+        if (qn_llm_cuda_generate_greedy(dev, prompt, B, T, S, generated, NULL, NULL, derr, sizeof derr) != 0) {
+            snprintf(err, errlen, "on the GPU: %s", derr);
+            goto done;
+        }
+        qn_llm_cuda_times(dev, &m->prefill_s, &m->decode_s); /* read below as the CPU's */
+    } else if (qn_llm_generate_greedy(m, prompt, B, T, S, generated, NULL, NULL, err, errlen) != 0) {
+        goto done;
+    }
 
     /* prefill_s runs to the first token's logits (llm_generate.c); decode_s covers the other S-1 steps */
     double prefill_ms = m->prefill_s * 1e3, decode_s = m->decode_s;
@@ -193,22 +213,40 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
         double ppl;
         long scored;
         t0 = qn_monotonic_s();
-        if (qn_llm_perplexity(m, ppl_ids, (int)nppl, lc->context, lc->stride, &ppl, &scored, err, errlen) != 0) goto done;
+        if (dev) {
+            char derr[400] = "";
+            if (qn_llm_cuda_perplexity(dev, ppl_ids, (int)nppl, lc->context, lc->stride, &ppl, &scored, derr, sizeof derr)) {
+                snprintf(err, errlen, "on the GPU: %s", derr);
+                goto done;
+            }
+        } else if (qn_llm_perplexity(m, ppl_ids, (int)nppl, lc->context, lc->stride, &ppl, &scored, err, errlen) != 0) {
+            goto done;
+        }
         qn_trial_result_set_metric(out, "perplexity", ppl);
         qn_trial_result_set_metric(out, "perplexity_tokens", (double)scored);
         qn_trial_result_set_metric(out, "perplexity_s", qn_monotonic_s() - t0);
     }
     double mem_end = proc_status_bytes("VmRSS:"), mem_peak = proc_status_bytes("VmHWM:");
-    qn_trial_result_set_metric(out, "mem_start_bytes", mem_start);
-    qn_trial_result_set_metric(out, "mem_end_bytes", mem_end);
-    qn_trial_result_set_metric(out, "mem_peak_bytes", mem_peak > mem_end ? mem_peak : mem_end);
+    if (dev) {
+        qn_llm_cuda_memory_of(dev, &dmem1);
+        qn_trial_result_set_metric(out, "mem_start_bytes", dmem0.now);
+        qn_trial_result_set_metric(out, "mem_end_bytes", dmem1.now);
+        qn_trial_result_set_metric(out, "mem_peak_bytes", dmem1.peak);
+        qn_trial_result_set_metric(out, "device_used_bytes", qn_llm_cuda_device_used(dev));
+        qn_trial_result_set_metric(out, "host_peak_bytes", mem_peak > mem_end ? mem_peak : mem_end);
+    } else {
+        qn_trial_result_set_metric(out, "mem_start_bytes", mem_start);
+        qn_trial_result_set_metric(out, "mem_end_bytes", mem_end);
+        qn_trial_result_set_metric(out, "mem_peak_bytes", mem_peak > mem_end ? mem_peak : mem_end);
+    }
     qn_trial_result_set_metric(out, "host_rss_bytes", mem_end);
-    qn_trial_result_set_metric(out, "backend_cpu", 1.0);
+    qn_trial_result_set_metric(out, "backend_cpu", dev ? 0.0 : 1.0);
     qn_trial_result_set_metric(out, "gpu_worker", gpu >= 0 ? 1.0 : 0.0);
     qn_trial_result_set_metric(out, "total_s", qn_monotonic_s() - t_start);
     out->status = QN_TRIAL_DONE;
 done:
     if (out->status != QN_TRIAL_DONE) out->nmetrics = 0;
+    qn_llm_cuda_free(dev);
     qn_llm_free(m);
     qn_tokenizer_free(tok);
     free(prompt), free(text_ids), free(generated), free(ppl_ids);

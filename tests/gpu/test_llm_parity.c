@@ -1,0 +1,350 @@
+/* test_llm_parity.c: the CUDA decoder (worker/llm_cuda.c) against the CPU one (worker/llm_*.c) on tiny
+ * random models written as Hugging Face directories: Llama with GQA and llama3 rope scaling, Phi-3
+ * with fused qkv/gate_up, Phi-2 with partial rotary, LayerNorm, gelu_tanh and biases. For each
+ * architecture and precision (every Linear quantized, lm_head included): the prefill logits of a
+ * batch (B*T rows > the GEMV's 8: SGEMM, dequantized tiles, the int8 tiled GEMM), then decode steps
+ * (B rows: the fused GEMVs) fed the CPU's greedy tokens, logits compared at each step. For float32
+ * also the whole greedy generation (the same tokens) and perplexity with overlapping windows.
+ * Exits 77 (ctest: skipped) without CUDA or GPU.
+ *
+ * Tolerances: both backends multiply by the same dequantized weight values and differ only in the
+ * order of float32 sums, so 1e-3 relative (floor: 0.1 x the largest logit) holds for every weight
+ * format (host emulation of the kernels: worst 6e-6); LLM.int8 quantizes activations, where a
+ * last-bit difference can move an element one int8 step or flip an outlier column (emulation: up to
+ * 4.5e-3 norm-wise at threshold 1.5, against about 1 when the outlier term is dropped), so it is
+ * compared norm-wise at 5e-2. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gpu_test.h"
+#include "../../worker/llm.h"
+#include "../../worker/llm_cuda.h"
+#include "qn_kernels.h"
+
+#ifdef QUENCH_HAVE_CUDA
+
+enum { V = 301, C = 64, NH = 4, HD = 16, I = 96, L = 2 };
+enum { B = 2, T = 6, S = 4 };
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            failures++;                                                                            \
+            fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);                                \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* Element i passes when |want - got| <= rtol * (|want| + 0.1 max|want|). */
+static void compare(const char *what, const float *want, const float *got, size_t n, double rtol) {
+    double mx = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    int shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)want[i] - (double)got[i]), scale = fabs(want[i]) + 0.1 * mx;
+        if (!(diff <= rtol * scale)) { /* NaN fails too */
+            failures++;
+            if (shown++ < 4) fprintf(stderr, "  %s[%zu]: cpu %.9g cuda %.9g\n", what, i, want[i], got[i]);
+        }
+        if (scale > 0) worst = fmax(worst, diff / scale);
+    }
+    if (shown) fprintf(stderr, "  %s: worst relative error %.3g (tolerance %.1g)\n", what, worst, rtol);
+}
+
+static void compare_norm(const char *what, const float *want, const float *got, size_t n, double rtol) {
+    double dd = 0.0, ww = 0.0;
+    for (size_t i = 0; i < n; i++) dd += ((double)want[i] - got[i]) * ((double)want[i] - got[i]), ww += (double)want[i] * want[i];
+    if (!(sqrt(dd) <= rtol * sqrt(ww) + 1e-30)) {
+        failures++;
+        fprintf(stderr, "  %s: norm-wise relative error %.3g (tolerance %.1g)\n", what, sqrt(dd) / sqrt(ww), rtol);
+    }
+}
+
+/* ---- a tiny random model as a Hugging Face directory (as tests/unit/test_worker_llm.c) ---- */
+
+typedef struct {
+    char header[16384];
+    float *data;
+    size_t n, cap;
+    qn_rng rng;
+} st_builder;
+
+static void add(st_builder *b, const char *name, int64_t d0, int64_t d1, float base, float scale) {
+    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    if (b->n + numel > b->cap) {
+        b->cap = (b->n + numel) * 2;
+        b->data = realloc(b->data, b->cap * sizeof(float));
+        if (!b->data) abort();
+    }
+    for (size_t i = 0; i < numel; i++) b->data[b->n + i] = base + scale * qn_rng_normal(&b->rng);
+    char e[256];
+    if (d1)
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, (long long)d0, (long long)d1, b->n * 4, (b->n + numel) * 4);
+    else
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, (long long)d0, b->n * 4, (b->n + numel) * 4);
+    strcat(b->header, e);
+    b->n += numel;
+}
+
+static void lin(st_builder *b, const char *name, int out, int in, int bias) {
+    char n[192];
+    snprintf(n, sizeof n, "%s.weight", name);
+    add(b, n, out, in, 0.0f, 1.0f / sqrtf((float)in));
+    if (bias) {
+        snprintf(n, sizeof n, "%s.bias", name);
+        add(b, n, out, 0, 0.0f, 0.1f);
+    }
+}
+
+static int write_model(const char *dir, qn_llm_arch arch, int nkv, uint64_t seed) {
+    st_builder *b = calloc(1, sizeof *b);
+    if (!b) return -1;
+    strcpy(b->header, "{");
+    qn_rng_seed(&b->rng, seed);
+    add(b, "model.embed_tokens.weight", V, C, 0.0f, 0.5f);
+    char p[160];
+    for (int l = 0; l < L; l++) {
+#define NAME(s) (snprintf(p, sizeof p, "model.layers.%d.%s", l, s), p)
+        if (arch == QN_LLM_PHI2) {
+            add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
+            add(b, NAME("input_layernorm.bias"), C, 0, 0.0f, 0.1f);
+            lin(b, NAME("self_attn.q_proj"), NH * HD, C, 1);
+            lin(b, NAME("self_attn.k_proj"), nkv * HD, C, 1);
+            lin(b, NAME("self_attn.v_proj"), nkv * HD, C, 1);
+            lin(b, NAME("self_attn.dense"), C, NH * HD, 1);
+            lin(b, NAME("mlp.fc1"), I, C, 1);
+            lin(b, NAME("mlp.fc2"), C, I, 1);
+            continue;
+        }
+        add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
+        add(b, NAME("post_attention_layernorm.weight"), C, 0, 1.0f, 0.1f);
+        if (arch == QN_LLM_PHI3) {
+            lin(b, NAME("self_attn.qkv_proj"), (NH + 2 * nkv) * HD, C, 0);
+            lin(b, NAME("mlp.gate_up_proj"), 2 * I, C, 0);
+        } else {
+            lin(b, NAME("self_attn.q_proj"), NH * HD, C, 0);
+            lin(b, NAME("self_attn.k_proj"), nkv * HD, C, 0);
+            lin(b, NAME("self_attn.v_proj"), nkv * HD, C, 0);
+            lin(b, NAME("mlp.gate_proj"), I, C, 0);
+            lin(b, NAME("mlp.up_proj"), I, C, 0);
+        }
+        lin(b, NAME("self_attn.o_proj"), C, NH * HD, 0);
+        lin(b, NAME("mlp.down_proj"), C, I, 0);
+#undef NAME
+    }
+    if (arch == QN_LLM_PHI2) {
+        add(b, "model.final_layernorm.weight", C, 0, 1.0f, 0.1f);
+        add(b, "model.final_layernorm.bias", C, 0, 0.0f, 0.1f);
+        lin(b, "lm_head", V, C, 1);
+    } else {
+        add(b, "model.norm.weight", C, 0, 1.0f, 0.1f);
+        lin(b, "lm_head", V, C, 0);
+    }
+    strcat(b->header, "}");
+    while (strlen(b->header) % 8) strcat(b->header, " ");
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (f) {
+        uint64_t h = strlen(b->header);
+        fwrite(&h, 8, 1, f);
+        fwrite(b->header, 1, h, f);
+        fwrite(b->data, sizeof(float), b->n, f);
+        rc = fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    f = rc == 0 ? fopen(path, "w") : NULL;
+    if (f) {
+        const char *type = arch == QN_LLM_PHI2 ? "phi" : arch == QN_LLM_PHI3 ? "phi3" : "llama";
+        fprintf(f,
+                "{\"model_type\": \"%s\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+                "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
+                "\"max_position_embeddings\": 64%s}",
+                type, V, C, L, NH, nkv, I,
+                arch == QN_LLM_PHI2 ? ", \"partial_rotary_factor\": 0.5"
+                : arch == QN_LLM_LLAMA
+                    ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4.0, \"low_freq_factor\": 1.0, "
+                      "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}"
+                    : "");
+        rc = fclose(f);
+    } else {
+        rc = -1;
+    }
+    free(b->data);
+    free(b);
+    return rc;
+}
+
+static void remove_model(const char *dir) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir), unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", dir), unlink(p);
+    rmdir(dir);
+}
+
+static int32_t argmax(const float *v, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Prefill and teacher-forced decode logits of one model at one precision, CPU against CUDA. */
+static void parity(const char *dir, const char *arch, const char *precision) {
+    char err[512] = "", what[160];
+    const char *const keep_none[1] = {NULL};
+    qn_llm *m = qn_llm_load(dir, err, sizeof err);
+    CHECK(m, "%s: %s", dir, err);
+    if (!m) return;
+    qn_llm_cuda *d = NULL;
+    float *cpu = malloc((size_t)B * T * V * sizeof(float)), *gpu = malloc((size_t)B * T * V * sizeof(float));
+    float *hidden = malloc((size_t)B * T * C * sizeof(float));
+    int32_t tok[B], gtok[B], prompts[B * T];
+    for (int i = 0; i < B * T; i++) prompts[i] = (i * 37 + 11) % V;
+    if (!cpu || !gpu || !hidden) abort();
+    int rc = qn_llm_quantize(m, precision, keep_none, 0, err, sizeof err);
+    CHECK(rc == 0, "%s %s: quantize: %s", arch, precision, err);
+    if (rc) goto out;
+    d = qn_llm_cuda_new(m, 0, err, sizeof err);
+    CHECK(d, "%s %s: qn_llm_cuda_new: %s", arch, precision, err);
+    if (!d) goto out;
+    rc = qn_llm_reset(m, B, T + S, err, sizeof err) || qn_llm_forward(m, prompts, T, hidden, err, sizeof err);
+    CHECK(rc == 0, "%s %s: cpu prefill: %s", arch, precision, err);
+    rc = rc || qn_llm_cuda_reset(d, B, T + S, err, sizeof err) || qn_llm_cuda_forward(d, prompts, T, err, sizeof err) ||
+         qn_llm_cuda_logits(d, gpu, err, sizeof err);
+    CHECK(rc == 0, "%s %s: cuda prefill: %s", arch, precision, err);
+    if (rc) goto out;
+    qn_llm_logits(m, hidden, B * T, cpu);
+    const int int8 = strncmp(precision, "int8", 4) == 0;
+    snprintf(what, sizeof what, "%s %s prefill logits", arch, precision);
+    if (int8) compare_norm(what, cpu, gpu, (size_t)B * T * V, 5e-2);
+    else compare(what, cpu, gpu, (size_t)B * T * V, 1e-3);
+    for (int b = 0; b < B; b++) tok[b] = argmax(cpu + ((size_t)b * T + T - 1) * V, V);
+    rc = qn_llm_cuda_next_tokens(d, gtok, gpu, err, sizeof err);
+    CHECK(rc == 0, "%s %s: next tokens: %s", arch, precision, err);
+    int agree = 0, steps = 0;
+    for (int s = 0; s < S && rc == 0; s++) {
+        if (s > 0) {
+            rc = qn_llm_forward(m, tok, 1, hidden, err, sizeof err) || qn_llm_cuda_forward(d, tok, 1, err, sizeof err) ||
+                 qn_llm_cuda_next_tokens(d, gtok, gpu, err, sizeof err);
+            CHECK(rc == 0, "%s %s: decode step %d: %s", arch, precision, s, err);
+            if (rc) break;
+            qn_llm_logits(m, hidden, B, cpu);
+        } else { /* the last positions through the head together, as next_tokens (LLM.int8's outlier columns) */
+            for (int b = 0; b < B; b++)
+                memmove(hidden + (size_t)b * C, hidden + ((size_t)b * T + T - 1) * C, C * sizeof(float));
+            qn_llm_logits(m, hidden, B, cpu);
+        }
+        snprintf(what, sizeof what, "%s %s step %d logits", arch, precision, s);
+        if (int8) compare_norm(what, cpu, gpu, (size_t)B * V, 5e-2);
+        else compare(what, cpu, gpu, (size_t)B * V, 1e-3);
+        for (int b = 0; b < B; b++) {
+            tok[b] = argmax(cpu + (size_t)b * V, V); /* both continue with the CPU's choice */
+            agree += gtok[b] == tok[b], steps++;
+        }
+    }
+    printf("%-6s %-26s greedy choices equal at %d of %d steps\n", arch, precision, agree, steps);
+    if (!strcmp(precision, "fp32")) CHECK(agree == steps, "%s fp32: the CUDA argmax differs from the CPU's", arch);
+out:
+    qn_llm_cuda_free(d);
+    qn_llm_free(m);
+    free(cpu), free(gpu), free(hidden);
+}
+
+/* fp32 greedy generation, end to end: the same tokens, step logits close, memory counted. */
+static void generation(const char *dir, const char *arch) {
+    char err[512] = "";
+    qn_llm *m = qn_llm_load(dir, err, sizeof err);
+    CHECK(m, "%s: %s", dir, err);
+    if (!m) return;
+    qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
+    CHECK(d, "%s: qn_llm_cuda_new: %s", arch, err);
+    int32_t prompts[B * T], cpu_tok[B * S], gpu_tok[B * S];
+    for (int i = 0; i < B * T; i++) prompts[i] = (i * 53 + 5) % V;
+    float *cpu = malloc((size_t)B * S * V * sizeof(float)), *gpu = malloc((size_t)B * S * V * sizeof(float));
+    float *cpu_p = malloc((size_t)B * T * V * sizeof(float)), *gpu_p = malloc((size_t)B * T * V * sizeof(float));
+    if (!cpu || !gpu || !cpu_p || !gpu_p) abort();
+    if (d) {
+        int rc = qn_llm_generate_greedy(m, prompts, B, T, S, cpu_tok, cpu_p, cpu, err, sizeof err);
+        CHECK(rc == 0, "%s: cpu generate: %s", arch, err);
+        qn_llm_cuda_memory mem0, mem1;
+        qn_llm_cuda_memory_of(d, &mem0);
+        rc = rc || qn_llm_cuda_generate_greedy(d, prompts, B, T, S, gpu_tok, gpu_p, gpu, err, sizeof err);
+        CHECK(rc == 0, "%s: cuda generate: %s", arch, err);
+        if (rc == 0) {
+            CHECK(!memcmp(cpu_tok, gpu_tok, sizeof cpu_tok), "%s: fp32 greedy tokens differ", arch);
+            char what[96];
+            snprintf(what, sizeof what, "%s generate prompt logits", arch);
+            compare(what, cpu_p, gpu_p, (size_t)B * T * V, 1e-3);
+            snprintf(what, sizeof what, "%s generate step logits", arch);
+            compare(what, cpu, gpu, (size_t)B * S * V, 1e-3);
+            double prefill, decode;
+            qn_llm_cuda_times(d, &prefill, &decode);
+            CHECK(prefill > 0 && decode > 0, "%s: prefill %g s, decode %g s", arch, prefill, decode);
+            qn_llm_cuda_memory_of(d, &mem1);
+            CHECK(mem0.weights > 0 && mem0.now >= mem0.weights, "%s: weights %g, held %g", arch, mem0.weights, mem0.now);
+            CHECK(mem1.now > mem0.now && mem1.peak >= mem1.now, "%s: held %g then %g, peak %g", arch, mem0.now, mem1.now,
+                  mem1.peak);
+            /* perplexity with overlapping windows, the same tokens scored */
+            int32_t text[23];
+            for (int i = 0; i < 23; i++) text[i] = (i * 71 + 2) % V;
+            double pc = 0, pg = 0;
+            long nc = 0, ng = 0;
+            rc = qn_llm_perplexity(m, text, 23, 8, 5, &pc, &nc, err, sizeof err);
+            CHECK(rc == 0, "%s: cpu perplexity: %s", arch, err);
+            rc = rc || qn_llm_cuda_perplexity(d, text, 23, 8, 5, &pg, &ng, err, sizeof err);
+            CHECK(rc == 0, "%s: cuda perplexity: %s", arch, err);
+            CHECK(rc || (nc == ng && fabs(pg - pc) <= 1e-4 * pc), "%s: perplexity cpu %.9g (%ld) cuda %.9g (%ld)", arch,
+                  pc, nc, pg, ng);
+            /* bad input is a one-line error (2), not a crash */
+            int32_t bad[B] = {V, 0};
+            CHECK(qn_llm_cuda_forward(d, bad, 1, err, sizeof err) == 2, "%s: an id outside the vocabulary", arch);
+            CHECK(qn_llm_cuda_reset(d, B, 65, err, sizeof err) == 2, "%s: more tokens than max_position", arch);
+        }
+    }
+    qn_llm_cuda_free(d);
+    qn_llm_free(m);
+    free(cpu), free(gpu), free(cpu_p), free(gpu_p);
+}
+
+int main(void) {
+    QN_GPU_TEST_SKIP_WITHOUT_GPU();
+    static const struct {
+        qn_llm_arch arch;
+        const char *name;
+        int nkv;
+    } archs[] = {{QN_LLM_LLAMA, "llama", 2}, {QN_LLM_PHI3, "phi3", 4}, {QN_LLM_PHI2, "phi2", 4}};
+    static const char *precisions[] = {"fp32", "fp16", "bf16", "w8a16", "int8", "int8:threshold=1.5", "nf4", "fp4",
+                                       "nf4:double_quant=1", "fp4:block_size=32,double_quant=1"};
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        char dir[64] = "/tmp/qn-llm-cuda-XXXXXX";
+        if (!mkdtemp(dir) || write_model(dir, archs[a].arch, archs[a].nkv, 42 + (uint64_t)a) != 0) {
+            fprintf(stderr, "cannot write a model in /tmp\n");
+            return 1;
+        }
+        generation(dir, archs[a].name);
+        for (size_t p = 0; p < sizeof precisions / sizeof precisions[0]; p++) parity(dir, archs[a].name, precisions[p]);
+        remove_model(dir);
+    }
+    if (failures) {
+        fprintf(stderr, "%d checks failed\n", failures);
+        return 1;
+    }
+    puts("CUDA decoder matches the CPU one");
+    return 0;
+}
+
+#else
+
+int main(void) { QN_GPU_TEST_SKIP_WITHOUT_GPU(); }
+
+#endif

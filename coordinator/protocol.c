@@ -7,6 +7,7 @@
 typedef struct {
     int64_t id;
     int32_t status, nmetrics, ncurves, has_checkpoint;
+    uint32_t flags, reserved; /* QN_RESULT_* */
     double wall_s;
     uint64_t checkpoint_len;
     char error[QN_ERR_LEN];
@@ -17,7 +18,9 @@ typedef struct {
     int64_t n;
 } curve_header;
 
-void *qn_result_pack(int64_t id, const qn_trial_result *r, size_t *len) {
+void *qn_result_pack(int64_t id, const qn_trial_result *r, size_t *len) { return qn_result_pack_flags(id, r, 0, len); }
+
+void *qn_result_pack_flags(int64_t id, const qn_trial_result *r, uint32_t flags, size_t *len) {
     size_t size = sizeof(result_header) + (size_t)r->nmetrics * sizeof(qn_metric);
     for (int i = 0; i < r->ncurves; i++) size += sizeof(curve_header) + (size_t)r->curves[i].n * sizeof(float);
     char *buf = malloc(size);
@@ -27,6 +30,7 @@ void *qn_result_pack(int64_t id, const qn_trial_result *r, size_t *len) {
     h.status = (int32_t)r->status;
     h.nmetrics = r->nmetrics;
     h.ncurves = r->ncurves;
+    h.flags = flags;
     h.has_checkpoint = r->checkpoint != NULL && r->checkpoint_len > 0;
     h.checkpoint_len = r->checkpoint_len;
     h.wall_s = r->wall_s;
@@ -51,7 +55,12 @@ void *qn_result_pack(int64_t id, const qn_trial_result *r, size_t *len) {
 }
 
 int qn_result_unpack(const void *buf, size_t len, int64_t *id, qn_trial_result *r) {
+    return qn_result_unpack_flags(buf, len, id, r, NULL);
+}
+
+int qn_result_unpack_flags(const void *buf, size_t len, int64_t *id, qn_trial_result *r, uint32_t *flags) {
     memset(r, 0, sizeof *r);
+    if (flags) *flags = 0;
     const char *p = buf, *end = p + len;
     result_header h;
     if (len < sizeof h) return -1;
@@ -60,6 +69,7 @@ int qn_result_unpack(const void *buf, size_t len, int64_t *id, qn_trial_result *
     if (h.nmetrics < 0 || h.nmetrics > QN_MAX_METRICS || h.ncurves < 0 || h.ncurves > QN_MAX_CURVES) return -1;
     if ((size_t)(end - p) < (size_t)h.nmetrics * sizeof(qn_metric)) return -1;
     *id = h.id;
+    if (flags) *flags = h.flags;
     r->status = h.status == QN_TRIAL_DONE ? QN_TRIAL_DONE : QN_TRIAL_FAILED;
     r->nmetrics = h.nmetrics;
     r->wall_s = h.wall_s;

@@ -64,7 +64,21 @@ typedef struct {
     double est_end;       /* qn_now() the trial should end: est_s, calibrated */
     int reserved;         /* idle, but held for a data-parallel trial still gathering its workers */
     int group_lead;       /* in a data-parallel trial: the rank of its leader (whose result counts); 0 alone */
+    int retired;          /* out of service (its runner cannot start, or its device keeps failing): no trials */
+    char *broken;         /* said BROKEN instead of hello (before setup): why, until registered */
+    int device_faults;    /* its trials that failed in a row with device faults (QN_RESULT_DEVICE_FAULT) */
+    int64_t faults_since; /* st->finished when that streak began */
+    int64_t last_done;    /* st->finished when its last done trial was recorded; 0 none */
 } worker_state;
+
+/* A worker whose trials fail this many times in a row with device faults while another worker
+ * finishes trials is retired (docs/faults.md, "A worker whose device breaks"). */
+#define DEVICE_FAULT_STREAK 3
+/* A trial whose worker broke under it goes to another worker; under a second, it is recorded failed
+ * (it may be what breaks them). */
+#define MAX_BROKEN_UNDER 2
+/* Exit code when no worker is left that can run the trials still to run (README, docs/faults.md). */
+#define QN_EXIT_NO_WORKERS 4
 
 /* A data-parallel trial (train.devices: k) gathering idle workers of one kind: each worker of the
  * kind that frees up is reserved for it, in order, until it has its k (docs/gradsync.md). */
@@ -113,8 +127,24 @@ typedef struct {
     gang gangs[QN_MAX_LIVE_KINDS]; /* per kind: the data-parallel trial gathering its workers */
     int group_noted;       /* the note that a trial got fewer workers than train.devices was printed */
     int go_sent;           /* the workers were told to start before setup (placement: each_device_kind) */
+    int by_speed_stale;    /* a worker retired: rebuild by_speed */
+    int retired;           /* workers out of service */
+    uint8_t *broke_under;  /* per trial: workers that broke while running it */
+    double hello_deadline; /* qn_now() past which the workers that never said hello are given up on */
+    int hello_expired;     /* ...and it has passed with some still silent */
+    int no_workers;        /* the run ended because no worker can run the trials left */
     char kinds_note[512];  /* the kinds placement: each_device_kind expanded on, and where they came from */
 } study;
+
+/* How long the workers may take to say hello (probing a GPU can take a while): 300 s, or
+ * QUENCH_HELLO_TIMEOUT_S (docs/faults.md). With placement: each_device_kind a silent worker stops the
+ * run (the kinds decide the plan); otherwise the run goes on without it. */
+static double hello_timeout_s(void) {
+    const char *v = getenv("QUENCH_HELLO_TIMEOUT_S");
+    char *end;
+    double t = v && *v ? strtod(v, &end) : 0;
+    return v && *v && !*end && t > 0 ? t : 300.0;
+}
 
 static volatile sig_atomic_t g_signal; /* the first SIGUSR1/SIGTERM/SIGINT: no new trials */
 static volatile sig_atomic_t g_again;  /* any later one: stop at once */
@@ -635,7 +665,8 @@ static int faster_first(const void *a, const void *b) {
 
 /* The live workers, fastest kind first (rank order within a kind), rebuilt when one says hello. */
 static void order_by_speed(study *st) {
-    if (st->by_speed_n == st->hellos) return;
+    if (st->by_speed_n == st->hellos - st->retired && !st->by_speed_stale) return;
+    st->by_speed_stale = 0;
     st->by_speed_n = 0;
     for (int r = 1; r < st->nranks; r++)
         if (st->workers[r].alive) st->by_speed[st->by_speed_n++] = r;
@@ -759,6 +790,23 @@ static int run_inline(study *st, int64_t id) {
     st->running++;
     int ran = qn_runner_run(st->inline_runner, &m, parent, parent_len, stop_now, st, &r);
     st->running--;
+    /* The trial lost the child: its replacement starts now; if it cannot, the device is gone and this
+     * process has no other worker (docs/faults.md). */
+    char broken[QN_ERR_LEN] = "";
+    if (ran == 2) snprintf(broken, sizeof broken, "%s", r.error);
+    if (ran == 0 && r.status == QN_TRIAL_FAILED && qn_runner_pid(st->inline_runner) < 0 &&
+        qn_runner_restart(st->inline_runner, stop_now, st, err, sizeof err) < 0)
+        snprintf(broken, sizeof broken, "%.*s (after the trial failed: %.*s)", QN_ERR_LEN / 2, err, QN_ERR_LEN / 3,
+                 r.error);
+    if (broken[0]) { /* unrecorded: --resume runs it */
+        qn_trial_result_free(&r);
+        st->state[id] = TS_PENDING;
+        char note[QN_ERR_LEN + 128];
+        snprintf(note, sizeof note, "this process (device %s) cannot run trials any more: %s", st->self_dev.name, broken);
+        qn_progress_note(&st->progress, note);
+        st->no_workers = 1;
+        return 0;
+    }
     if (ran == 1) { /* stopped by a signal: unrecorded, so --resume runs it again */
         st->state[id] = TS_PENDING;
         char note[160];
@@ -942,6 +990,78 @@ static int send_trial(study *st, int rank, int64_t id) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- workers out of service */
+
+/* Take rank's worker out of service for the rest of the run, with one line naming it and why. */
+static void retire_worker(study *st, int rank, const char *why) {
+    worker_state *w = &st->workers[rank];
+    if (w->retired) return;
+    w->retired = 1;
+    w->alive = 0;
+    st->retired++;
+    st->by_speed_stale = 1;
+    char note[QN_ERR_LEN + 512];
+    snprintf(note, sizeof note, "worker rank %d (host %s, device %s) retired, no more trials go to it: %s", rank,
+             w->dev.hostname[0] ? w->dev.hostname : "?", w->dev.name[0] ? w->dev.name : "none", why);
+    qn_progress_note(&st->progress, note);
+}
+
+/* Has a worker other than rank, still in service, finished a trial done since st->finished was `since`? */
+static int others_fine(const study *st, int rank, int64_t since) {
+    for (int r = 1; r < st->nranks; r++)
+        if (r != rank && st->workers[r].alive && st->workers[r].last_done > since) return 1;
+    return 0;
+}
+
+/* A trial whose worker broke under it (result flagged QN_RESULT_WORKER_BROKEN): unrecorded, back in
+ * line for another worker (next_trial takes parked trials first), unless a worker broke under it
+ * before: then it is recorded failed, since it may be what breaks them. 0, or -1. */
+static int requeue_trial(study *st, int64_t id, int rank, qn_trial_result *r) {
+    if (++st->broke_under[id] >= MAX_BROKEN_UNDER) {
+        char why[QN_ERR_LEN];
+        snprintf(why, sizeof why, "%d workers broke while running it (the last: %.*s)", (int)st->broke_under[id],
+                 QN_ERR_LEN - 64, r->error);
+        snprintf(r->error, sizeof r->error, "%s", why);
+        r->status = QN_TRIAL_FAILED;
+        return record_trial(st, id, rank, st->workers[rank].dev.name, st->workers[rank].started_wall, r);
+    }
+    st->state[id] = TS_PENDING;
+    st->parked[st->nparked++] = id;
+    char note[160];
+    snprintf(note, sizeof note, "trial %lld goes to another worker (not counted as failed)", (long long)id);
+    qn_progress_note(&st->progress, note);
+    return 0;
+}
+
+/* A worker that said BROKEN instead of hello (its runner could not start at all): counted as heard
+ * from, and retired at once. The payload is "hostname\0why\0". */
+static int recv_broken(study *st, int rank, char **why) {
+    MPI_Status status;
+    int count = 0;
+    MPI_Probe(rank, QN_TAG_BROKEN, MPI_COMM_WORLD, &status);
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    char *buf = calloc((size_t)(count > 0 ? count : 0) + 2, 1);
+    if (!buf || qn_recv_bytes(buf, (size_t)(count > 0 ? count : 0), rank, QN_TAG_BROKEN) != 0) {
+        free(buf);
+        return -1;
+    }
+    worker_state *w = &st->workers[rank];
+    snprintf(w->dev.hostname, sizeof w->dev.hostname, "%s", buf);
+    size_t host = strlen(buf);
+    *why = strdup((size_t)count > host ? buf + host + 1 : "its trial runner could not start");
+    free(buf);
+    return *why ? 0 : -1;
+}
+
+static void register_broken(study *st, int rank) {
+    worker_state *w = &st->workers[rank];
+    st->hellos++;
+    w->greeted = 0;
+    retire_worker(st, rank, w->broken);
+    free(w->broken);
+    w->broken = NULL;
+}
+
 static int receive_result(study *st, int rank) {
     MPI_Status status;
     int count = 0;
@@ -952,7 +1072,8 @@ static int receive_result(study *st, int rank) {
     MPI_Recv(buf, count, MPI_BYTE, rank, QN_TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     qn_trial_result r;
     int64_t id;
-    int bad = qn_result_unpack(buf, (size_t)count, &id, &r);
+    uint32_t flags = 0;
+    int bad = qn_result_unpack_flags(buf, (size_t)count, &id, &r, &flags);
     free(buf);
     worker_state *w = &st->workers[rank];
     if (bad || id != w->trial) {
@@ -969,6 +1090,8 @@ static int receive_result(study *st, int rank) {
     w->busy = 0;
     int member = w->group_lead && w->group_lead != rank;
     w->group_lead = 0;
+    int broken = (flags & QN_RESULT_WORKER_BROKEN) != 0;
+    if (broken) retire_worker(st, rank, r.error);
     if (member) { /* a data-parallel trial's other worker: the leader's result is the trial's */
         if (r.status != QN_TRIAL_DONE && strncmp(r.error, QN_GROUP_STOPPED, strlen(QN_GROUP_STOPPED)) != 0) {
             char note[QN_ERR_LEN + 96];
@@ -979,7 +1102,23 @@ static int receive_result(study *st, int rank) {
         return 0;
     }
     st->running--;
-    int rc = record_trial(st, id, rank, w->dev.name, w->started_wall, &r);
+    int rc;
+    if (broken) {
+        rc = requeue_trial(st, id, rank, &r);
+        qn_trial_result_free(&r);
+        return rc;
+    }
+    int fault = r.status == QN_TRIAL_FAILED && (flags & QN_RESULT_DEVICE_FAULT);
+    if (fault && w->device_faults++ == 0) w->faults_since = st->finished;
+    if (!fault) w->device_faults = 0;
+    rc = record_trial(st, id, rank, w->dev.name, w->started_wall, &r);
+    if (rc == 0 && r.status == QN_TRIAL_DONE) w->last_done = st->finished;
+    if (rc == 0 && w->device_faults >= DEVICE_FAULT_STREAK && others_fine(st, rank, w->faults_since)) {
+        char why[QN_ERR_LEN + 128];
+        snprintf(why, sizeof why, "%d trials in a row failed with device errors while other workers finished "
+                 "theirs (the last: %.*s)", w->device_faults, QN_ERR_LEN / 2, r.error);
+        retire_worker(st, rank, why);
+    }
     qn_trial_result_free(&r);
     return rc;
 }
@@ -1050,22 +1189,40 @@ static int register_worker(study *st, int rank) {
 /* One message from a worker. 0, or -1 when the protocol breaks or the results file cannot be written. */
 static int handle_message(study *st, int source, int tag) {
     if (tag == QN_TAG_HELLO) return recv_hello(st, source) != 0 ? -1 : register_worker(st, source);
+    if (tag == QN_TAG_BROKEN) {
+        if (recv_broken(st, source, &st->workers[source].broken) != 0) return -1;
+        register_broken(st, source);
+        return 0;
+    }
     if (tag == QN_TAG_RESULT) {
         const worker_state *w = &st->workers[source];
         double est = w->busy ? w->est_s : 0, took = qn_now() - w->dispatched;
         int grouped = w->group_lead != 0; /* a data-parallel trial's time is not one worker's */
         if (receive_result(st, source) != 0) return -1;
-        if (!grouped) qn_live_kind_observe(&st->kinds, w->kind, est, took); /* calibrates the model's times */
+        if (!grouped && !w->retired) qn_live_kind_observe(&st->kinds, w->kind, est, took); /* calibrates the model's times */
         return 0;
     }
     fprintf(stderr, "quench: unexpected message (tag %d) from rank %d\n", tag, source);
     return -1;
 }
 
+/* The workers that never said hello within the hello timeout: the run goes on without them. */
+static void note_silent(study *st) {
+    st->hello_expired = 1;
+    for (int r = 1; r < st->nranks; r++) {
+        if (st->workers[r].alive || st->workers[r].retired) continue;
+        char note[256];
+        snprintf(note, sizeof note, "worker rank %d has not said hello within %g s: going on without it", r,
+                 hello_timeout_s());
+        qn_progress_note(&st->progress, note);
+    }
+}
+
 /* Wait for a worker's message. 0 when a signal comes first or, once stopping, when the running
  * trials are to be abandoned (second signal, grace deadline). */
 static int wait_message(study *st, int *source, int *tag) {
-    if (!st->stopping) return qn_wait_message(MPI_ANY_SOURCE, source, tag, &g_signal);
+    int waiting_hellos = !all_workers_known(st) && !st->hello_expired;
+    if (!st->stopping && !waiting_hellos) return qn_wait_message(MPI_ANY_SOURCE, source, tag, &g_signal);
     long sleep_ns = 20000;
     for (;;) {
         int flag = 0;
@@ -1076,7 +1233,11 @@ static int wait_message(study *st, int *source, int *tag) {
             *tag = status.MPI_TAG;
             return 1;
         }
-        if (stop_now(st)) return 0;
+        if (st->stopping ? stop_now(st) : g_signal != 0) return 0;
+        if (!st->stopping && waiting_hellos && qn_now() > st->hello_deadline) {
+            note_silent(st);
+            return 0;
+        }
         struct timespec ts = {0, sleep_ns};
         nanosleep(&ts, NULL);
         if (sleep_ns < 1000000) sleep_ns *= 2;
@@ -1189,10 +1350,6 @@ static void print_summary(study *st, FILE *out, int stopped) {
 
 /* ---------------------------------------------------------------- placement: each_device_kind */
 
-/* How long the workers may take to say hello (probing a GPU can take a while) before the study
- * gives up: their kinds decide the plan. */
-#define HELLO_TIMEOUT_S 300.0
-
 /* device.kind's name for a device (qn_device_kind_id: cpu, a --cluster name, else its name). */
 static void kind_name_of(const qn_device_profile *dev, char *buf, size_t len) {
     qn_device_kind k;
@@ -1219,30 +1376,43 @@ static int live_kinds(study *st, char ***kinds, int *nkinds, char *err, size_t e
     int go = 0;
     MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
     st->go_sent = 1;
-    double deadline = qn_now() + HELLO_TIMEOUT_S;
+    double timeout = hello_timeout_s(), deadline = qn_now() + timeout;
+    int named = 0;
+    *nkinds = 0;
     for (int got = 0; got < n;) {
-        int flag = 0;
+        int flag = 0, broken = 0;
         MPI_Status status;
         MPI_Iprobe(MPI_ANY_SOURCE, QN_TAG_HELLO, MPI_COMM_WORLD, &flag, &status);
+        if (!flag) {
+            MPI_Iprobe(MPI_ANY_SOURCE, QN_TAG_BROKEN, MPI_COMM_WORLD, &flag, &status);
+            broken = flag;
+        }
         if (flag) {
             int r = status.MPI_SOURCE;
-            if (r < 1 || r >= st->nranks || st->workers[r].greeted || recv_hello(st, r) != 0)
+            if (r < 1 || r >= st->nranks || st->workers[r].greeted ||
+                (broken ? recv_broken(st, r, &st->workers[r].broken) : recv_hello(st, r)) != 0)
                 return snprintf(err, errlen, "malformed hello from rank %d", r), 1;
             st->workers[r].greeted = 1;
+            got++;
+            if (broken) continue; /* retired once the run starts; its kind is not planned on */
             kind_name_of(&st->workers[r].dev, name, sizeof name);
-            if (!(names[got++] = strdup(name))) return snprintf(err, errlen, "out of memory"), 1;
+            if (!(names[named++] = strdup(name))) return snprintf(err, errlen, "out of memory"), 1;
+            *nkinds = named;
             continue;
         }
         if (g_signal || qn_now() > deadline) {
             int r = 1;
             while (r < st->nranks && st->workers[r].greeted) r++;
+            char waited[64];
+            snprintf(waited, sizeof waited, "%g s passed", timeout);
             snprintf(err, errlen, "%s before worker rank %d said hello (placement: each_device_kind plans on every "
-                     "worker's device kind)", g_signal ? signal_reason((int)g_signal) : "300 s passed", r);
+                     "worker's device kind)", g_signal ? signal_reason((int)g_signal) : waited, r);
             return 1;
         }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+    if (named == 0) return snprintf(err, errlen, "no worker has a device: every worker's trial runner failed to start"), 1;
     return 0;
 }
 
@@ -1308,8 +1478,9 @@ static int setup(study *st, const qn_run_opts *opts, char *err, size_t errlen) {
     st->row = malloc(((size_t)st->n + 1) * sizeof *st->row);
     st->has_ckpt = calloc((size_t)st->n + 1, 1);
     st->has_master = calloc((size_t)st->n + 1, 1);
+    st->broke_under = calloc((size_t)st->n + 1, 1);
     st->stages = calloc((size_t)st->job.nstages, sizeof *st->stages);
-    if (!st->state || !st->row || !st->stages || !st->has_ckpt || !st->has_master) {
+    if (!st->state || !st->row || !st->stages || !st->has_ckpt || !st->has_master || !st->broke_under) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
@@ -1351,12 +1522,21 @@ static void teardown(study *st) {
     free(st->row);
     free(st->has_ckpt);
     free(st->has_master);
+    free(st->broke_under);
+    for (int r = 1; st->workers && r < st->nranks; r++) free(st->workers[r].broken);
     free(st->workers);
     qn_runner_free(st->inline_runner);
     qn_job_free(&st->job);
 }
 
 /* ---------------------------------------------------------------- the coordinator */
+
+/* A data-parallel trial is gathering its workers. */
+static int gathering(const study *st) {
+    for (int k = 0; k < QN_MAX_LIVE_KINDS; k++)
+        if (st->gangs[k].msg) return 1;
+    return 0;
+}
 
 static int coordinate(study *st) {
     const qn_run_opts *opts = st->opts;
@@ -1400,8 +1580,11 @@ static int coordinate(study *st) {
         }
     }
     for (int s = 0; s < st->job.nstages; s++) update_stage_record(st, s);
-    for (int r = 1; use_mpi && r < st->nranks; r++) /* hellos that came before setup */
-        if (st->workers[r].greeted && register_worker(st, r) != 0) return 1;
+    for (int r = 1; use_mpi && r < st->nranks; r++) { /* hellos that came before setup */
+        if (st->workers[r].greeted && st->workers[r].broken) register_broken(st, r);
+        else if (st->workers[r].greeted && register_worker(st, r) != 0) return 1;
+    }
+    st->hello_deadline = st->t0 + hello_timeout_s();
 
     int rc = 0;
     st->stop_deadline = INFINITY;
@@ -1421,6 +1604,7 @@ static int coordinate(study *st) {
                 break;
             }
             if (run_inline(st, id) != 0) { rc = 1; break; }
+            if (st->no_workers) break;
             continue;
         }
         /* Hand a trial to every idle worker. */
@@ -1459,6 +1643,12 @@ static int coordinate(study *st) {
             if (rc) break;
             if (prepare_dispatch(st) != 0) { rc = 1; break; } /* unrun failures may complete a stage */
             if (st->finished >= st->n) break;
+            /* Nothing runs, nothing could be handed out, and no worker is still to say hello: the
+             * workers left cannot run what is left (they were retired, or fit none of it). */
+            if (st->running == 0 && !gathering(st) && (all_workers_known(st) || st->hello_expired)) {
+                st->no_workers = 1;
+                break;
+            }
         }
         int source, tag;
         if (!wait_message(st, &source, &tag)) continue;
@@ -1471,8 +1661,17 @@ static int coordinate(study *st) {
         for (int r = 1; r < st->nranks; r++) MPI_Send(NULL, 0, MPI_BYTE, r, QN_TAG_STOP, MPI_COMM_WORLD);
     }
     if (rc != 0) return rc;
-    print_summary(st, stdout, st->stopping != 0);
+    print_summary(st, stdout, st->stopping != 0 || st->no_workers);
     printf("results: %s\n", opts->out_path);
+    if (st->no_workers && !st->stopping) {
+        fflush(stdout);
+        fprintf(stderr, "quench: no worker can run the %lld trials left (%d of %d workers retired: see 'retired' "
+                "above%s); the results so far are recorded: finish with  quench run %s -o %s --resume  where the "
+                "devices work\n", (long long)(st->n - st->finished), use_mpi ? st->retired : 1,
+                use_mpi ? st->nranks - 1 : 1, st->hello_expired ? ", and some never said hello" : "", opts->job_path,
+                opts->out_path);
+        return QN_EXIT_NO_WORKERS;
+    }
     if (st->stopping && st->finished < st->n) {
         printf("stopped before the end: finish with  quench run %s -o %s --resume\n", opts->job_path, opts->out_path);
         return 128 + st->stopping;
@@ -1523,7 +1722,7 @@ int qn_study_run(const qn_run_opts *opts) {
     st.nranks = size;
     char err[QN_ERR_LEN] = "";
     st.workers = calloc((size_t)size + 1, sizeof *st.workers);
-    st.parked = malloc(((size_t)size + 1) * sizeof *st.parked);
+    st.parked = malloc((2 * (size_t)size + 2) * sizeof *st.parked); /* drawn search trials, requeued ones */
     st.by_speed = malloc(((size_t)size + 1) * sizeof *st.by_speed);
     int rc = st.workers && st.parked && st.by_speed ? setup(&st, opts, err, sizeof err) : 1;
     if (rc != 0) fprintf(stderr, "quench: %s\n", err[0] ? err : "out of memory");
@@ -1540,6 +1739,12 @@ int qn_study_run(const qn_run_opts *opts) {
         for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, QN_TAG_STOP, MPI_COMM_WORLD);
     }
     if (rc == 0) rc = coordinate(&st);
+    int silent = 0;
+    for (int r = 1; rc == QN_EXIT_NO_WORKERS && r < size; r++) silent |= !st.workers[r].alive && !st.workers[r].retired;
     teardown(&st);
+    if (silent) { /* a rank that never said hello would hold MPI_Finalize: the results file is closed */
+        fflush(NULL);
+        MPI_Abort(MPI_COMM_WORLD, rc);
+    }
     return rc;
 }

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "progress.h"
 #include "trial_runner.h"
+#include "../worker/debug_fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +67,13 @@ typedef struct {
 
 static void *engine_init(void *arg, int local_rank, int first, qn_device_profile *dev) {
     (void)arg;
+    /* Test hook (docs/faults.md): the device of this rank is gone, so no runner starts after its first
+     * (":start": not even that one). */
+    int broken = qn_debug_rank_listed(QN_DEBUG_BROKEN_RANK);
+    if (broken == 2 || (broken && !first)) {
+        fprintf(stderr, "quench: trial runner: the device is gone (simulated by %s)\n", QN_DEBUG_BROKEN_RANK);
+        return NULL;
+    }
     qn_device_probe(local_rank, first, dev);
     engine_state *e = calloc(1, sizeof *e);
     if (!e || !(e->ctx = qn_worker_ctx_new())) {
@@ -84,9 +92,27 @@ static int fault_elsewhere(const qn_trial_msg *m) {
     return v && *v && m->group_size > 1 && atoi(v) != m->group_rank;
 }
 
+static int engine_run(engine_state *e, const qn_trial_msg *m, const float *parent, size_t parent_len,
+                      qn_trial_result *out);
+
+/* Test hooks (docs/faults.md): on the listed ranks the device falls off at the start of a trial, or a
+ * trial ends with a fatal CUDA error after its work. */
 static int engine_execute(void *state, const qn_trial_msg *m, const float *parent, size_t parent_len,
                           qn_trial_result *out) {
-    engine_state *e = state;
+    if (qn_debug_rank_listed(QN_DEBUG_BROKEN_RANK)) raise(SIGBUS);
+    int rc = engine_run(state, m, parent, parent_len, out);
+    if (qn_debug_rank_listed(QN_DEBUG_DEVICE_ERROR_RANK)) {
+        qn_trial_result_free(out);
+        memset(out, 0, sizeof *out);
+        out->status = QN_TRIAL_FAILED;
+        snprintf(out->error, sizeof out->error, "%s", QN_DEBUG_CUDA_ERROR);
+        return 0;
+    }
+    return rc;
+}
+
+static int engine_run(engine_state *e, const qn_trial_msg *m, const float *parent, size_t parent_len,
+                      qn_trial_result *out) {
     qn_step steps[QN_MAX_STEPS];
     int n = m->nsteps < 0 ? 0 : m->nsteps > QN_MAX_STEPS ? QN_MAX_STEPS : m->nsteps;
     for (int i = 0; i < n; i++) steps[i] = (qn_step)m->steps[i];
@@ -625,11 +651,11 @@ int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent
         char spawn_err[256];
         int s = spawn(r, 0, &dev, stop, stop_arg, spawn_err, sizeof spawn_err);
         if (s == 1) return 1;
-        if (s != 0) {
+        if (s != 0) { /* the worker is broken, not the trial: it never ran */
             char why[QN_ERR_LEN];
             snprintf(why, sizeof why, "could not restart the trial runner: %s", spawn_err);
             fail(out, t0, why);
-            return 0;
+            return 2;
         }
         t0 = qn_now();
     }
@@ -669,5 +695,31 @@ int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent
             snprintf(err, sizeof err, "the trial runner sent a malformed reply: %s", what);
     }
     fail(out, t0, err);
+    return 0;
+}
+
+int qn_runner_restart(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, char *err, size_t errlen) {
+    if (r->pid > 0) return 0;
+    qn_device_profile dev;
+    char spawn_err[256];
+    int s = spawn(r, 0, &dev, stop, stop_arg, spawn_err, sizeof spawn_err);
+    if (s < 0) snprintf(err, errlen, "could not restart the trial runner: %s", spawn_err);
+    return s;
+}
+
+/* The texts CUDA gives for errors that leave the context unusable (cudaGetErrorString), which the
+ * engine's messages carry ("cudaMemcpy failed: an illegal memory access was encountered"). */
+static const char *const fatal_cuda[] = {
+    "an illegal memory access was encountered", "unspecified launch failure", "misaligned address",
+    "an illegal instruction was encountered", "invalid program counter", "hardware stack error",
+    "uncorrectable ECC error", "device-side assert triggered", "the launch timed out and was terminated",
+    "CUDA-capable device(s) is/are busy or unavailable", "no CUDA-capable device is detected",
+};
+
+int qn_runner_device_fault(const qn_runner *r, const qn_trial_result *res) {
+    if (res->status != QN_TRIAL_FAILED) return 0;
+    if (r->gpu && !strncmp(res->error, "trial crashed its process", 25)) return 1;
+    for (size_t i = 0; i < sizeof fatal_cuda / sizeof *fatal_cuda; i++)
+        if (strstr(res->error, fatal_cuda[i])) return 1;
     return 0;
 }

@@ -52,7 +52,9 @@ typedef int (*qn_runner_stop_fn)(void *arg);
 
 /* Run trial m (timeout m->timeout_s seconds, 0 = none) from parent weights (NULL when m->parent < 0).
  * Returns 0 with *out filled (done or failed), 1 when stop asked to abandon it (the child is killed;
- * *out is empty), -1 when out of memory. */
+ * *out is empty), 2 when no child could be started for it (the last one died and its replacement
+ * cannot start: the worker is broken and the trial never ran; *out is failed with why), -1 when out
+ * of memory. */
 int qn_runner_run(qn_runner *r, const qn_trial_msg *m, const float *parent, size_t parent_len,
                   qn_runner_stop_fn stop, void *stop_arg, qn_trial_result *out);
 
@@ -63,6 +65,17 @@ int qn_runner_run(qn_runner *r, const qn_trial_msg *m, const float *parent, size
  * may still be asking). */
 int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent, size_t parent_len,
                         qn_runner_stop_fn stop, void *stop_arg, const qn_gradsync_relay *relay, qn_trial_result *out);
+
+/* After a trial that lost the child (it died, timed out, or failed on a GPU): start its replacement
+ * now rather than at the next trial, so that the caller learns whether the worker can go on before it
+ * reports the trial (docs/faults.md, "A worker whose device breaks"). 0 when a child runs (or was
+ * running), 1 when stop asked, -1 when none can start (err: "could not restart the trial runner: ..."). */
+int qn_runner_restart(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, char *err, size_t errlen);
+
+/* Does this failed result point at the device rather than the trial: the child died on a GPU, or the
+ * error is one of CUDA's that leave the context unusable (an illegal memory access, an uncorrectable
+ * ECC error...)? */
+int qn_runner_device_fault(const qn_runner *r, const qn_trial_result *res);
 
 /* In the child (an engine's execute): the relay whose collectives the parent performs. */
 void qn_runner_child_relay(qn_gradsync_relay *relay);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,4 +34,30 @@ void qn_debug_first_step(const qn_debug_cfg *d) {
     case QN_FAULT_NAN:
         break;
     }
+}
+
+static int world_rank(void) {
+    const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
+int qn_debug_rank_listed(const char *var) {
+    const char *v = getenv(var);
+    if (!v || !*v) return 0;
+    int me = world_rank();
+    for (const char *p = v; *p;) {
+        char *end;
+        long r = strtol(p, &end, 10);
+        if (end == p) return 0; /* not a list of ranks: the hook is off */
+        int start = strncmp(end, ":start", 6) == 0;
+        if (start) end += 6;
+        if (r == me) return start ? 2 : 1;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return 0;
+    }
+    return 0;
 }

@@ -55,11 +55,14 @@ typedef struct {
     int *order;              /* 2 cap: a sort order and its buffer */
     /* continuous: the observation kernels (the prior left out) sorted by mean, with running maxima
      * of c and sigma from the left and from the right, so that a density only visits the kernels
-     * that can matter at its point */
+     * that can matter at its point (tpe_density.c); each array has 16 padding entries on both sides
+     * that stop a visit, so it can read sixteen positions at a time */
     int ns;
-    int *sidx;               /* kernel of each sorted position */
-    double *smu;             /* their means */
+    double *smu, *sc, *sinv; /* their means, constants c and 1/sigma */
     double *pre_c, *pre_s, *suf_c, *suf_s;
+    double *sorted_block;    /* the storage of the seven arrays above */
+    int *live_chunk;         /* the density's scratch: the chunks of eight terms that are live */
+    double *chunk_max;       /* and an upper bound of each chunk's terms */
     int cap, cap_choices;
 } qn_parzen;
 
@@ -73,6 +76,8 @@ int qn_parzen_build_ordered(qn_parzen *pe, const qn_domain *d, const double *obs
                             const int *order);
 /* log density (continuous) or log mass (discrete, categorical) at internal value v. */
 double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v);
+/* The continuous case, v inside the domain (tpe_density.c). */
+double qn_parzen_logpdf_continuous(const qn_parzen *pe, double v);
 /* One draw, in internal units, not yet rounded to the parameter's step. */
 double qn_parzen_sample(const qn_parzen *pe, const qn_domain *d, qn_rng *r);
 /* Optuna's default_weights(m): 1 for the newest 25, a ramp from 1/m up for the older ones. */
@@ -97,25 +102,28 @@ struct qn_sampler {
     qn_domain *domains;
     qn_parzen below, above;
     int *idx;                /* trial indices, and the sort's buffer (2 x cap_trials) */
-    unsigned char *is_below; /* per trial */
-    double *obs_below, *obs_above; /* cap_trials */
+    unsigned char *is_below; /* per trial: 1 below, 2 above, 0 neither (sampler_tpe.c) */
+    double *obs_below, *obs_above; /* cap_trials (obs_below: 2 cap_trials, the rest scratch) */
     int *kernel_of;          /* per trial: its kernel in its estimator (cap_trials) */
     unsigned char *group;    /* per trial: 0 none, 1 below, 2 above (cap_trials) */
-    int *order_below, *order_above; /* the kernels by mean (cap_trials + 1) */
+    int *order_below, *order_above; /* the kernels by mean (cap_trials + 2) */
     int cap_trials;
     /* TPE, kept across suggestions (tpe_obs_order.c): per parameter, the trials that have a value,
      * sorted by (internal value, trial), so no estimator has to sort its observations */
     int seen;                /* trials of the history folded in */
     double *seen_x;          /* their parameters as folded in (seen x D): a changed history restarts */
-    int *sorted_trial;       /* D x cap_seen */
-    double *sorted_key;      /* D x cap_seen */
-    int *n_sorted;           /* D */
+    int *sorted_trial;       /* (D + 1) x cap_seen: slot D holds the DONE trials by loss */
+    double *sorted_key;      /* (D + 1) x cap_seen */
+    int *n_sorted;           /* D + 1 */
     int cap_seen;
 };
 
 /* Folds trials seen..h->n - 1 into the per-parameter orders (from scratch if the trials already
  * folded in changed); 0, or -1 out of memory. */
 int qn_tpe_order_update(qn_sampler *s, const qn_history *h);
+/* The DONE trials of h (state DONE, value not NaN) by loss, ties by trial number, into idx (room
+ * for h->n); member: h->n bytes of scratch. Returns their count, or -1 (out of memory). */
+int qn_tpe_loss_order(qn_sampler *s, const qn_history *h, int *idx, unsigned char *member);
 
 int qn_grid_build(qn_sampler *s, char *err, size_t errlen);
 int qn_grid_suggest(qn_sampler *s, const qn_history *h, double *x);

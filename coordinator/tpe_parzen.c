@@ -1,8 +1,8 @@
 /* tpe_parzen.c: TPE's Parzen estimator over one parameter (Optuna's univariate _ParzenEstimator):
  * truncated-normal kernels at the observations plus a broad prior kernel, or smoothed one-hot rows
- * for a categorical; weights by default_weights; log densities with the corrected (>= 3.5) formula. */
+ * for a categorical; weights by default_weights; log densities with the corrected (>= 3.5) formula
+ * (the continuous one in tpe_density.c). */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,27 +30,39 @@ void qn_parzen_init(qn_parzen *pe) { memset(pe, 0, sizeof *pe); }
 void qn_parzen_release(qn_parzen *pe) {
     free(pe->mu), free(pe->sigma), free(pe->inv_sigma), free(pe->c), free(pe->logz), free(pe->ub);
     free(pe->logw), free(pe->cumw), free(pe->prob), free(pe->logp_mix), free(pe->scratch), free(pe->order);
-    free(pe->sidx), free(pe->smu), free(pe->pre_c), free(pe->pre_s), free(pe->suf_c), free(pe->suf_s);
+    free(pe->sorted_block), free(pe->live_chunk), free(pe->chunk_max);
     qn_parzen_init(pe);
 }
+
+enum { PAD = 16 }; /* the sorted view's padding on each side: a visit reads sixteen positions at a time */
 
 static int reserve(qn_parzen *pe, int n, int choices) {
     if (n > pe->cap) {
         int cap = n > 2 * pe->cap ? n : 2 * pe->cap;
-        double **arrays[] = {&pe->mu,   &pe->sigma, &pe->inv_sigma, &pe->c,     &pe->logz,  &pe->ub,   &pe->logw,
-                             &pe->cumw, &pe->scratch, &pe->smu,     &pe->pre_c, &pe->pre_s, &pe->suf_c, &pe->suf_s};
+        double **arrays[] = {&pe->mu, &pe->sigma, &pe->inv_sigma, &pe->c, &pe->logz, &pe->ub, &pe->logw, &pe->cumw,
+                             &pe->scratch};
         for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
-            /* 4 spare entries: the log-sum-exp pads its lanes in scratch */
-            double *p = realloc(*arrays[i], ((size_t)cap + 4) * sizeof(double));
+            /* 16 spare entries: the density stores its terms in scratch sixteen at a time */
+            double *p = realloc(*arrays[i], ((size_t)cap + 16) * sizeof(double));
             if (!p) return -1;
             *arrays[i] = p;
         }
         int *o = realloc(pe->order, 2 * (size_t)cap * sizeof(int)); /* the order, and the sort's buffer */
         if (!o) return -1;
         pe->order = o;
-        int *si = realloc(pe->sidx, (size_t)cap * sizeof(int));
-        if (!si) return -1;
-        pe->sidx = si, pe->cap = cap;
+        const size_t stride = (size_t)cap + 2 * PAD;
+        double *b = realloc(pe->sorted_block, 7 * stride * sizeof(double));
+        if (!b) return -1;
+        pe->sorted_block = b;
+        int *lc = realloc(pe->live_chunk, ((size_t)cap / 8 + 3) * sizeof(int));
+        if (!lc) return -1;
+        pe->live_chunk = lc;
+        double *cm = realloc(pe->chunk_max, ((size_t)cap / 8 + 5) * sizeof(double));
+        if (!cm) return -1;
+        pe->chunk_max = cm;
+        double **views[] = {&pe->smu, &pe->sc, &pe->sinv, &pe->pre_c, &pe->pre_s, &pe->suf_c, &pe->suf_s};
+        for (int i = 0; i < 7; i++) *views[i] = b + i * stride + PAD;
+        pe->cap = cap;
         pe->cap_choices = 0; /* prob's size depends on cap */
     }
     if (choices > pe->cap_choices) {
@@ -148,179 +160,70 @@ int qn_parzen_build_ordered(qn_parzen *pe, const qn_domain *d, const double *obs
         for (int k = 0; k < n; k++) ord[k] = k;
         qn_sort_by_key(ord, ord + pe->cap, n, pe->mu);
     }
+    const double smax = range, smin = o->consider_magic_clip ? range / fmin(100.0, 1.0 + n) : 1e-12;
+    const double log_density = !o->optuna31_density; /* Optuna 3.1-3.4 left out -log(sigma) */
+    /* most widths are the clip's minimum: 1/s and log(s) once per run of equal widths */
+    double last_s = NAN, last_inv = 0, last_log = 0;
+    double prev_mu = lo, mu = n > 0 ? pe->mu[ord[0]] : 0;
+    int ns = 0;
     for (int i = 0; i < n; i++) {
-        double left = pe->mu[ord[i]] - (i > 0 ? pe->mu[ord[i - 1]] : lo);
-        double right = (i + 1 < n ? pe->mu[ord[i + 1]] : hi) - pe->mu[ord[i]];
-        double s = left > right ? left : right;
-        if (!o->consider_endpoints && n >= 2) {
-            if (i == 0) s = right;
-            else if (i == n - 1) s = left;
+        const int k = ord[i];
+        const double next_mu = i + 1 < n ? pe->mu[ord[i + 1]] : hi;
+        double s;
+        if (k == m) s = range; /* the prior: centred, as wide as the domain */
+        else {
+            double left = mu - prev_mu, right = next_mu - mu;
+            s = left > right ? left : right;
+            if (!o->consider_endpoints && n >= 2) {
+                if (i == 0) s = right;
+                else if (i == n - 1) s = left;
+            }
+            /* fmin(fmax(s, smin), smax) without the calls: s is a finite width, smin > 0 */
+            s = s > smin ? s : smin;
+            s = s < smax ? s : smax;
         }
-        pe->sigma[ord[i]] = s;
-    }
-    double smax = range, smin = o->consider_magic_clip ? range / fmin(100.0, 1.0 + n) : 1e-12;
-    for (int k = 0; k < n; k++) pe->sigma[k] = fmin(fmax(pe->sigma[k], smin), smax);
-    pe->sigma[m] = range; /* the prior: centred, as wide as the domain */
-    for (int k = 0; k < n; k++) {
-        double s = pe->sigma[k], a = (lo - pe->mu[k]) / s, b = (hi - pe->mu[k]) / s;
-        pe->inv_sigma[k] = 1.0 / s;
-        /* beyond 9 sigma on both sides the cut tails weigh < 1e-19: log Z is 0 to double precision */
-        pe->logz[k] = (a < -9 && b > 9) ? 0.0 : qn_log_gauss_mass(a, b);
+        pe->sigma[k] = s;
+        if (s != last_s) last_s = s, last_inv = 1.0 / s, last_log = log(s);
+        pe->inv_sigma[k] = last_inv;
+        /* beyond 9 sigma on both sides the cut tails weigh < 1e-19: log Z is 0 to double precision.
+         * Far inside (9.5 sigma, with room for rounding) that needs no division. */
+        if (mu - lo > 9.5 * s && hi - mu > 9.5 * s) pe->logz[k] = 0.0;
+        else {
+            const double a = (lo - mu) / s, b = (hi - mu) / s;
+            pe->logz[k] = (a < -9 && b > 9) ? 0.0 : qn_log_gauss_mass(a, b);
+        }
         if (d->q > 0) {
             pe->c[k] = pe->logw[k] - pe->logz[k];
             pe->ub[k] = pe->c[k] + log(d->q / s) - LOG_SQRT_2PI;
         } else {
-            /* Optuna 3.1-3.4 left out -log(sigma) (the density of the standardised variable) */
-            pe->c[k] = pe->logw[k] - pe->logz[k] - LOG_SQRT_2PI - (o->optuna31_density ? 0.0 : log(s));
+            pe->c[k] = pe->logw[k] - pe->logz[k] - LOG_SQRT_2PI - (log_density ? last_log : 0.0);
+            /* the sorted view: pre_s holds each kernel's sigma until the running maxima below */
+            if (k != m) pe->smu[ns] = mu, pe->sc[ns] = pe->c[k], pe->sinv[ns] = last_inv, pe->pre_s[ns] = s, ns++;
         }
+        prev_mu = mu, mu = next_mu;
     }
     if (d->q > 0) return 0; /* the sorted view serves the continuous density only */
-    /* the observation kernels by mean (ord is sorted by mu; the prior, kernel m, is left out) */
-    int ns = 0;
-    for (int i = 0; i < n; i++)
-        if (ord[i] != m) pe->sidx[ns] = ord[i], pe->smu[ns] = pe->mu[ord[i]], ns++;
+    /* the observation kernels by mean (the prior left out), with running maxima of c and sigma
+     * from the right (suf_) and from the left (pre_) */
     pe->ns = ns;
-    for (int i = 0; i < ns; i++) {
-        int k = pe->sidx[i];
-        pe->pre_c[i] = i && pe->pre_c[i - 1] > pe->c[k] ? pe->pre_c[i - 1] : pe->c[k];
-        pe->pre_s[i] = i && pe->pre_s[i - 1] > pe->sigma[k] ? pe->pre_s[i - 1] : pe->sigma[k];
-    }
+    double run_c = -INFINITY, run_s = -INFINITY;
     for (int i = ns - 1; i >= 0; i--) {
-        int k = pe->sidx[i];
-        pe->suf_c[i] = i < ns - 1 && pe->suf_c[i + 1] > pe->c[k] ? pe->suf_c[i + 1] : pe->c[k];
-        pe->suf_s[i] = i < ns - 1 && pe->suf_s[i + 1] > pe->sigma[k] ? pe->suf_s[i + 1] : pe->sigma[k];
+        double c = pe->sc[i], s = pe->pre_s[i];
+        run_c = run_c > c ? run_c : c, run_s = run_s > s ? run_s : s;
+        pe->suf_c[i] = run_c, pe->suf_s[i] = run_s;
     }
+    run_c = -INFINITY, run_s = -INFINITY;
+    for (int i = 0; i < ns; i++) {
+        double c = pe->sc[i], s = pe->pre_s[i];
+        run_c = run_c > c ? run_c : c, run_s = run_s > s ? run_s : s;
+        pe->pre_c[i] = run_c, pe->pre_s[i] = run_s;
+    }
+    /* the padding: kernels whose bound is -inf stop a visit there */
+    double *const views[] = {pe->smu, pe->sc, pe->sinv, pe->pre_c, pe->pre_s, pe->suf_c, pe->suf_s};
+    const double fill[] = {0.0, -INFINITY, 0.0, -INFINITY, 1.0, -INFINITY, 1.0};
+    for (int a = 0; a < 7; a++)
+        for (int i = 0; i < PAD; i++) views[a][-1 - i] = views[a][ns + i] = fill[a];
     return 0;
-}
-
-/* e^x for x in (-NEGLIGIBLE, 0], within 2 ulp of exp(): x = k ln2 + r with |r| <= ln2 / 2, a
- * degree-13 Taylor polynomial of e^r (the error term r^14 / 14! is under 1e-17), times 2^k built in
- * the exponent bits. Inline and branch-free, unlike libm's exp, which dominated TPE's time. Written
- * for four lanes (GCC vector extension: one AVX2 register, or two SSE2 ones); each lane does the
- * same IEEE operations as a scalar evaluation, so results do not depend on the instruction set. */
-typedef double v4d __attribute__((vector_size(32)));
-typedef int64_t v4i __attribute__((vector_size(32)));
-
-static inline void exp_neg4(v4d *inout) { /* by pointer: a vector by value would change the ABI */
-    const v4d x = *inout;
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
-    v4d shifted = x * 1.44269504088896340736 + shifter;
-    v4d k = shifted - shifter;
-    v4d r = (x - k * ln2_hi) - k * ln2_lo;
-    v4d p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    /* the low bits of `shifted` hold k as an integer: 2^k is (k + 1023) in the exponent field */
-    const v4i shifter_bits = (v4i)(v4d){shifter, shifter, shifter, shifter};
-    v4i scale = (((v4i)shifted - shifter_bits) + 1023) << 52;
-    *inout = p * (v4d)scale;
-}
-
-/* e^x of one row of four lanes, lanes at or below the floor giving 0 */
-static inline void masked_exp(const double *row, v4d *e) {
-    const v4d floor_ = {-NEGLIGIBLE, -NEGLIGIBLE, -NEGLIGIBLE, -NEGLIGIBLE};
-    v4d x;
-    memcpy(&x, row, sizeof x);
-    v4i live = x > floor_;
-    x = (v4d)(((v4i)x & live) | ((v4i)floor_ & ~live)); /* evaluated at the floor, then masked to 0 */
-    exp_neg4(&x);
-    *e = (v4d)((v4i)x & live);
-}
-
-/* sum[l] += e^row[l] over rows in order, four rows at a time: four independent polynomial chains
- * hide their latency. Compiled for AVX2 and for the baseline, picked at load time. */
-__attribute__((target_clones("avx2", "default"))) static void sum_exp_rows(const double *t, int rows, double sum[4]) {
-    v4d s;
-    memcpy(&s, sum, sizeof s);
-    int j = 0;
-    for (; j + 4 <= rows; j += 4) {
-        const double *r = t + 4 * j;
-        v4d e0, e1, e2, e3;
-        masked_exp(r, &e0), masked_exp(r + 4, &e1), masked_exp(r + 8, &e2), masked_exp(r + 12, &e3);
-        s += e0, s += e1, s += e2, s += e3;
-    }
-    for (; j < rows; j++) {
-        v4d e;
-        masked_exp(t + 4 * j, &e);
-        s += e;
-    }
-    memcpy(sum, &s, sizeof s);
-}
-
-/* sum[l] += e^(t[i] - top) over i = l mod 4 in order of i, terms NEGLIGIBLE below top adding
- * nothing. t is overwritten, and must have room for cnt + 3 entries: each lane's live terms are
- * first packed (in place, in order) into slots l, l + 4, l + 8, ..., so no exponential is spent on a
- * dead term, then evaluated a row of four lanes at a time. */
-static inline void add_exp_terms(double *t, int cnt, double top, double sum[4]) {
-    /* branch-free: every term is written to its lane's next slot, which only a live one advances
-     * (slot 4 * live[l] + l <= i: only entries already read are overwritten) */
-    int n0 = 0, n1 = 0, n2 = 0, n3 = 0, i = 0; /* four counters in registers, not an array */
-    for (; i + 4 <= cnt; i += 4) {
-        double x0 = t[i] - top, x1 = t[i + 1] - top, x2 = t[i + 2] - top, x3 = t[i + 3] - top;
-        t[4 * n0] = x0, n0 += x0 > -NEGLIGIBLE;
-        t[4 * n1 + 1] = x1, n1 += x1 > -NEGLIGIBLE;
-        t[4 * n2 + 2] = x2, n2 += x2 > -NEGLIGIBLE;
-        t[4 * n3 + 3] = x3, n3 += x3 > -NEGLIGIBLE;
-    }
-    int live[4] = {n0, n1, n2, n3};
-    for (; i < cnt; i++) {
-        double x = t[i] - top;
-        t[4 * live[i & 3] + (i & 3)] = x;
-        live[i & 3] += x > -NEGLIGIBLE;
-    }
-    int rows = live[0];
-    for (int l = 1; l < 4; l++) rows = live[l] > rows ? live[l] : rows;
-    for (int l = 0; l < 4; l++)
-        for (int j = live[l]; j < rows; j++) t[4 * j + l] = -NEGLIGIBLE;
-    sum_exp_rows(t, rows, sum);
-}
-
-/* The continuous log density, visiting kernels outward from v in order of their means: beyond a
- * position where even the largest constant and widest kernel further out fall NEGLIGIBLE below the
- * best term so far, no kernel can add to the sum. The prior kernel is always visited. */
-static double logpdf_continuous(const qn_parzen *pe, double v) {
-    const int ns = pe->ns, prior = pe->n - 1;
-    double *t = pe->scratch, zp = (v - pe->mu[prior]) * pe->inv_sigma[prior];
-    double top = pe->c[prior] - 0.5 * zp * zp;
-    int cnt = 0;
-    t[cnt++] = top;
-    int lo = 0, hi = ns; /* first position with mean >= v */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (pe->smu[mid] < v) lo = mid + 1;
-        else hi = mid;
-    }
-    for (int j = lo; j < ns; j++) {
-        double dist = pe->smu[j] - v, zb = dist / pe->suf_s[j];
-        if (pe->suf_c[j] - 0.5 * zb * zb < top - NEGLIGIBLE) break;
-        int k = pe->sidx[j];
-        double z = dist * pe->inv_sigma[k], tk = pe->c[k] - 0.5 * z * z;
-        top = tk > top ? tk : top;
-        t[cnt++] = tk;
-    }
-    for (int j = lo - 1; j >= 0; j--) {
-        double dist = v - pe->smu[j], zb = dist / pe->pre_s[j];
-        if (pe->pre_c[j] - 0.5 * zb * zb < top - NEGLIGIBLE) break;
-        int k = pe->sidx[j];
-        double z = dist * pe->inv_sigma[k], tk = pe->c[k] - 0.5 * z * z;
-        top = tk > top ? tk : top;
-        t[cnt++] = tk;
-    }
-    /* four partial sums: a chain of dependent adds would cost more than the exponentials */
-    double sum[4] = {0, 0, 0, 0};
-    add_exp_terms(t, cnt, top, sum);
-    return top + log((sum[0] + sum[1]) + (sum[2] + sum[3]));
 }
 
 double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v) {
@@ -329,7 +232,7 @@ double qn_parzen_logpdf(const qn_parzen *pe, const qn_domain *d, double v) {
         return c >= 0 && c < d->n_choices ? pe->logp_mix[c] : -INFINITY;
     }
     if (!(v >= d->lo && v <= d->hi)) return -INFINITY;
-    if (d->q == 0) return logpdf_continuous(pe, v);
+    if (d->q == 0) return qn_parzen_logpdf_continuous(pe, v);
     /* discrete: the mass of the cell [v - q/2, v + q/2] costs two erfc: bound it first by the cell's
      * width times the density at its point nearest the mean, and compute only kernels whose bound
      * reaches within NEGLIGIBLE of the best exact term */

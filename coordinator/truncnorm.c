@@ -7,8 +7,13 @@
 #define SQRT1_2 0.70710678118654752440
 #define LOG_SQRT_2PI 0.91893853320467274178
 
-/* Phi(a) through erfc, which keeps the lower tail's relative accuracy */
-static double ndtr(double a) { return 0.5 * erfc(-a * SQRT1_2); }
+/* Phi(a) through erfc, which keeps the lower tail's relative accuracy. erfc(x) < 1e-342 for
+ * x >= 28, below the smallest double: 0 without the call (most of TPE's kernels lie that many
+ * sigma inside the domain). */
+static double ndtr(double a) {
+    double x = -a * SQRT1_2;
+    return x >= 28 ? 0.0 : 0.5 * erfc(x);
+}
 
 double qn_log_ndtr(double a) {
     if (a > 6) return log1p(-ndtr(-a));

@@ -287,6 +287,83 @@ Test(tpe, kept_order_follows_history) {
     qn_sampler_free(s);
 }
 
+/* The continuous density visits only the kernels within reach of its point, sixteen at a time, and
+ * takes exponentials only of live terms: against a plain log-sum-exp over every kernel, for 600
+ * observations in clusters with ties, at the domain's ends and at points between and on the means,
+ * with both density formulas. */
+Test(tpe, density_matches_every_kernel_sum) {
+    qn_space_param p = qn_param_float("x", -2, 3, 0);
+    qn_domain d;
+    qn_domain_of(&p, &d);
+    qn_sampler_options o = defaults();
+    enum { M = 600 };
+    static double obs[M];
+    uint64_t z = 12345;
+    for (int i = 0; i < M; i++) {
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(z >> 11) * 0x1.0p-53;
+        /* a tight cluster, a loose one, repeated values and the ends */
+        obs[i] = i % 7 == 0 ? 0.25 : i % 5 == 0 ? 2.9 + 0.1 * u : i % 2 ? 1e-3 * u : -2 + 5 * u * u;
+        if (i == 1) obs[i] = -2;
+        if (i == 2) obs[i] = 3;
+    }
+    qn_parzen pe;
+    qn_parzen_init(&pe);
+    for (int variant = 0; variant < 2; variant++) {
+        o.optuna31_density = variant;
+        cr_assert_eq(qn_parzen_build(&pe, &d, obs, M, &o), 0);
+        for (int j = 0; j <= 400; j++) {
+            double v = j < 350 ? -2 + 5.0 * j / 349 : obs[j - 350];
+            double top = -INFINITY, t[M + 1];
+            for (int k = 0; k <= M; k++) {
+                double s = pe.sigma[k], zk = (v - pe.mu[k]) / s;
+                double logz = log(Phi((d.hi - pe.mu[k]) / s) - Phi((d.lo - pe.mu[k]) / s));
+                t[k] = pe.logw[k] - logz - 0.5 * zk * zk - 0.5 * log(2 * M_PI) - (variant ? 0 : log(s));
+                top = fmax(top, t[k]);
+            }
+            double sum = 0;
+            for (int k = 0; k <= M; k++) sum += exp(t[k] - top);
+            double want = top + log(sum), got = qn_parzen_logpdf(&pe, &d, v);
+            cr_assert_float_eq(got, want, 1e-11 * fmax(1, fabs(want)), "variant %d, v=%.17g: %.17g vs %.17g", variant, v,
+                               got, want);
+        }
+    }
+    qn_parzen_release(&pe);
+}
+
+/* The DONE trials' order by loss kept across suggestions follows a history where trials finish out
+ * of order, fail, tie, and change value after finishing: every suggestion equals a fresh sampler's. */
+Test(tpe, kept_loss_order_follows_history) {
+    qn_space_param ps[2] = {qn_param_float("x1", -5, 10, 0), qn_param_float("x2", 0, 15, 0)};
+    qn_space sp = {2, ps};
+    static double xs[90 * 2];
+    qn_trial_state st[90];
+    double val[90], fresh[2];
+    char err[256];
+    for (int maximize = 0; maximize < 2; maximize++) {
+        qn_sampler_options o = defaults();
+        o.n_startup_trials = 5, o.maximize = maximize;
+        qn_sampler *s = qn_sampler_new(QN_SAMPLER_TPE, &sp, &o, err, sizeof err);
+        cr_assert_not_null(s, "%s", err);
+        for (int t = 0; t < 90; t++) {
+            qn_history h = {t, st, val, xs};
+            cr_assert_eq(qn_sampler_suggest(s, &h, xs + 2 * t, err, sizeof err), 0);
+            qn_sampler *f = qn_sampler_new(QN_SAMPLER_TPE, &sp, &o, err, sizeof err);
+            cr_assert_eq(qn_sampler_suggest(f, &h, fresh, err, sizeof err), 0);
+            cr_assert_eq(memcmp(fresh, xs + 2 * t, sizeof fresh), 0, "maximize %d, trial %d", maximize, t);
+            qn_sampler_free(f);
+            st[t] = QN_TRIAL_RUNNING, val[t] = NAN;
+            /* every third trial finishes two suggestions late; values rounded, so losses tie */
+            if (t % 3) st[t] = QN_TRIAL_DONE, val[t] = round(branin(xs + 2 * t));
+            if (t >= 2 && (t - 2) % 3 == 0) st[t - 2] = QN_TRIAL_DONE, val[t - 2] = round(branin(xs + 2 * (t - 2)));
+            if (t == 40) val[12] = -val[12] + 3;         /* a finished trial's value changes */
+            if (t == 60) st[20] = QN_TRIAL_FAILED;       /* and one fails after finishing */
+            if (t == 70) st[25] = QN_TRIAL_DONE, val[25] = NAN;
+        }
+        qn_sampler_free(s);
+    }
+}
+
 /* opt chooses which of lr (choice 0) and momentum (choice 1) exists */
 static double cond_f(const double *x) {
     return x[0] == 0 ? (log10(x[1]) + 2) * (log10(x[1]) + 2) : 0.5 + (x[2] - 0.9) * (x[2] - 0.9);

@@ -115,10 +115,7 @@ int qn_bench_attention_main(int argc, char **argv, int self, const char *help) {
                 if (parse_shape(v, shape)) return 2;
                 have_shape = 1;
             } else {
-                char *end;
-                threads = strtol(v, &end, 10);
-                if (!*v || *end || threads < 1 || threads > 1024)
-                    return qn_usage_error("bench", "--threads takes an integer in [1, 1024], not '%s'", v);
+                if (qn_int_flag("bench", a, v, 1, 1024, &threads)) return 2;
             }
         } else if (a[0] == '-') {
             return qn_usage_error("bench", "unknown option '%s' for bench attention (--shape, --causal, --threads, --json)", a);

@@ -527,13 +527,7 @@ int qn_bench_decode_main(int argc, char **argv, int self, const char *help) {
             const char *v = argv[++i];
             if (strcmp(a, "--model") == 0) model = v;
             else if (strcmp(a, "--precision") == 0) precision = v;
-            else {
-                char *end;
-                long x = strtol(v, &end, 10);
-                if (!*v || *end || x < opts[k].lo || x > opts[k].hi)
-                    return qn_usage_error("bench", "%s takes an integer in [%ld, %ld], not '%s'", a, opts[k].lo, opts[k].hi, v);
-                val[k] = x;
-            }
+            else if (qn_int_flag("bench", a, v, opts[k].lo, opts[k].hi, &val[k])) return 2;
         } else if (a[0] == '-') {
             return qn_usage_error("bench", "unknown option '%s' for bench decode (--model, --precision, --batch, --prompt-len, "
                                            "--new-tokens, --threads, --json)", a);

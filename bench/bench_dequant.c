@@ -112,10 +112,7 @@ int qn_bench_dequant_main(int argc, char **argv, int self, const char *help) {
             json = 1;
         } else if (strcmp(a, "--size") == 0) {
             if (i + 1 >= argc) return qn_usage_error("bench", "--size needs a value");
-            const char *v = argv[++i];
-            char *end;
-            mib = strtol(v, &end, 10);
-            if (!*v || *end || mib < 1 || mib > 4096) return qn_usage_error("bench", "--size takes an integer in [1, 4096], not '%s'", v);
+            if (qn_int_flag("bench", a, argv[++i], 1, 4096, &mib)) return 2;
         } else if (a[0] == '-') {
             return qn_usage_error("bench", "unknown option '%s' for bench dequant (--size, --json)", a);
         } else {

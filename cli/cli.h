@@ -20,5 +20,8 @@ int qn_cmd_tokenize(int argc, char **argv);
 int qn_usage_error(const char *cmd, const char *fmt, ...);
 /* 1 if argv[i] is -h or --help. */
 int qn_is_help(const char *arg);
+/* An integer flag value in [lo, hi] into out: 0, or the usage error (2) "FLAG takes an integer in
+ * [LO, HI], not 'VALUE'" for CMD. */
+int qn_int_flag(const char *cmd, const char *flag, const char *value, long lo, long hi, long *out);
 
 #endif

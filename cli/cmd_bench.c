@@ -134,14 +134,6 @@ static const char *help =
     "                  \"bound_tokens_per_s\": Z, \"device_peak_bytes\": M, ...}, ...]}\n"
     "  -h, --help      this help\n";
 
-static int int_arg(const char *flag, const char *v, long lo, long hi, long *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) return qn_usage_error("bench", "%s takes an integer in [%ld, %ld], not '%s'", flag, lo, hi, v);
-    *out = x;
-    return 0;
-}
-
 int qn_cmd_bench(int argc, char **argv) {
     static const struct {
         const char *flag, *bench; /* the benchmark the flag belongs to */
@@ -188,7 +180,7 @@ int qn_cmd_bench(int argc, char **argv) {
         } else if (k < N_OPTS || ks < N_SOPTS) {
             if (i + 1 >= argc) return qn_usage_error("bench", "%s needs a value", a);
             if (k == N_OPTS) sval[ks] = argv[++i], given[N_OPTS + ks] = a;
-            else if (int_arg(a, argv[++i], opts[k].lo, opts[k].hi, &val[k])) return 2;
+            else if (qn_int_flag("bench", a, argv[++i], opts[k].lo, opts[k].hi, &val[k])) return 2;
             else given[k] = a;
         } else if (a[0] == '-') {
             return qn_usage_error("bench", "unknown option '%s'", a);

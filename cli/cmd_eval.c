@@ -347,12 +347,9 @@ int qn_cmd_eval(int argc, char **argv) {
     if ((ids_path != NULL) != (out_path != NULL) || (mask_path && !ids_path))
         return qn_usage_error("eval", "--input-ids and --dump-logits go together (--attention-mask with them)");
     if ((dump_ids || dump_labels) && !data) return qn_usage_error("eval", "--dump-ids and --dump-labels need --data");
-    int limit = 0, max_len = 0;
-    char *end;
-    if (limit_s && ((limit = (int)strtol(limit_s, &end, 10)) <= 0 || *end))
-        return qn_usage_error("eval", "--limit must be a positive integer, not '%s'", limit_s);
-    if (maxlen_s && ((max_len = (int)strtol(maxlen_s, &end, 10)) < 2 || *end || max_len > 4096))
-        return qn_usage_error("eval", "--max-len must be an integer in 2..4096, not '%s'", maxlen_s);
+    long limit = 0, max_len = 0;
+    if (limit_s && qn_int_flag("eval", "--limit", limit_s, 1, INT32_MAX, &limit)) return 2;
+    if (maxlen_s && qn_int_flag("eval", "--max-len", maxlen_s, 2, 4096, &max_len)) return 2;
 
     char path[4096], err[1024];
     int64_t id = -1;
@@ -370,7 +367,7 @@ int qn_cmd_eval(int argc, char **argv) {
     }
     int rc = 0;
     if (ids_path) rc = dump_logits(model, tp, ids_path, mask_path, out_path);
-    if (!rc && data) rc = accuracy(model, tp, data, limit, max_len, dump_ids, dump_labels);
+    if (!rc && data) rc = accuracy(model, tp, data, (int)limit, (int)max_len, dump_ids, dump_labels);
     if (tp) qn_recorded_trial_free(tp);
     return rc;
 }

@@ -65,11 +65,8 @@ static double now_s(void) {
 }
 
 static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return qn_usage_error("generate", "%s must be an integer in [%d, %d], not '%s'", flag, lo, hi, s);
+    long v;
+    if (qn_int_flag("generate", flag, s, lo, hi, &v)) return 2;
     *out = (int)v;
     return 0;
 }

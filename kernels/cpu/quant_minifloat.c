@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "format_elem.h"
+#include "fakequant_isa.h"
 #include "stream_store.h"
 
 static int default_bias_of(int exponent_width, int exponent_bias) {
@@ -145,22 +146,184 @@ static inline __attribute__((always_inline)) void minifloat_loop(const float *x,
     }
 }
 
-QN_SIMD_CLONES void qn_quant_minifloat_denorm(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
+/* ---- AVX-512: the add path's operations, 16 lanes at a time, written out so that 16 elements cost
+ * about 20 vector operations (the portable loop's NaN marking and second pass over the chunk are gone)
+ * and the output goes to memory straight from the registers (streamed for large arrays: no L1 buffer,
+ * one fence at the end). The same float operations in the same order as minifloat_*_add, with the
+ * products by powers of two done on the bits, which gives the same values: c = 2^(es+23) is
+ * eb + ((23 - m) << 23); ieee's binade maximum (2 smax + 1) * step is eb with the top m fraction bits
+ * set; denorm's smax * step is 2^E - 2^(E-m). The lanes minifloat_*_add would mark are flagged by
+ * compares instead, and a vector holding any is finished element by element with the exact function. */
+#ifdef QN_FAKEQUANT_AVX512
+#include <immintrin.h>
+
+typedef struct {
+    __m512i abs_mask, exp_mask, lo, hi, c_shift, frac_top, window, one_below;
+    __m512 tiny, near_zero, lim_sub;
+} mf_consts;
+
+static QN_AVX512_FN mf_consts mf_consts_for(int m, int b, int emax, int ieee) {
+    const uint32_t elo = (uint32_t)((ieee ? 128 : 127) - b) << 23, ehi = (uint32_t)(emax + 127) << 23;
+    const float smax = (float)((1 << m) - 1);
+    mf_consts k;
+    k.abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
+    k.exp_mask = _mm512_set1_epi32(0x7F800000);
+    k.lo = _mm512_set1_epi32((int)elo);
+    k.hi = _mm512_set1_epi32((int)ehi);
+    k.c_shift = _mm512_set1_epi32((23 - m) << 23);
+    k.frac_top = _mm512_set1_epi32((int)(((1u << m) - 1u) << (23 - m)));
+    k.window = _mm512_set1_epi32((int)(ieee ? QN_LOG2_WINDOW : QN_LOG2_WINDOW - 1u));
+    k.one_below = _mm512_set1_epi32((int)(1u << (24 - m))); /* smax * step = 2^E - 2^(E-m), m >= 1 */
+    k.tiny = _mm512_set1_ps(1e-9f);
+    k.near_zero = _mm512_set1_ps(1e-8f);
+    k.lim_sub = _mm512_set1_ps(smax * qn_f32_from_bits(elo - ((uint32_t)m << 23))); /* ieee's subnormal cap */
+    return k;
+}
+
+/* 16 elements; *slow gets the lanes to recompute exactly. */
+static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_ieee16(__m512 x, const mf_consts *k, __mmask16 *slow) {
+    const __m512i v = _mm512_and_si512(_mm512_castps_si512(x), k->abs_mask);
+    const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(v), k->tiny));
+    const __m512i eu = _mm512_and_si512(u, k->exp_mask);
+    const __m512i eb = _mm512_min_epu32(_mm512_max_epu32(eu, k->lo), k->hi);
+    const __m512 c = _mm512_castsi512_ps(_mm512_add_epi32(eb, k->c_shift));
+    const __mmask16 normal = _mm512_cmp_epu32_mask(eu, k->lo, _MM_CMPINT_NLT);
+    const __m512 lim = _mm512_castsi512_ps(_mm512_mask_or_epi32(_mm512_castps_si512(k->lim_sub), normal, eb, k->frac_top));
+    const __m512 vf = _mm512_castsi512_ps(v);
+    __m512 q = _mm512_min_ps(_mm512_sub_ps(_mm512_add_ps(vf, c), c), lim); /* q < lim ? q : lim */
+    q = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(q), _mm512_castps_si512(x), k->abs_mask, 0xE4));
+    const __mmask16 pass = _mm512_cmp_ps_mask(vf, k->near_zero, _CMP_LE_OQ);
+    q = _mm512_mask_add_ps(q, pass, x, _mm512_setzero_ps()); /* xi + 0.0f */
+    /* minifloat_ieee_add's flags: u's fraction within the window below the next binade, or u in a higher
+     * binade than v, are together "u + window has other exponent bits than v"; v >= inf bits: inf, NaN */
+    const __m512i t = _mm512_xor_si512(_mm512_add_epi32(u, k->window), v);
+    *slow = _mm512_cmp_epu32_mask(t, _mm512_set1_epi32(0x800000), _MM_CMPINT_NLT) |
+            _mm512_cmp_epu32_mask(v, k->exp_mask, _MM_CMPINT_NLT);
+    return q;
+}
+
+static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_denorm16(__m512 x, const mf_consts *k, __mmask16 *slow) {
+    const __m512i v = _mm512_and_si512(_mm512_castps_si512(x), k->abs_mask);
+    const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(v), k->tiny));
+    const __m512i frac_ones = _mm512_set1_epi32(0x7FFFFF);
+    const __m512i eu = _mm512_and_si512(_mm512_add_epi32(u, frac_ones), k->exp_mask); /* ceil(log2 u) */
+    const __m512i eb = _mm512_min_epu32(_mm512_max_epu32(eu, k->lo), k->hi);
+    const __m512 c = _mm512_castsi512_ps(_mm512_add_epi32(eb, k->c_shift));
+    const __m512 lim = _mm512_castsi512_ps(_mm512_sub_epi32(eb, k->one_below));
+    const __m512 vf = _mm512_castsi512_ps(v);
+    __m512 q = _mm512_min_ps(_mm512_sub_ps(_mm512_add_ps(vf, c), c), lim);
+    q = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(q), _mm512_castps_si512(x), k->abs_mask, 0xE4));
+    const __mmask16 pass = _mm512_cmp_ps_mask(vf, k->near_zero, _CMP_LE_OQ);
+    q = _mm512_mask_add_ps(q, pass, x, _mm512_setzero_ps());
+    /* minifloat_denorm_add's flags: u inf or NaN, or u's fraction in [1, window) */
+    const __m512i frac_less_one = _mm512_sub_epi32(_mm512_and_si512(u, frac_ones), _mm512_set1_epi32(1));
+    *slow = _mm512_cmp_epu32_mask(u, k->exp_mask, _MM_CMPINT_NLT) |
+            _mm512_cmp_epu32_mask(frac_less_one, k->window, _MM_CMPINT_LT);
+    return q;
+}
+
+static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_vector(const float *x, const mf_consts *k, int ieee,
+                                                                         __mmask16 *slow) {
+    return ieee ? mf_ieee16(_mm512_loadu_ps(x), k, slow) : mf_denorm16(_mm512_loadu_ps(x), k, slow);
+}
+
+static inline __attribute__((always_inline)) QN_AVX512_FN void mf_store(float *y, __m512 q, int stream) {
+    if (stream) _mm512_stream_ps(y, q);
+    else _mm512_storeu_ps(y, q);
+}
+
+/* Vectors from i on, up to the first that holds a lane to recompute; returns where it stopped. A
+ * function of its own with no call inside, so the constants stay in registers. */
+static inline __attribute__((always_inline)) QN_AVX512_FN size_t mf_span(const float *x, float *y, size_t i, size_t i1,
+                                                                       const mf_consts *kp, int ieee, int stream) {
+    const mf_consts k = *kp;
+    for (; i + 16 <= i1; i += 16) {
+        __mmask16 slow;
+        const __m512 q = mf_vector(x + i, &k, ieee, &slow);
+        if (__builtin_expect(slow != 0, 0)) break;
+        mf_store(y + i, q, stream);
+    }
+    return i;
+}
+#define MF_SPAN(name, ieee, stream)                                                                                    \
+    static __attribute__((noinline)) QN_AVX512_FN size_t name(const float *x, float *y, size_t i, size_t i1,          \
+                                                              const mf_consts *k) {                                    \
+        return mf_span(x, y, i, i1, k, ieee, stream);                                                                  \
+    }
+MF_SPAN(mf_span_ieee_stream, 1, 1)
+MF_SPAN(mf_span_ieee_plain, 1, 0)
+MF_SPAN(mf_span_denorm_stream, 0, 1)
+MF_SPAN(mf_span_denorm_plain, 0, 0)
+
+/* [i0, i1) of x into y; with `stream`, y + i0 is 64-byte aligned. */
+static QN_AVX512_FN void mf_avx512(const float *x, float *y, size_t i0, size_t i1, int m, int b, float emin, float emax,
+                                   int ieee, int stream) {
+    const mf_consts k = mf_consts_for(m, b, (int)emax, ieee);
+    size_t (*span)(const float *, float *, size_t, size_t, const mf_consts *) =
+        ieee ? (stream ? mf_span_ieee_stream : mf_span_ieee_plain) : (stream ? mf_span_denorm_stream : mf_span_denorm_plain);
+    for (size_t i = i0;; i += 16) {
+        i = span(x, y, i, i1, &k);
+        if (i + 16 > i1) break;
+        __mmask16 slow; /* the vector it stopped at: its flagged lanes by the exact function */
+        float lane[16];
+        _mm512_storeu_ps(lane, mf_vector(x + i, &k, ieee, &slow));
+        for (int j = 0; j < 16; j++)
+            if (slow >> j & 1)
+                lane[j] = ieee ? minifloat_ieee_fix(x[i + (size_t)j], m, b, emin, emax)
+                               : minifloat_denorm_fix(x[i + (size_t)j], m, b, emin, emax);
+        mf_store(y + i, _mm512_loadu_ps(lane), stream);
+    }
+    if (stream) _mm_sfence(); /* streamed stores are ordered before anything that follows */
+}
+#endif
+
+QN_SIMD_CLONES static void minifloat_denorm_portable(const float *x, float *y, size_t n, int m, int b, float emin,
+                                                     float emax) {
+    minifloat_loop(x, y, n, m, b, emin, emax, 0);
+}
+QN_SIMD_CLONES static void minifloat_ieee_portable(const float *x, float *y, size_t n, int m, int b, float emin,
+                                                   float emax) {
+    minifloat_loop(x, y, n, m, b, emin, emax, 1);
+}
+
+/* The AVX-512 loop where the CPU has it (fakequant_isa.h) and the add path applies (m >= 1 for its lim
+ * arithmetic). */
+static void minifloat_run(const float *x, float *y, size_t n, int m, int b, float emin, float emax, int ieee) {
+#ifdef QN_FAKEQUANT_AVX512
+    if (m >= 1 && add_ok(m, (ieee ? 1 : 0) - b - m, (int)emax) && qn_fakequant_avx512()) {
+        /* streamed stores need 64-byte aligned destinations: the few elements before one go the portable way */
+        const int stream = n >= QN_STREAM_MIN_FLOATS;
+        size_t head = stream ? (size_t)((64 - ((uintptr_t)y & 63)) & 63) / sizeof(float) : 0;
+        if (head > n) head = n;
+        const size_t body = head + (n - head) / 16 * 16;
+        if (ieee) minifloat_ieee_portable(x, y, head, m, b, emin, emax);
+        else minifloat_denorm_portable(x, y, head, m, b, emin, emax);
+        mf_avx512(x, y, head, body, m, b, emin, emax, ieee, stream);
+        if (ieee) minifloat_ieee_portable(x + body, y + body, n - body, m, b, emin, emax);
+        else minifloat_denorm_portable(x + body, y + body, n - body, m, b, emin, emax);
+        return;
+    }
+#endif
+    if (ieee) minifloat_ieee_portable(x, y, n, m, b, emin, emax);
+    else minifloat_denorm_portable(x, y, n, m, b, emin, emax);
+}
+
+void qn_quant_minifloat_denorm(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
     const int m = width - exponent_width - 1, b = default_bias_of(exponent_width, exponent_bias);
     const float emin = (float)-b, emax = (float)((1 << exponent_width) - 1 - b);
     if (!fast_ok(m, b, emin, emax)) {
         for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_denorm_elem(x[i], m, emin, emax);
         return;
     }
-    minifloat_loop(x, y, n, m, b, emin, emax, 0);
+    minifloat_run(x, y, n, m, b, emin, emax, 0);
 }
 
-QN_SIMD_CLONES void qn_quant_minifloat_ieee(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
+void qn_quant_minifloat_ieee(const float *x, float *y, size_t n, int width, int exponent_width, int exponent_bias) {
     const int m = width - exponent_width - 1, b = default_bias_of(exponent_width, exponent_bias);
     const float emin = (float)-b, emax = (float)((1 << exponent_width) - 1 - b);
     if (!fast_ok(m, b, emin, emax)) {
         for (size_t i = 0; i < n; i++) y[i] = qn_minifloat_ieee_elem(x[i], m, (float)b, emin, emax);
         return;
     }
-    minifloat_loop(x, y, n, m, b, emin, emax, 1);
+    minifloat_run(x, y, n, m, b, emin, emax, 1);
 }

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_lab4.h"
 #include "../cli/cli.h" /* qn_usage_error, qn_is_help: the subcommands parse their own flags */
 #include "qn_kernels.h"
@@ -44,14 +44,14 @@ static int time_cpu(const int *s, int causal, sdpa_times *t) {
     for (int path = 0; path < 2 && rc == 0; path++) {
         double best = INFINITY, spent = 0.0;
         for (int rep = 0; rep <= MAX_REPS && (rep < 2 || spent < 0.5); rep++) {
-            double t0 = qn_bench_now();
+            double t0 = qn_clock_monotonic_s();
             if (path == 0) qn_sdpa_naive(o1, scores, q, k, v, B, H, T, D, causal);
             else if (qn_sdpa_fused(o2, q, k, v, B, H, T, D, causal) != 0) {
                 fprintf(stderr, "quench: bench: fused attention: out of memory\n");
                 rc = 1;
                 break;
             }
-            double dt = qn_bench_now() - t0;
+            double dt = qn_clock_monotonic_s() - t0;
             spent += dt;
             if (rep > 0 && dt < best) best = dt; /* run 0 faults the pages in */
         }

@@ -7,7 +7,7 @@
  * the median ignores the steps another process disturbed. Without --model a random Llama larger than
  * the caches is written to a temporary directory (docs/benchmarks.md). On a machine with a GPU the
  * same decode also runs on the CUDA backend, against the device's copy bandwidth (bench_decode_cuda.c). */
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_decode.h"
 #include "bench_decode_cuda.h"
 
@@ -168,14 +168,14 @@ static double copy_bandwidth(size_t bytes, int threads) {
     for (int t = 0; t < threads; t++)
         s[t] = (copy_slice){dst + (size_t)t * per, src + (size_t)t * per, t == threads - 1 ? bytes - (size_t)t * per : per};
     for (int pass = 0; pass <= COPY_PASSES; pass++) {
-        double t0 = qn_bench_now();
+        double t0 = qn_clock_monotonic_s();
         int started = 0;
         for (int t = 1; t < threads; t++, started++)
             if (pthread_create(&tid[t], NULL, copy_one, &s[t]) != 0) break;
         copy_one(&s[0]);
         for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
         for (int t = started + 1; t < threads; t++) copy_one(&s[t]); /* threads that could not start */
-        double dt = qn_bench_now() - t0;
+        double dt = qn_clock_monotonic_s() - t0;
         if (pass > 0 && dt < best) best = dt;
     }
 out:
@@ -248,11 +248,11 @@ static int measure(const char *dir, result *r, int B, int T, int S, const int32_
     for (int s = 0; s < S; s++) {
         /* one step: the forward of B new tokens, their logits (the LM head read once for all B) and
          * the greedy choice: what a user waits for between two tokens */
-        double t0 = qn_bench_now();
+        double t0 = qn_clock_monotonic_s();
         if ((rc = qn_llm_forward(m, tok, 1, hidden, err, errlen)) != 0) goto out;
         qn_llm_logits(m, hidden, B, logits);
         for (int b = 0; b < B; b++) tok[b] = argmax(logits + (size_t)b * V, V);
-        times[s] = qn_bench_now() - t0;
+        times[s] = qn_clock_monotonic_s() - t0;
         for (int b = 0; b < B; b++) r->tokens[(size_t)b * (S + 1) + s + 1] = tok[b];
     }
     qsort(times, (size_t)S, sizeof *times, cmp_double);

@@ -10,7 +10,7 @@
 
 #include "../worker/llm.h"
 #include "../worker/llm_cuda.h"
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "qn_kernels.h"
 
 enum { COPY_MIB = 1024, GPU = 0 };
@@ -37,10 +37,10 @@ static int measure(const char *dir, const char *precision, int B, int T, int S, 
     if (!rc) rc = qn_llm_cuda_next_tokens(d, tok, NULL, err, errlen);
     for (int b = 0; !rc && b < B; b++) all[(size_t)b * (S + 1)] = tok[b];
     for (int s = 0; !rc && s < S; s++) {
-        double t0 = qn_bench_now();
+        double t0 = qn_clock_monotonic_s();
         rc = qn_llm_cuda_forward(d, tok, 1, err, errlen);
         if (!rc) rc = qn_llm_cuda_next_tokens(d, tok, NULL, err, errlen);
-        times[s] = qn_bench_now() - t0;
+        times[s] = qn_clock_monotonic_s() - t0;
         for (int b = 0; b < B; b++) all[(size_t)b * (S + 1) + s + 1] = tok[b];
     }
     if (!rc) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_lab4.h"
 #include "../cli/cli.h" /* qn_usage_error, qn_is_help: the subcommands parse their own flags */
 #include "qn_dequant.h"
@@ -23,11 +23,11 @@ static double best_of(int which, size_t n, uint16_t *dst, const uint16_t *src, c
                       const qn_nf4_block64 *nf4) {
     double best = INFINITY;
     for (int r = 0; r <= REPS; r++) {
-        double t0 = qn_bench_now();
+        double t0 = qn_clock_monotonic_s();
         if (which == 0) memcpy(dst, src, n * sizeof *dst);
         else if (which == 1) qn_mxint8_to_bf16(mx, n / 32, dst);
         else qn_nf4_to_f16(nf4, n / 64, dst);
-        double t = qn_bench_now() - t0;
+        double t = qn_clock_monotonic_s() - t0;
         if (r > 0 && t < best) best = t;
     }
     return best;

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_dispatch.h"
 
 /* A job of `trials` null trials: one grid stage over a dummy axis, no checkpoints, no sleep. */
@@ -42,7 +42,7 @@ static double run_study(const char *exe, int ranks, const char *job, const char 
     if (!mpiexec || !mpiexec[0]) mpiexec = "mpirun";
     char np[16];
     snprintf(np, sizeof np, "%d", ranks);
-    double t0 = qn_bench_now();
+    double t0 = qn_clock_monotonic_s();
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -61,7 +61,7 @@ static double run_study(const char *exe, int ranks, const char *job, const char 
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return -1;
-    double t = qn_bench_now() - t0;
+    double t = qn_clock_monotonic_s() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "quench: bench dispatch: the study of %s failed (%s %d); its output:\n", job,
                 WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));

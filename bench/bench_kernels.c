@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench.h"
 #include "qn_formats.h"
 #include "qn_kernels.h"
@@ -64,17 +64,17 @@ int qn_bench_kernels(size_t mib, int reps, int json, FILE *out) {
         }
         double t_best = INFINITY;
         for (int r = 0; r < reps; r++) {
-            double t0 = qn_bench_now();
+            double t0 = qn_clock_monotonic_s();
             memcpy(y, x, n * sizeof *x);
-            double t = qn_bench_now() - t0;
+            double t = qn_clock_monotonic_s() - t0;
             if (t < copy_best) copy_best = t;
-            t0 = qn_bench_now();
+            t0 = qn_clock_monotonic_s();
             if (qn_format_apply(&f, x, y, shape, 2, err, sizeof err) != 0) {
                 fprintf(stderr, "quench: bench: %s: %s\n", bench_specs[k], err);
                 rc = 1;
                 break;
             }
-            t = qn_bench_now() - t0;
+            t = qn_clock_monotonic_s() - t0;
             if (t < t_best) t_best = t;
         }
         names[k] = qn_format_name(f.kind);

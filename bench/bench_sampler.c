@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_sampler.h"
 #include "reference_process.h"
 #include "qn_sampler.h"
@@ -65,9 +65,9 @@ static int run_quench(const qn_test_function *tf, qn_sampler_kind kind, int tria
         int c = 0;
         for (int t = 0; t < trials; t++) {
             qn_history h = {t, state, val, x};
-            double t0 = qn_bench_now();
+            double t0 = qn_clock_monotonic_s();
             int r = qn_sampler_suggest(sm, &h, x + (size_t)t * D, err, errlen);
-            t_suggest += qn_bench_now() - t0;
+            t_suggest += qn_clock_monotonic_s() - t0;
             if (r < 0) {
                 qn_sampler_free(sm);
                 goto done;

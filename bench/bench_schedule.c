@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "bench_schedule.h"
 #include "qn_cost.h"
 #include "qn_placement.h"
@@ -29,9 +29,9 @@ static double scheduler_us_per_trial(const double *base_sec, int64_t base_n, int
         if (kc[k] < 1) kc[k] = 1;
     }
     qn_sched_problem p = {K, kc, speed, trials, sec};
-    double t0 = qn_bench_now();
+    double t0 = qn_clock_monotonic_s();
     double makespan = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
-    double us = (qn_bench_now() - t0) * 1e6 / (double)trials;
+    double us = (qn_clock_monotonic_s() - t0) * 1e6 / (double)trials;
     free(sec);
     return makespan < 0 ? -1 : us;
 }
@@ -106,9 +106,9 @@ int qn_bench_schedule(const char *job_path, const char *cluster, long ntrials_wa
     int kc[MAX_KINDS];
     for (int k = 0; k < K; k++) kc[k] = count[k];
     qn_sched_problem p = {K, kc, speed, n, sec};
-    double t0 = qn_bench_now();
+    double t0 = qn_clock_monotonic_s();
     double lpt = qn_schedule(&p, QN_SCHED_LPT, NULL, NULL);
-    double t1 = qn_bench_now();
+    double t1 = qn_clock_monotonic_s();
     double fifo = qn_schedule(&p, QN_SCHED_FIFO, NULL, NULL);
     int optimal;
     double lb = qn_schedule_lower_bound_ex(&p, &optimal);

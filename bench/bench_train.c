@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "qn_clock.h"
 #include "../worker/bert.h"
 #include "bench.h"
 #include "reference_process.h"
@@ -33,12 +33,12 @@ static double quench_step_time(const qn_bert_config *c, int B, int T, int warmup
     for (size_t i = 0; i < (size_t)B * T; i++) ids[i] = 1 + (int32_t)qn_rng_below(&rng, (uint64_t)(c->vocab_size - 1));
     for (int b = 0; b < B; b++) lengths[b] = T, labels[b] = (int32_t)qn_rng_below(&rng, (uint64_t)c->num_labels);
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = qn_bench_now();
+        double t0 = qn_clock_monotonic_s();
         qn_bert_forward(m, ids, lengths, labels, B, &rng);
         qn_bert_backward(m, ids, labels, B);
         m->step++;
         qn_adamw_step(m->params, m->grads, m->m, m->v, NULL, m->nparams, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, m->step);
-        if (s >= warmup) times[s - warmup] = qn_bench_now() - t0;
+        if (s >= warmup) times[s - warmup] = qn_clock_monotonic_s() - t0;
     }
     double best = INFINITY;
     for (int s = 0; s < steps; s++) best = times[s] < best ? times[s] : best;

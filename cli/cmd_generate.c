@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../worker/llm.h"
+#include "qn_clock.h"
 #include "../worker/llm_cuda.h"
 #include "cli.h"
 #include "qn_kernels.h"
@@ -58,12 +59,6 @@ static const char *help =
     "\n"
     "Timings (load, prefill, decode per token) go to stderr.\n";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
     long v;
     if (qn_int_flag("generate", flag, s, lo, hi, &v)) return 2;
@@ -111,7 +106,7 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
         rc = 1;
         goto done;
     }
-    double t0 = now_s();
+    double t0 = qn_clock_monotonic_s();
     if (cuda) {
         qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
         rc = d ? qn_llm_cuda_generate_greedy(d, prompts, B, T, S, out, plogits, slogits, err, sizeof err) : 1;
@@ -125,7 +120,7 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
         fprintf(stderr, "quench: %s: %s\n", ids_path, err);
         goto done;
     }
-    double wall = now_s() - t0;
+    double wall = qn_clock_monotonic_s() - t0;
     for (int b = 0; b < B; b++)
         for (int s = 0; s < S; s++) printf("%d%c", out[(size_t)b * S + s], s + 1 < S ? ' ' : '\n');
     fprintf(stderr, "quench: generate: %d prompts of %d tokens, %d new tokens each in %.3f s: prefill %.1f ms, decode %.2f ms/step (%.1f tokens/s)\n",
@@ -161,14 +156,14 @@ static int run_perplexity(qn_llm *m, const char *path, int context, int stride) 
         goto done;
     }
     if ((rc = to_i32(&a, path, &tokens)) != 0) goto done;
-    double ppl, t0 = now_s();
+    double ppl, t0 = qn_clock_monotonic_s();
     long scored;
     if ((rc = qn_llm_perplexity(m, tokens, (int)a.n, context, stride, &ppl, &scored, err, sizeof err)) != 0) {
         fprintf(stderr, "quench: %s: %s\n", path, err);
         goto done;
     }
     printf("perplexity %.6f over %ld tokens (context %d, stride %d)\n", ppl, scored, context, stride);
-    fprintf(stderr, "quench: generate: perplexity of %zu tokens in %.3f s\n", a.n, now_s() - t0);
+    fprintf(stderr, "quench: generate: perplexity of %zu tokens in %.3f s\n", a.n, qn_clock_monotonic_s() - t0);
 done:
     qn_npy_free(&a);
     free(tokens);
@@ -280,16 +275,16 @@ int qn_cmd_generate(int argc, char **argv) {
     qn_set_num_threads(threads);
     qn_llm_set_threads(threads);
     char err[1024];
-    double t0 = now_s();
+    double t0 = qn_clock_monotonic_s();
     qn_llm *m = qn_llm_load(model, err, sizeof err);
     if (!m) {
         fprintf(stderr, "quench: %s\n", err);
         return 2;
     }
-    double load_s = now_s() - t0;
+    double load_s = qn_clock_monotonic_s() - t0;
     int rc = qn_llm_quantize(m, precision, nkeep ? keep : NULL, nkeep, err, sizeof err);
     if (rc) fprintf(stderr, "quench: generate: %s\n", err);
-    double quant_s = now_s() - t0 - load_s;
+    double quant_s = qn_clock_monotonic_s() - t0 - load_s;
     if (!rc && footprint) print_footprint(m);
     if (!rc && dequant_dir) rc = dump_dequantized(m, dequant_dir);
     if (!rc && (ids || ppl))

@@ -1,20 +1,9 @@
 /* progress.c: trial lines and the terminal progress bar. */
 #include "progress.h"
+#include "qn_clock.h"
 
 #include <string.h>
 #include <time.h>
-
-double qn_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-double qn_wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void qn_progress_init(qn_progress *p, FILE *out, int bar, int quiet, int64_t total, int64_t finished) {
     memset(p, 0, sizeof *p);
@@ -23,7 +12,7 @@ void qn_progress_init(qn_progress *p, FILE *out, int bar, int quiet, int64_t tot
     p->quiet = quiet;
     p->total = total;
     p->finished = p->at_start = finished;
-    p->t0 = qn_now();
+    p->t0 = qn_clock_monotonic_s();
 }
 
 static void format_duration(double s, char *buf, size_t len) {
@@ -46,7 +35,7 @@ static void draw_bar(qn_progress *p) {
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
     bar[width] = 0;
-    double elapsed = qn_now() - p->t0;
+    double elapsed = qn_clock_monotonic_s() - p->t0;
     char el[32], eta[32] = "?";
     format_duration(elapsed, el, sizeof el);
     int64_t done_now = p->finished - p->at_start;

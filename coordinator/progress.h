@@ -24,7 +24,5 @@ void qn_progress_line(qn_progress *p, const char *line);
 void qn_progress_note(qn_progress *p, const char *line);
 /* Clear the bar before the summary. */
 void qn_progress_end(qn_progress *p);
-double qn_now(void);   /* monotonic seconds */
-double qn_wall(void);  /* unix seconds */
 
 #endif

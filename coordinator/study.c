@@ -4,6 +4,7 @@
  * and prints progress. With one rank it runs the trials itself, through a trial runner child
  * (docs/faults.md). Workers run coordinator/worker_loop.c. */
 #include "qn_coordinator.h"
+#include "qn_clock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -60,8 +61,8 @@ typedef struct {
     int ncached, next_slot;
     int kind;             /* in study.kinds */
     double est_s;         /* the cost model's seconds for its trial (0: unknown) */
-    double dispatched;    /* qn_now() it got the trial */
-    double est_end;       /* qn_now() the trial should end: est_s, calibrated */
+    double dispatched;    /* qn_clock_monotonic_s() it got the trial */
+    double est_end;       /* qn_clock_monotonic_s() the trial should end: est_s, calibrated */
     int reserved;         /* idle, but held for a data-parallel trial still gathering its workers */
     int group_lead;       /* in a data-parallel trial: the rank of its leader (whose result counts); 0 alone */
     int retired;          /* out of service (its runner cannot start, or its device keeps failing): no trials */
@@ -115,7 +116,7 @@ typedef struct {
     int64_t finished, failed_total, running;
     double t0;
     int stopping;          /* the signal that stopped dispatch, 0 while running */
-    double stop_deadline;  /* qn_now() past which running trials are abandoned; INFINITY: none */
+    double stop_deadline;  /* qn_clock_monotonic_s() past which running trials are abandoned; INFINITY: none */
     qn_live_kinds kinds;   /* the device kinds of the live workers (this process alone: one) */
     int self_kind;
     int hellos;            /* workers that said hello */
@@ -130,7 +131,7 @@ typedef struct {
     int by_speed_stale;    /* a worker retired: rebuild by_speed */
     int retired;           /* workers out of service */
     uint8_t *broke_under;  /* per trial: workers that broke while running it */
-    double hello_deadline; /* qn_now() past which the workers that never said hello are given up on */
+    double hello_deadline; /* qn_clock_monotonic_s() past which the workers that never said hello are given up on */
     int hello_expired;     /* ...and it has passed with some still silent */
     int no_workers;        /* the run ended because no worker can run the trials left */
     char kinds_note[512];  /* the kinds placement: each_device_kind expanded on, and where they came from */
@@ -174,7 +175,7 @@ static const char *signal_reason(int sig) {
 static void begin_stop(study *st, int64_t running) {
     st->stopping = (int)g_signal;
     double grace = st->opts->grace_given ? st->opts->grace_s : default_grace(st->stopping);
-    st->stop_deadline = qn_now() + grace;
+    st->stop_deadline = qn_clock_monotonic_s() + grace;
     char note[256];
     if (isinf(grace))
         snprintf(note, sizeof note, "%s: no new trials; waiting for %lld running (again to stop at once)",
@@ -190,7 +191,7 @@ static void begin_stop(study *st, int64_t running) {
 static int stop_now(void *arg) {
     study *st = arg;
     if (g_signal && !st->stopping) begin_stop(st, 1); /* only the inline trial's wait gets here first */
-    return st->stopping && (g_again || qn_now() >= st->stop_deadline);
+    return st->stopping && (g_again || qn_clock_monotonic_s() >= st->stop_deadline);
 }
 
 /* ---------------------------------------------------------------- small helpers */
@@ -463,7 +464,7 @@ static int record_unrun_failure(study *st, int64_t id, const char *why) {
     memset(&r, 0, sizeof r);
     r.status = QN_TRIAL_FAILED;
     snprintf(r.error, sizeof r.error, "%s", why);
-    return record_trial(st, id, -1, "", qn_wall(), &r);
+    return record_trial(st, id, -1, "", qn_clock_wall_s(), &r);
 }
 
 /* ---------------------------------------------------------------- stages and from: */
@@ -643,7 +644,7 @@ static int prepare_dispatch(study *st) {
 /* Each kind's wait until one of its workers is free, for the finish-first rule (several kinds only). */
 static void kinds_avail(study *st) {
     if (st->kinds.n < 2) return;
-    double now = qn_now();
+    double now = qn_clock_monotonic_s();
     for (int k = 0; k < st->kinds.n; k++) st->kinds.k[k].avail = INFINITY;
     for (int r = 1; r < st->nranks; r++) {
         const worker_state *w = &st->workers[r];
@@ -785,7 +786,7 @@ static int run_inline(study *st, int64_t id) {
         parent_len = e->len;
     }
     st->state[id] = TS_RUNNING;
-    double start = qn_wall();
+    double start = qn_clock_wall_s();
     qn_trial_result r;
     st->running++;
     int ran = qn_runner_run(st->inline_runner, &m, parent, parent_len, stop_now, st, &r);
@@ -905,7 +906,7 @@ static int gang_send(study *st, int kind) {
         if (qn_send_bytes(m, qn_trial_msg_len(m), g->members[i], QN_TAG_TRIAL) != 0) rc = -1;
     }
     if (rc == 0) {
-        double now = qn_now(), wall = qn_wall();
+        double now = qn_clock_monotonic_s(), wall = qn_clock_wall_s();
         st->state[m->id] = TS_RUNNING;
         st->running++;
         for (int i = 0; i < g->n; i++) {
@@ -986,7 +987,7 @@ static int send_trial(study *st, int rank, int64_t id) {
     st->running++;
     w->busy = 1;
     w->trial = id;
-    w->started_wall = qn_wall();
+    w->started_wall = qn_clock_wall_s();
     return 0;
 }
 
@@ -1196,7 +1197,7 @@ static int handle_message(study *st, int source, int tag) {
     }
     if (tag == QN_TAG_RESULT) {
         const worker_state *w = &st->workers[source];
-        double est = w->busy ? w->est_s : 0, took = qn_now() - w->dispatched;
+        double est = w->busy ? w->est_s : 0, took = qn_clock_monotonic_s() - w->dispatched;
         int grouped = w->group_lead != 0; /* a data-parallel trial's time is not one worker's */
         if (receive_result(st, source) != 0) return -1;
         if (!grouped && !w->retired) qn_live_kind_observe(&st->kinds, w->kind, est, took); /* calibrates the model's times */
@@ -1234,7 +1235,7 @@ static int wait_message(study *st, int *source, int *tag) {
             return 1;
         }
         if (st->stopping ? stop_now(st) : g_signal != 0) return 0;
-        if (!st->stopping && waiting_hellos && qn_now() > st->hello_deadline) {
+        if (!st->stopping && waiting_hellos && qn_clock_monotonic_s() > st->hello_deadline) {
             note_silent(st);
             return 0;
         }
@@ -1324,7 +1325,7 @@ static int restore_from_file(study *st) {
 }
 
 static void print_summary(study *st, FILE *out, int stopped) {
-    double secs = qn_now() - st->t0;
+    double secs = qn_clock_monotonic_s() - st->t0;
     int workers = st->nranks > 1 ? st->nranks - 1 : 1;
     fprintf(out, "\nstudy %s: %lld trials, %lld done, %lld failed", st->job.name, (long long)st->n,
             (long long)(st->finished - st->failed_total), (long long)st->failed_total);
@@ -1376,7 +1377,7 @@ static int live_kinds(study *st, char ***kinds, int *nkinds, char *err, size_t e
     int go = 0;
     MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
     st->go_sent = 1;
-    double timeout = hello_timeout_s(), deadline = qn_now() + timeout;
+    double timeout = hello_timeout_s(), deadline = qn_clock_monotonic_s() + timeout;
     int named = 0;
     *nkinds = 0;
     for (int got = 0; got < n;) {
@@ -1400,7 +1401,7 @@ static int live_kinds(study *st, char ***kinds, int *nkinds, char *err, size_t e
             *nkinds = named;
             continue;
         }
-        if (g_signal || qn_now() > deadline) {
+        if (g_signal || qn_clock_monotonic_s() > deadline) {
             int r = 1;
             while (r < st->nranks && st->workers[r].greeted) r++;
             char waited[64];
@@ -1545,7 +1546,7 @@ static int coordinate(study *st) {
     int bar = opts->progress == QN_PROGRESS_BAR ||
               (opts->progress == QN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && !getenv("SLURM_JOB_ID"));
     qn_progress_init(&st->progress, stdout, bar, opts->progress == QN_PROGRESS_QUIET, st->n, st->finished);
-    st->t0 = qn_now();
+    st->t0 = qn_clock_monotonic_s();
 
     if (!use_mpi) {
         /* Trials run in a child forked now, before anything here touches the device; the child
@@ -1635,7 +1636,7 @@ static int coordinate(study *st) {
                 if (w->reserved && st->gangs[w->kind].msg) st->gangs[w->kind].est_s = seconds;
                 if (w->busy) {
                     w->est_s = seconds;
-                    w->dispatched = qn_now();
+                    w->dispatched = qn_clock_monotonic_s();
                     w->est_end = w->dispatched + seconds * qn_live_kind_scale(&st->kinds, w->kind);
                     kinds_avail(st);
                 }

@@ -15,6 +15,7 @@
  * socket closes and the child leaves. */
 #define _GNU_SOURCE
 #include "progress.h"
+#include "qn_clock.h"
 #include "trial_runner.h"
 #include "../worker/debug_fault.h"
 
@@ -317,7 +318,7 @@ static int wait_fd(int fd, short events, const wait_ctx *w) {
     for (;;) {
         int ms = SLICE_MS;
         if (w->deadline > 0) {
-            double left = w->deadline - qn_now();
+            double left = w->deadline - qn_clock_monotonic_s();
             if (left <= 0) return IO_TIMEOUT;
             if (left * 1000.0 < ms) ms = (int)(left * 1000.0) + 1;
         }
@@ -450,7 +451,7 @@ static int spawn(qn_runner *r, int first, qn_device_profile *dev, qn_runner_stop
     r->pid = pid;
     r->fd = sv[0];
     r->child_parent = -1;
-    wait_ctx w = {qn_now() + START_TIMEOUT_S, stop, stop_arg};
+    wait_ctx w = {qn_clock_monotonic_s() + START_TIMEOUT_S, stop, stop_arg};
     frame_header h;
     int rc = io_recv(r->fd, &h, sizeof h, &w);
     if (rc == IO_OK && (h.magic != FRAME_MAGIC || h.type != F_HELLO || h.len != sizeof *dev)) {
@@ -518,7 +519,7 @@ static void fail(qn_trial_result *out, double t0, const char *why) {
     memset(out, 0, sizeof *out);
     out->status = QN_TRIAL_FAILED;
     snprintf(out->error, sizeof out->error, "%s", why);
-    out->wall_s = qn_now() - t0;
+    out->wall_s = qn_clock_monotonic_s() - t0;
 }
 
 #define MAX_RELAY_BYTES ((uint64_t)1 << 34) /* a gradient buffer: 4 G floats */
@@ -557,10 +558,10 @@ static int relay_answer(qn_runner *r, const qn_gradsync_relay *relay, const fram
         return rc;
     }
     char err[QN_ERR_LEN] = "";
-    double t0 = qn_now();
+    double t0 = qn_clock_monotonic_s();
     int bad = h->type == F_SUM ? relay->sum(relay->arg, buf, (size_t)s.n, s.is_double != 0, err, sizeof err)
                                : relay->bcast(relay->arg, buf, (size_t)len, err, sizeof err);
-    if (w->deadline > 0) w->deadline += qn_now() - t0;
+    if (w->deadline > 0) w->deadline += qn_clock_monotonic_s() - t0;
     if (bad && !err[0]) snprintf(err, sizeof err, "the data-parallel group's collective failed");
     rc = bad ? io_frame(r->fd, F_RELAY_ERR, err, strlen(err), NULL, 0, w)
              : io_frame(r->fd, F_RELAY_OK, buf, (size_t)len, NULL, 0, w);
@@ -634,7 +635,7 @@ int qn_runner_run(qn_runner *r, const qn_trial_msg *m, const float *parent, size
 int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent, size_t parent_len,
                         qn_runner_stop_fn stop, void *stop_arg, const qn_gradsync_relay *relay, qn_trial_result *out) {
     memset(out, 0, sizeof *out);
-    double t0 = qn_now();
+    double t0 = qn_clock_monotonic_s();
     char err[QN_ERR_LEN];
     int idle_status = 0;
     if (r->pid > 0 && waitpid(r->pid, &idle_status, WNOHANG) == r->pid) {
@@ -657,7 +658,7 @@ int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent
             fail(out, t0, why);
             return 2;
         }
-        t0 = qn_now();
+        t0 = qn_clock_monotonic_s();
     }
     if (m->parent >= 0 && !parent && r->child_parent != m->parent) {
         snprintf(err, sizeof err, "internal error: the weights of parent trial %lld were not given to the trial runner",

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "qn_checkpoint.h"
+#include "qn_clock.h"
 #include "results_internal.h"
 
 static const char *const trial_columns[] = {"id", "stage", "status", "device", "worker", "parent", "start_time", "wall_s", "error"};
@@ -84,7 +85,7 @@ static hid_t group_open_or_create(hid_t parent, const char *name) {
  * (results_commit.c), and empty the journal. */
 static int make_durable(qn_results *r) {
     char err[QN_ERR_LEN];
-    double started = qn_results_clock();
+    double started = qn_clock_monotonic_s();
     if (qn_journal_apply(r, err, sizeof err) != 0 || qn_results_commit(r, 0, err, sizeof err) != 0) {
         fprintf(stderr, "quench: %s\n", err);
         return -1;
@@ -155,7 +156,7 @@ int qn_results_create(const char *path, const qn_job *job, const char *plan_text
     H5Gclose(sub[0]);
     H5Gclose(sub[1]);
     H5Gclose(trials);
-    double started = qn_results_clock();
+    double started = qn_clock_monotonic_s();
     int rc = bad ? -1 : qn_results_commit(r, 1, err, errlen);
     if (rc != 0) {
         if (bad) snprintf(err, errlen, "%s: cannot write the results file", path);

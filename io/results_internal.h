@@ -99,7 +99,6 @@ void qn_journal_committed(qn_results *r, double started);
 int qn_journal_replay(qn_results *r, char *err, size_t errlen);
 /* Close the journal and remove its file (everything is in the image). */
 void qn_journal_close(qn_results *r, int remove_file);
-double qn_results_clock(void);
 
 /* Recompute the derived attributes of /stages/<stage> (done, failed, best_trial, best_value,
  * best_params) and its best_so_far dataset from the first nrows rows of /trials (results_stage.c).

@@ -26,19 +26,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qn_kernels.h" /* qn_splitmix64 */
 #include "results_internal.h"
+#include "qn_clock.h"
 
 #define JOURNAL_MAGIC 0x314a4e51u /* "QNJ1" */
 #define HEADER_MAGIC 0x484a4e51u  /* "QNJH" */
 #define RECORDS_AT 4096           /* the header has a block of its own */
 #define GROW (1u << 18)
 #define IMAGE_SHARE 9.0           /* rewrite the image when it took at most 1/(1+IMAGE_SHARE) of the time */
-
-double qn_results_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -248,7 +244,7 @@ static int push_pending(qn_results *r, unsigned char *blob, size_t len) {
 int qn_journal_wanted(qn_results *r, const qn_trial_record *rec) {
     /* the typical time between trials: a running mean, so that two trials that happen to finish
      * together in a slow study do not count as a fast one */
-    double now = qn_results_clock();
+    double now = qn_clock_monotonic_s();
     if (r->last_append_at > 0) {
         double gap = now - r->last_append_at;
         r->append_gap = r->append_gap > 0 ? 0.8 * r->append_gap + 0.2 * gap : gap;
@@ -284,11 +280,7 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t at) {
 static uint64_t new_epoch(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t z = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return qn_splitmix64(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40));
 }
 
 /* A new epoch in the header (durable): the records before it are void. */
@@ -372,7 +364,7 @@ void qn_journal_committed(qn_results *r, double started) {
         }
         free(path);
     }
-    double now = qn_results_clock();
+    double now = qn_clock_monotonic_s();
     r->image_cost = now - started;
     r->image_at = now;
 }

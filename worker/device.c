@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotonic.h"
+#include "qn_clock.h"
 #include "qn_device.h"
 #include "qn_kernels.h"
 
@@ -42,11 +42,11 @@ static double cpu_gemm_gflops(void) {
         for (int i = 0; i < n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
         qn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
         int reps = 0;
-        double t0 = qn_monotonic_s(), t;
+        double t0 = qn_clock_monotonic_s(), t;
         do {
             qn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
             reps++;
-        } while ((t = qn_monotonic_s() - t0) < 0.05);
+        } while ((t = qn_clock_monotonic_s() - t0) < 0.05);
         rate = 2.0 * n * n * (double)n * reps / t / 1e9;
     }
     free(a), free(b), free(c);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "monotonic.h"
+#include "qn_clock.h"
 #include "debug_fault.h"
 #include "inference_trial.h"
 #include "llm.h"
@@ -90,7 +90,7 @@ static int keep_patterns(char *keep, const char **pat, int max) {
 
 int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, int gpu, qn_trial_result *out) {
     const qn_llm_cfg *lc = &cfg->llm;
-    double t_start = qn_monotonic_s();
+    double t_start = qn_clock_monotonic_s();
     out->status = QN_TRIAL_FAILED;
     qn_debug_first_step(&cfg->debug);
     reset_peak_rss();
@@ -104,17 +104,17 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
     size_t ntext = 0, nppl = 0;
     int rc = 0;
 
-    double t0 = qn_monotonic_s();
+    double t0 = qn_clock_monotonic_s();
     qn_llm *m = qn_llm_load(lc->model, err, errlen);
     if (!m) goto done;
-    double load_s = qn_monotonic_s() - t0;
+    double load_s = qn_clock_monotonic_s() - t0;
     char keep[sizeof lc->keep];
     snprintf(keep, sizeof keep, "%s", lc->keep);
     const char *pat[64];
     int npat = keep_patterns(keep, pat, 64);
-    t0 = qn_monotonic_s();
+    t0 = qn_clock_monotonic_s();
     if (qn_llm_quantize(m, lc->precision, pat, npat, err, errlen) != 0) goto done;
-    double quantize_s = qn_monotonic_s() - t0;
+    double quantize_s = qn_clock_monotonic_s() - t0;
     qn_llm_footprint fp;
     qn_llm_footprint_of(m, &fp);
 
@@ -127,7 +127,7 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
     }
     /* the prompt: B copies of the text's ids, or random ids seeded by the trial */
     const int B = lc->batch, S = lc->max_new_tokens, V = m->cfg.vocab_size;
-    double t_tok = qn_monotonic_s();
+    double t_tok = qn_clock_monotonic_s();
     int T = lc->prompt_len;
     if (lc->prompt[0]) {
         if (qn_tokenizer_encode(tok, lc->prompt, strlen(lc->prompt), 1, &text_ids, &ntext) != 0) {
@@ -154,7 +154,7 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
             if (text_ids) prompt[(size_t)b * T + t] = text_ids[t];
             else prompt[(size_t)b * T + t] = (int32_t)((z = qn_splitmix64(z)) % (uint64_t)V);
         }
-    double tokenize_s = qn_monotonic_s() - t_tok;
+    double tokenize_s = qn_clock_monotonic_s() - t_tok;
     if (T + S > m->cfg.max_position) {
         snprintf(err, errlen, "the prompt (%d tokens) and llm.max_new_tokens %d exceed the model's %d positions", T, S,
                  m->cfg.max_position);
@@ -212,7 +212,7 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
         }
         double ppl;
         long scored;
-        t0 = qn_monotonic_s();
+        t0 = qn_clock_monotonic_s();
         if (dev) {
             char derr[400] = "";
             if (qn_llm_cuda_perplexity(dev, ppl_ids, (int)nppl, lc->context, lc->stride, &ppl, &scored, derr, sizeof derr)) {
@@ -224,7 +224,7 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
         }
         qn_trial_result_set_metric(out, "perplexity", ppl);
         qn_trial_result_set_metric(out, "perplexity_tokens", (double)scored);
-        qn_trial_result_set_metric(out, "perplexity_s", qn_monotonic_s() - t0);
+        qn_trial_result_set_metric(out, "perplexity_s", qn_clock_monotonic_s() - t0);
     }
     double mem_end = proc_status_bytes("VmRSS:"), mem_peak = proc_status_bytes("VmHWM:");
     if (dev) {
@@ -242,7 +242,7 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
     qn_trial_result_set_metric(out, "host_rss_bytes", mem_end);
     qn_trial_result_set_metric(out, "backend_cpu", dev ? 0.0 : 1.0);
     qn_trial_result_set_metric(out, "gpu_worker", gpu >= 0 ? 1.0 : 0.0);
-    qn_trial_result_set_metric(out, "total_s", qn_monotonic_s() - t_start);
+    qn_trial_result_set_metric(out, "total_s", qn_clock_monotonic_s() - t_start);
     out->status = QN_TRIAL_DONE;
 done:
     if (out->status != QN_TRIAL_DONE) out->nmetrics = 0;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "monotonic.h"
+#include "qn_clock.h"
 #include "llm.h"
 
 static int32_t argmax(const float *v, int n) {
@@ -31,11 +31,11 @@ int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int 
         goto out;
     }
     m->prefill_s = m->decode_s = 0.0;
-    double t0 = qn_monotonic_s();
+    double t0 = qn_clock_monotonic_s();
     if ((rc = qn_llm_forward(m, prompts, T, hidden, err, errlen)) != 0) goto out; // prefill (B,T,C)
     if (prompt_logits) qn_llm_logits(m, hidden, B * T, prompt_logits);
     for (int s = 0; s < S; s++) {
-        if (s == 1) m->prefill_s = qn_monotonic_s() - t0, t0 = qn_monotonic_s(); // prefill up to the first token's logits
+        if (s == 1) m->prefill_s = qn_clock_monotonic_s() - t0, t0 = qn_clock_monotonic_s(); // prefill up to the first token's logits
         if (s > 0 && (rc = qn_llm_forward(m, tok, 1, hidden, err, errlen)) != 0) goto out; // decode (B,1,C)
         for (int b = 0; b < B; b++) {
             const float *last = hidden + ((size_t)b * (s ? 1 : T) + (s ? 0 : T - 1)) * C;
@@ -44,8 +44,8 @@ int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int 
             if (step_logits) memcpy(step_logits + ((size_t)b * S + s) * V, logits + (size_t)b * V, V * sizeof(float));
         }
     }
-    if (S <= 1) m->prefill_s = qn_monotonic_s() - t0;
-    else m->decode_s = qn_monotonic_s() - t0;
+    if (S <= 1) m->prefill_s = qn_clock_monotonic_s() - t0;
+    else m->decode_s = qn_clock_monotonic_s() - t0;
 out:
     free(hidden), free(logits), free(tok);
     return rc;

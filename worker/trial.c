@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "monotonic.h"
+#include "qn_clock.h"
 #include "debug_fault.h"
 #include "inference_trial.h"
 #include "lr_schedule.h"
@@ -246,22 +246,22 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
                          int nsteps, uint64_t data_seed, uint64_t trial_seed, const float *parent, size_t parent_len,
                          int want_checkpoint, qn_trial_result *out) {
     memset(out, 0, sizeof *out);
-    double t0 = qn_monotonic_s();
+    double t0 = qn_clock_monotonic_s();
     out->status = QN_TRIAL_FAILED;
     if (!strcmp(cfg->model.arch, "null")) {
         int nrc = qn_null_trial_execute(cfg, steps, nsteps, trial_seed, want_checkpoint, out);
-        out->wall_s = qn_monotonic_s() - t0;
+        out->wall_s = qn_clock_monotonic_s() - t0;
         return nrc;
     }
     if (!strcmp(cfg->model.arch, "llm")) {
         /* kind: inference: the CPU decoder on every worker (inference_trial.h says why) */
         int irc = qn_inference_trial_execute(cfg, trial_seed, ctx->gpu, out);
-        out->wall_s = qn_monotonic_s() - t0;
+        out->wall_s = qn_clock_monotonic_s() - t0;
         return irc;
     }
     int drc = ensure_data(ctx, cfg, data_seed, out->error, sizeof out->error);
     if (drc == 2) {
-        out->wall_s = qn_monotonic_s() - t0;
+        out->wall_s = qn_clock_monotonic_s() - t0;
         return 0; /* a failed trial naming the file */
     }
     if (drc != 0) {
@@ -273,7 +273,7 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
     qn_model *m = qn_model_new(&cfg->model, V, B, cfg->data.max_len, qn_splitmix64(trial_seed ^ 0x1417ull), out->error,
                                sizeof out->error);
     if (!m) {
-        out->wall_s = qn_monotonic_s() - t0;
+        out->wall_s = qn_clock_monotonic_s() - t0;
         return strstr(out->error, "out of memory") ? -1 : 0; /* else a failed trial with the reason */
     }
     if (parent) {
@@ -282,7 +282,7 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
                      "the parent checkpoint has %zu parameters but this model has %zu (model sizes differ)", parent_len,
                      m->nparams);
             qn_model_free(m);
-            out->wall_s = qn_monotonic_s() - t0;
+            out->wall_s = qn_clock_monotonic_s() - t0;
             return 0;
         }
         memcpy(m->params, parent, parent_len * sizeof(float));
@@ -294,7 +294,7 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
     for (int s = 0; s < nsteps; s++) quantize_later |= steps[s] == QN_STEP_QUANTIZE;
     if (!quantize_later && qn_model_set_layer_quant(m, cfg, out->error, sizeof out->error) != 0) {
         qn_model_free(m);
-        out->wall_s = qn_monotonic_s() - t0;
+        out->wall_s = qn_clock_monotonic_s() - t0;
         return 0; /* a failed trial with the format's message */
     }
     qn_rng rng;
@@ -392,7 +392,7 @@ static int execute_trial(qn_worker_ctx *ctx, qn_gradsync *g, const qn_trial_conf
         }
     }
     qn_model_free(m);
-    out->wall_s = qn_monotonic_s() - t0;
+    out->wall_s = qn_clock_monotonic_s() - t0;
     return rc < 0 ? -1 : 0;
 }
 

@@ -12,122 +12,16 @@
 
 #include "../../worker/llm.h"
 #include "qn_kernels.h"
+#include "../support/tiny_llm.h"
 
 enum { V = 37, C = 32, NH = 4, HD = 8, I = 48, L = 2 };
 
-typedef struct {
-    char header[16384];
-    float *data;
-    size_t n, cap;
-    qn_rng rng;
-} st_builder;
-
-static void add(st_builder *b, const char *name, int64_t d0, int64_t d1, float base, float scale) {
-    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
-    if (b->n + numel > b->cap) {
-        b->cap = (b->n + numel) * 2;
-        b->data = realloc(b->data, b->cap * sizeof(float));
-    }
-    for (size_t i = 0; i < numel; i++) b->data[b->n + i] = base + scale * qn_rng_normal(&b->rng);
-    char e[256];
-    if (d1)
-        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
-                 b->header[1] ? ", " : "", name, (long long)d0, (long long)d1, b->n * 4, (b->n + numel) * 4);
-    else
-        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
-                 b->header[1] ? ", " : "", name, (long long)d0, b->n * 4, (b->n + numel) * 4);
-    strcat(b->header, e);
-    b->n += numel;
-}
-
-static void lin(st_builder *b, const char *name, int out, int in, int bias) {
-    char n[192];
-    snprintf(n, sizeof n, "%s.weight", name);
-    add(b, n, out, in, 0.0f, 1.0f / sqrtf((float)in));
-    if (bias) {
-        snprintf(n, sizeof n, "%s.bias", name);
-        add(b, n, out, 0, 0.0f, 0.1f);
-    }
-}
-
-/* A random model of arch in a fresh directory (NKV key/value heads). */
-static void write_model(const char *dir, qn_llm_arch arch, int nkv, uint64_t seed) {
-    st_builder *b = calloc(1, sizeof *b);
-    strcpy(b->header, "{");
-    qn_rng_seed(&b->rng, seed);
-    add(b, "model.embed_tokens.weight", V, C, 0.0f, 0.5f);
-    char p[160];
-    for (int l = 0; l < L; l++) {
-#define NAME(s) (snprintf(p, sizeof p, "model.layers.%d.%s", l, s), p)
-        if (arch == QN_LLM_PHI2) {
-            add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
-            add(b, NAME("input_layernorm.bias"), C, 0, 0.0f, 0.1f);
-            lin(b, NAME("self_attn.q_proj"), NH * HD, C, 1);
-            lin(b, NAME("self_attn.k_proj"), nkv * HD, C, 1);
-            lin(b, NAME("self_attn.v_proj"), nkv * HD, C, 1);
-            lin(b, NAME("self_attn.dense"), C, NH * HD, 1);
-            lin(b, NAME("mlp.fc1"), I, C, 1);
-            lin(b, NAME("mlp.fc2"), C, I, 1);
-            continue;
-        }
-        add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
-        add(b, NAME("post_attention_layernorm.weight"), C, 0, 1.0f, 0.1f);
-        if (arch == QN_LLM_PHI3) {
-            lin(b, NAME("self_attn.qkv_proj"), (NH + 2 * nkv) * HD, C, 0);
-            lin(b, NAME("mlp.gate_up_proj"), 2 * I, C, 0);
-        } else {
-            lin(b, NAME("self_attn.q_proj"), NH * HD, C, 0);
-            lin(b, NAME("self_attn.k_proj"), nkv * HD, C, 0);
-            lin(b, NAME("self_attn.v_proj"), nkv * HD, C, 0);
-            lin(b, NAME("mlp.gate_proj"), I, C, 0);
-            lin(b, NAME("mlp.up_proj"), I, C, 0);
-        }
-        lin(b, NAME("self_attn.o_proj"), C, NH * HD, 0);
-        lin(b, NAME("mlp.down_proj"), C, I, 0);
-#undef NAME
-    }
-    if (arch == QN_LLM_PHI2) {
-        add(b, "model.final_layernorm.weight", C, 0, 1.0f, 0.1f);
-        add(b, "model.final_layernorm.bias", C, 0, 0.0f, 0.1f);
-        lin(b, "lm_head", V, C, 1);
-    } else {
-        add(b, "model.norm.weight", C, 0, 1.0f, 0.1f);
-        lin(b, "lm_head", V, C, 0);
-    }
-    strcat(b->header, "}");
-    while (strlen(b->header) % 8) strcat(b->header, " ");
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    uint64_t h = strlen(b->header);
-    fwrite(&h, 8, 1, f);
-    fwrite(b->header, 1, h, f);
-    fwrite(b->data, sizeof(float), b->n, f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    f = fopen(path, "w");
-    cr_assert(f);
-    const char *type = arch == QN_LLM_PHI2 ? "phi" : arch == QN_LLM_PHI3 ? "phi3" : "llama";
-    fprintf(f,
-            "{\"model_type\": \"%s\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
-            "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
-            "\"max_position_embeddings\": 64%s}",
-            type, V, C, L, NH, nkv, I,
-            arch == QN_LLM_PHI2 ? ", \"partial_rotary_factor\": 0.5"
-            : arch == QN_LLM_LLAMA
-                ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4.0, \"low_freq_factor\": 1.0, "
-                  "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}"
-                : "");
-    fclose(f);
-    free(b->data);
-    free(b);
-}
+static const qn_tiny_llm_dims tiny_dims = {V, C, NH, HD, I, L};
 
 static qn_llm *model(qn_llm_arch arch, int nkv, char *dir) {
     strcpy(dir, "/tmp/qn-llm-XXXXXX");
     cr_assert(mkdtemp(dir));
-    write_model(dir, arch, nkv, 42 + (uint64_t)arch);
+    cr_assert(qn_tiny_llm_write(dir, arch, &tiny_dims, nkv, 42 + (uint64_t)arch) == 0);
     char err[512] = "";
     qn_llm *m = qn_llm_load(dir, err, sizeof err);
     cr_assert(m, "%s", err);

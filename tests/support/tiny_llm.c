@@ -1,0 +1,133 @@
+/* tiny_llm.c: see tiny_llm.h. The safetensors header is built as text as the weights are drawn. */
+#include "tiny_llm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qn_kernels.h"
+
+typedef struct {
+    char header[16384];
+    float *data;
+    size_t n, cap;
+    qn_rng rng;
+} st_builder;
+
+/* A tensor of shape (d0) or (d0, d1) with entries base + scale * N(0, 1). */
+static void add(st_builder *b, const char *name, int64_t d0, int64_t d1, float base, float scale) {
+    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    if (b->n + numel > b->cap) {
+        b->cap = (b->n + numel) * 2;
+        b->data = realloc(b->data, b->cap * sizeof(float));
+        if (!b->data) abort();
+    }
+    for (size_t i = 0; i < numel; i++) b->data[b->n + i] = base + scale * qn_rng_normal(&b->rng);
+    char e[256];
+    if (d1)
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, (long long)d0, (long long)d1, b->n * 4, (b->n + numel) * 4);
+    else
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, (long long)d0, b->n * 4, (b->n + numel) * 4);
+    if (strlen(b->header) + strlen(e) + 2 >= sizeof b->header) abort(); /* a test's model, never this large */
+    strcat(b->header, e);
+    b->n += numel;
+}
+
+static void lin(st_builder *b, const char *name, int out, int in, int bias) {
+    char n[192];
+    snprintf(n, sizeof n, "%s.weight", name);
+    add(b, n, out, in, 0.0f, 1.0f / sqrtf((float)in));
+    if (bias) {
+        snprintf(n, sizeof n, "%s.bias", name);
+        add(b, n, out, 0, 0.0f, 0.1f);
+    }
+}
+
+static void add_layers(st_builder *b, qn_llm_arch arch, const qn_tiny_llm_dims *d, int nkv) {
+    const int C = d->hidden, Q = d->heads * d->head_dim, KV = nkv * d->head_dim, I = d->intermediate;
+    char p[160];
+    for (int l = 0; l < d->layers; l++) {
+#define NAME(s) (snprintf(p, sizeof p, "model.layers.%d.%s", l, s), p)
+        if (arch == QN_LLM_PHI2) {
+            add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
+            add(b, NAME("input_layernorm.bias"), C, 0, 0.0f, 0.1f);
+            lin(b, NAME("self_attn.q_proj"), Q, C, 1);
+            lin(b, NAME("self_attn.k_proj"), KV, C, 1);
+            lin(b, NAME("self_attn.v_proj"), KV, C, 1);
+            lin(b, NAME("self_attn.dense"), C, Q, 1);
+            lin(b, NAME("mlp.fc1"), I, C, 1);
+            lin(b, NAME("mlp.fc2"), C, I, 1);
+            continue;
+        }
+        add(b, NAME("input_layernorm.weight"), C, 0, 1.0f, 0.1f);
+        add(b, NAME("post_attention_layernorm.weight"), C, 0, 1.0f, 0.1f);
+        if (arch == QN_LLM_PHI3) {
+            lin(b, NAME("self_attn.qkv_proj"), Q + 2 * KV, C, 0);
+            lin(b, NAME("mlp.gate_up_proj"), 2 * I, C, 0);
+        } else {
+            lin(b, NAME("self_attn.q_proj"), Q, C, 0);
+            lin(b, NAME("self_attn.k_proj"), KV, C, 0);
+            lin(b, NAME("self_attn.v_proj"), KV, C, 0);
+            lin(b, NAME("mlp.gate_proj"), I, C, 0);
+            lin(b, NAME("mlp.up_proj"), I, C, 0);
+        }
+        lin(b, NAME("self_attn.o_proj"), C, Q, 0);
+        lin(b, NAME("mlp.down_proj"), C, I, 0);
+#undef NAME
+    }
+}
+
+static int write_config(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims *d, int nkv) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    const char *type = arch == QN_LLM_PHI2 ? "phi" : arch == QN_LLM_PHI3 ? "phi3" : "llama";
+    fprintf(f,
+            "{\"model_type\": \"%s\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+            "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
+            "\"max_position_embeddings\": 64%s}",
+            type, d->vocab, d->hidden, d->layers, d->heads, nkv, d->intermediate,
+            arch == QN_LLM_PHI2 ? ", \"partial_rotary_factor\": 0.5"
+            : arch == QN_LLM_LLAMA
+                ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4.0, \"low_freq_factor\": 1.0, "
+                  "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}"
+                : "");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims *d, int kv_heads, uint64_t seed) {
+    st_builder *b = calloc(1, sizeof *b);
+    if (!b) return -1;
+    strcpy(b->header, "{");
+    qn_rng_seed(&b->rng, seed);
+    add(b, "model.embed_tokens.weight", d->vocab, d->hidden, 0.0f, 0.5f);
+    add_layers(b, arch, d, kv_heads);
+    if (arch == QN_LLM_PHI2) {
+        add(b, "model.final_layernorm.weight", d->hidden, 0, 1.0f, 0.1f);
+        add(b, "model.final_layernorm.bias", d->hidden, 0, 0.0f, 0.1f);
+        lin(b, "lm_head", d->vocab, d->hidden, 1);
+    } else {
+        add(b, "model.norm.weight", d->hidden, 0, 1.0f, 0.1f);
+        lin(b, "lm_head", d->vocab, d->hidden, 0);
+    }
+    strcat(b->header, "}");
+    while (strlen(b->header) % 8) strcat(b->header, " "); /* the data starts 8-byte aligned */
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (f) {
+        uint64_t h = strlen(b->header);
+        int ok = fwrite(&h, 8, 1, f) == 1 && fwrite(b->header, 1, h, f) == h &&
+                 fwrite(b->data, sizeof(float), b->n, f) == b->n;
+        rc = fclose(f) == 0 && ok ? 0 : -1;
+    }
+    if (rc == 0) rc = write_config(dir, arch, d, kv_heads);
+    free(b->data);
+    free(b);
+    return rc;
+}

@@ -42,30 +42,8 @@ static int failures;
         }                                                                                          \
     } while (0)
 
-/* Element i passes when |want - got| <= rtol * (|want| + 0.1 max|want|). */
-static void compare(const char *what, const float *want, const float *got, size_t n, double rtol) {
-    double mx = 0.0, worst = 0.0;
-    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
-    int shown = 0;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)want[i] - (double)got[i]), scale = fabs(want[i]) + 0.1 * mx;
-        if (!(diff <= rtol * scale)) { /* NaN fails too */
-            failures++;
-            if (shown++ < 4) fprintf(stderr, "  %s[%zu]: cpu %.9g cuda %.9g\n", what, i, want[i], got[i]);
-        }
-        if (scale > 0) worst = fmax(worst, diff / scale);
-    }
-    if (shown) fprintf(stderr, "  %s: worst relative error %.3g (tolerance %.1g)\n", what, worst, rtol);
-}
-
-static void compare_norm(const char *what, const float *want, const float *got, size_t n, double rtol) {
-    double dd = 0.0, ww = 0.0;
-    for (size_t i = 0; i < n; i++) dd += ((double)want[i] - got[i]) * ((double)want[i] - got[i]), ww += (double)want[i] * want[i];
-    if (!(sqrt(dd) <= rtol * sqrt(ww) + 1e-30)) {
-        failures++;
-        fprintf(stderr, "  %s: norm-wise relative error %.3g (tolerance %.1g)\n", what, sqrt(dd) / sqrt(ww), rtol);
-    }
-}
+#define compare(...) qn_gpu_compare(&failures, __VA_ARGS__)
+#define compare_norm(...) qn_gpu_compare_norm(&failures, __VA_ARGS__)
 
 static const qn_tiny_llm_dims tiny_dims = {V, C, NH, HD, I, L};
 

@@ -157,4 +157,17 @@ int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int 
 int qn_llm_perplexity(qn_llm *m, const int32_t *tokens, int n, int context, int stride, double *ppl, long *scored,
                       char *err, size_t errlen);
 
+/* The windows and the negative log-likelihood of qn_llm_perplexity on any backend: forward runs
+ * window ids (len tokens) from position 0; logits writes the logits (rows, vocab) of the window's
+ * positions r0 .. r0+rows-1 (rows <= QN_LLM_PPL_ROWS) into out. context <= n, checked by the caller.
+ * Returns 0 or the first nonzero code of a callback (its message in err). */
+enum { QN_LLM_PPL_ROWS = 32 };
+typedef struct {
+    void *ctx;
+    int (*forward)(void *ctx, const int32_t *ids, int len, char *err, size_t errlen);
+    int (*logits)(void *ctx, int r0, int rows, float *out, char *err, size_t errlen);
+} qn_llm_ppl_backend;
+int qn_llm_perplexity_windows(const qn_llm_ppl_backend *be, int vocab, const int32_t *tokens, int n, int context,
+                              int stride, float *logits, double *ppl, long *scored, char *err, size_t errlen);
+
 #endif

@@ -576,41 +576,15 @@ int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, i
     return rc;
 }
 
-/* Rows of logits brought to the host at a time, as the CPU's LOGIT_ROWS. */
-enum { PPL_ROWS = 32 };
+/* The CUDA backend's perplexity window (qn_llm_perplexity_windows). */
+static int cuda_window_forward(void *ctx, const int32_t *ids, int len, char *err, size_t errlen) {
+    qn_llm_cuda *d = ctx;
+    d->pos = 0;
+    return qn_llm_cuda_forward(d, ids, len, err, errlen);
+}
 
-static int perplexity(qn_llm_cuda *d, const int32_t *tokens, int n, int context, int stride, double *ppl, long *scored,
-                      float *logits, char *err, size_t errlen) {
-    const int V = d->host->cfg.vocab_size;
-    double nll = 0.0;
-    long count = 0;
-    int prev_end = 0;
-    for (int begin = 0; begin < n; begin += stride) {
-        int end = begin + context < n ? begin + context : n, len = end - begin;
-        int trg = end - prev_end; // the last trg tokens of the window are targets (the rest: -100)
-        d->pos = 0;
-        TRY(qn_llm_cuda_forward(d, tokens + begin, len, err, errlen));
-        // position i predicts token i+1; it counts when that token is a target and not the window's first
-        int first = len - trg > 1 ? len - trg - 1 : 0;
-        for (int r0 = first; r0 < len - 1; r0 += PPL_ROWS) {
-            int rows = len - 1 - r0 < PPL_ROWS ? len - 1 - r0 : PPL_ROWS;
-            TRY(logits_of_rows(d, r0, rows, logits, err, errlen));
-            for (int r = 0; r < rows; r++) {
-                const float *z = logits + (size_t)r * V;
-                float mx = -FLT_MAX;
-                for (int j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-                double sum = 0.0;
-                for (int j = 0; j < V; j++) sum += exp((double)z[j] - mx);
-                nll += log(sum) + mx - z[tokens[begin + r0 + r + 1]];
-                count++;
-            }
-        }
-        prev_end = end;
-        if (end == n) break;
-    }
-    *ppl = exp(nll / (double)count);
-    *scored = count;
-    return 0;
+static int cuda_window_logits(void *ctx, int r0, int rows, float *out, char *err, size_t errlen) {
+    return logits_of_rows(ctx, r0, rows, out, err, errlen);
 }
 
 int qn_llm_cuda_perplexity(qn_llm_cuda *d, const int32_t *tokens, int n, int context, int stride, double *ppl,
@@ -621,12 +595,14 @@ int qn_llm_cuda_perplexity(qn_llm_cuda *d, const int32_t *tokens, int n, int con
     }
     if (context > n) context = n;
     TRY(qn_llm_cuda_reset(d, 1, context, err, errlen));
-    float *logits = malloc((size_t)PPL_ROWS * d->host->cfg.vocab_size * sizeof(float));
+    const int V = d->host->cfg.vocab_size;
+    float *logits = malloc((size_t)QN_LLM_PPL_ROWS * V * sizeof(float));
     if (!logits) {
         snprintf(err, errlen, "out of host memory");
         return -1;
     }
-    int rc = perplexity(d, tokens, n, context, stride, ppl, scored, logits, err, errlen);
+    qn_llm_ppl_backend be = {d, cuda_window_forward, cuda_window_logits};
+    int rc = qn_llm_perplexity_windows(&be, V, tokens, n, context, stride, logits, ppl, scored, err, errlen);
     free(logits);
     return rc;
 }

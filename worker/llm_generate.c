@@ -51,8 +51,57 @@ out:
     return rc;
 }
 
-/* Rows of logits computed at a time: bounds the memory a long window needs with a large vocabulary. */
-enum { LOGIT_ROWS = 32 };
+int qn_llm_perplexity_windows(const qn_llm_ppl_backend *be, int vocab, const int32_t *tokens, int n, int context,
+                              int stride, float *logits, double *ppl, long *scored, char *err, size_t errlen) {
+    double nll = 0.0;
+    long count = 0;
+    int prev_end = 0, rc;
+    for (int begin = 0; begin < n; begin += stride) {
+        int end = begin + context < n ? begin + context : n, len = end - begin;
+        int trg = end - prev_end; // the last trg tokens of the window are targets (the rest: -100)
+        if ((rc = be->forward(be->ctx, tokens + begin, len, err, errlen)) != 0) return rc;
+        // position i predicts token i+1; it counts when that token is a target and not the window's first
+        int first = len - trg > 1 ? len - trg - 1 : 0;
+        for (int r0 = first; r0 < len - 1; r0 += QN_LLM_PPL_ROWS) {
+            int rows = len - 1 - r0 < QN_LLM_PPL_ROWS ? len - 1 - r0 : QN_LLM_PPL_ROWS;
+            if ((rc = be->logits(be->ctx, r0, rows, logits, err, errlen)) != 0) return rc;
+            for (int r = 0; r < rows; r++) {
+                const float *z = logits + (size_t)r * vocab;
+                float mx = -FLT_MAX;
+                for (int j = 0; j < vocab; j++) mx = z[j] > mx ? z[j] : mx;
+                double sum = 0.0;
+                for (int j = 0; j < vocab; j++) sum += exp((double)z[j] - mx);
+                nll += log(sum) + mx - z[tokens[begin + r0 + r + 1]];
+                count++;
+            }
+        }
+        prev_end = end;
+        if (end == n) break;
+    }
+    *ppl = exp(nll / (double)count);
+    *scored = count;
+    return 0;
+}
+
+/* The CPU backend's window: the hidden states of every position, their logits a block of rows at a
+ * time (bounds the memory a long window needs with a large vocabulary). */
+typedef struct {
+    qn_llm *m;
+    float *hidden;
+} cpu_window;
+
+static int cpu_forward(void *ctx, const int32_t *ids, int len, char *err, size_t errlen) {
+    cpu_window *w = ctx;
+    w->m->pos = 0;
+    return qn_llm_forward(w->m, ids, len, w->hidden, err, errlen);
+}
+
+static int cpu_logits(void *ctx, int r0, int rows, float *out, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    cpu_window *w = ctx;
+    qn_llm_logits(w->m, w->hidden + (size_t)r0 * w->m->cfg.hidden, rows, out);
+    return 0;
+}
 
 int qn_llm_perplexity(qn_llm *m, const int32_t *tokens, int n, int context, int stride, double *ppl, long *scored,
                       char *err, size_t errlen) {
@@ -64,41 +113,15 @@ int qn_llm_perplexity(qn_llm *m, const int32_t *tokens, int n, int context, int 
     if (context > n) context = n;
     int rc = qn_llm_reset(m, 1, context, err, errlen);
     if (rc) return rc;
-    float *hidden = malloc((size_t)context * C * sizeof(float)), *logits = malloc((size_t)LOGIT_ROWS * V * sizeof(float));
-    if (!hidden || !logits) {
+    cpu_window w = {m, malloc((size_t)context * C * sizeof(float))};
+    float *logits = malloc((size_t)QN_LLM_PPL_ROWS * V * sizeof(float));
+    if (!w.hidden || !logits) {
         snprintf(err, errlen, "out of memory");
         rc = 2;
-        goto out;
+    } else {
+        qn_llm_ppl_backend be = {&w, cpu_forward, cpu_logits};
+        rc = qn_llm_perplexity_windows(&be, V, tokens, n, context, stride, logits, ppl, scored, err, errlen);
     }
-    double nll = 0.0;
-    long count = 0;
-    int prev_end = 0;
-    for (int begin = 0; begin < n; begin += stride) {
-        int end = begin + context < n ? begin + context : n, len = end - begin;
-        int trg = end - prev_end; // the last trg tokens of the window are targets (the rest: -100)
-        m->pos = 0;
-        if ((rc = qn_llm_forward(m, tokens + begin, len, hidden, err, errlen)) != 0) goto out;
-        // position i predicts token i+1; it counts when that token is a target and not the window's first
-        int first = len - trg > 1 ? len - trg - 1 : 0;
-        for (int r0 = first; r0 < len - 1; r0 += LOGIT_ROWS) {
-            int rows = len - 1 - r0 < LOGIT_ROWS ? len - 1 - r0 : LOGIT_ROWS;
-            qn_llm_logits(m, hidden + (size_t)r0 * C, rows, logits);
-            for (int r = 0; r < rows; r++) {
-                const float *z = logits + (size_t)r * V;
-                float mx = -FLT_MAX;
-                for (int j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-                double sum = 0.0;
-                for (int j = 0; j < V; j++) sum += exp((double)z[j] - mx);
-                nll += log(sum) + mx - z[tokens[begin + r0 + r + 1]];
-                count++;
-            }
-        }
-        prev_end = end;
-        if (end == n) break;
-    }
-    *ppl = exp(nll / (double)count);
-    *scored = count;
-out:
-    free(hidden), free(logits);
+    free(w.hidden), free(logits);
     return rc;
 }

@@ -50,57 +50,55 @@ static inline float ternary_elem(float x, float delta, float alpha, int scaling_
     return scaling_factor ? t * alpha : t;
 }
 
-#ifdef QN_FAKEQUANT_AVX512
+#ifdef QN_FAKEQUANT_X86
 #include <immintrin.h>
 
-/* The AVX-512 loops: the same compares (and product) as the element functions, 16 lanes at a time;
- * with `stream` the aligned part goes to memory past the caches straight from the registers, without
- * an L1 buffer in between, and one fence at the end. */
-static QN_AVX512_FN void bipolar_avx512(const float *x, float *y, size_t n, int stream) {
-    size_t i = 0;
-    if (stream)
-        for (; i < n && ((uintptr_t)(y + i) & 63u); i++) y[i] = bipolar_elem(x[i]);
-    const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f);
-    for (; i + 16 <= n; i += 16) {
-        const __mmask16 ge = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), _mm512_setzero_ps(), _CMP_GE_OQ);
-        const __m512 t = _mm512_mask_blend_ps(ge, minus_one, one);
-        if (stream) _mm512_stream_ps(y + i, t);
-        else _mm512_storeu_ps(y + i, t);
-    }
-    for (; i < n; i++) y[i] = bipolar_elem(x[i]);
-    if (stream) _mm_sfence(); /* streamed stores are ordered before anything that follows */
-}
+/* AVX-512: the compares give mask registers, the selects are masked moves. */
+#define BV_ISA avx512
+#define BV_W 16
+#define BV_FN QN_AVX512_FN
+#define BV_VEC __m512
+#define BV_SET1 _mm512_set1_ps
+#define BV_LOADU _mm512_loadu_ps
+#define BV_STOREU _mm512_storeu_ps
+#define BV_STREAM _mm512_stream_ps
+#define BV_MUL _mm512_mul_ps
+#define BV_BIPOLAR(v, one, minus_one)                                                                                  \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), minus_one, one)
+#define BV_TERNARY(v, lo, hi, one, minus_one)                                                                          \
+    _mm512_mask_mov_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), minus_one),                         \
+                       _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), one)
+#include "quant_binary_vec.inc"
 
-/* One row of ternary (the caller fences after the last). With `ahead`, each step also requests the
- * line at the same offset there (a later row), so reading it overlaps this row's stores instead of
- * arriving in a burst the fill buffers cannot hold. */
-static QN_AVX512_FN void ternary_row_avx512(const float *x, float *y, size_t n, float delta, float alpha,
-                                            int scaling_factor, int stream, const float *ahead) {
-    size_t i = 0;
-    if (stream)
-        for (; i < n && ((uintptr_t)(y + i) & 63u); i++) y[i] = ternary_elem(x[i], delta, alpha, scaling_factor);
-    const __m512 hi = _mm512_set1_ps(delta), lo = _mm512_set1_ps(-delta), a = _mm512_set1_ps(alpha);
-    const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f);
-    for (; i + 16 <= n; i += 16) {
-        if (ahead) _mm_prefetch((const char *)(ahead + i), _MM_HINT_T0);
-        const __m512 v = _mm512_loadu_ps(x + i);
-        __m512 t = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), minus_one),
-                                      _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), one);
-        if (scaling_factor) t = _mm512_mul_ps(t, a);
-        if (stream) _mm512_stream_ps(y + i, t);
-        else _mm512_storeu_ps(y + i, t);
-    }
-    for (; i < n; i++) y[i] = ternary_elem(x[i], delta, alpha, scaling_factor);
+/* AVX2: the compares give all-ones lanes, the selects are and and blendv. */
+#define BV_ISA avx2
+#define BV_W 8
+#define BV_FN QN_AVX2_FN
+#define BV_VEC __m256
+#define BV_SET1 _mm256_set1_ps
+#define BV_LOADU _mm256_loadu_ps
+#define BV_STOREU _mm256_storeu_ps
+#define BV_STREAM _mm256_stream_ps
+#define BV_MUL _mm256_mul_ps
+#define BV_BIPOLAR(v, one, minus_one) _mm256_blendv_ps(minus_one, one, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ))
+#define BV_TERNARY(v, lo, hi, one, minus_one)                                                                          \
+    ternary_select_avx2(v, lo, hi, one, minus_one)
+static inline __attribute__((always_inline)) QN_AVX2_FN __m256 ternary_select_avx2(__m256 v, __m256 lo, __m256 hi,
+                                                                                  __m256 one, __m256 minus_one) {
+    const __m256 t = _mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_LT_OQ), minus_one); /* -1 or +0 */
+    return _mm256_blendv_ps(t, one, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
 }
+#include "quant_binary_vec.inc"
 #endif
 
 void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bipolar) {
     if (bipolar) {
         size_t n = lead * rest;
-#ifdef QN_FAKEQUANT_AVX512
-        if (qn_fakequant_avx512()) {
-            bipolar_avx512(x, y, n, n >= QN_STREAM_MIN_FLOATS);
-            return;
+#ifdef QN_FAKEQUANT_X86
+        switch (qn_fakequant_isa()) {
+        case QN_FQ_AVX512: bipolar_avx512(x, y, n, n >= QN_STREAM_MIN_FLOATS); return;
+        case QN_FQ_AVX2: bipolar_avx2(x, y, n, n >= QN_STREAM_MIN_FLOATS); return;
+        default: break;
         }
 #endif
         if (n < QN_STREAM_MIN_FLOATS) {
@@ -125,16 +123,12 @@ void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bip
 QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
     float buf[QN_STREAM_CHUNK];
     const int large = lead * rest >= QN_STREAM_MIN_FLOATS;
-#ifdef QN_FAKEQUANT_AVX512
-    const int avx512 = qn_fakequant_avx512();
-#else
-    const int avx512 = 0;
-#endif
-    int stream = large && (avx512 || rest <= QN_STREAM_CHUNK);
+    const int isa = qn_fakequant_isa(), vec = isa != QN_FQ_PORTABLE; /* vector loops: no L1 buffer */
+    int stream = large && (vec || rest <= QN_STREAM_CHUNK);
     double sums[2] = {0.0, 0.0};
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
-        if (stream && r + 2 < lead && !avx512) /* a later row arrives while this one computes */
+        if (stream && r + 2 < lead && !vec) /* a later row arrives while this one computes */
             for (size_t k = 0; k < rest; k += 16) __builtin_prefetch(xr + 2 * rest + k);
         if ((r & 1) == 0) { /* rows in pairs */
             if (r + 1 < lead) sum_abs2(xr, xr + rest, rest, sums);
@@ -150,10 +144,12 @@ QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size
                 if (fabsf(xr[i]) > delta) s += fabsf(xr[i]), k++;
             alpha = k ? (float)(s / (double)k) : NAN; /* MASE: mean over an empty set is NaN */
         }
-#ifdef QN_FAKEQUANT_AVX512
-        if (avx512) {
-            ternary_row_avx512(xr, y + r * rest, rest, delta, alpha, scaling_factor, stream,
-                               stream && r + 2 < lead ? xr + 2 * rest : NULL);
+#ifdef QN_FAKEQUANT_X86
+        if (vec) {
+            const float *ahead = stream && r + 2 < lead ? xr + 2 * rest : NULL;
+            if (isa == QN_FQ_AVX512)
+                ternary_row_avx512(xr, y + r * rest, rest, delta, alpha, scaling_factor, stream, ahead);
+            else ternary_row_avx2(xr, y + r * rest, rest, delta, alpha, scaling_factor, stream, ahead);
             continue;
         }
 #endif
@@ -161,7 +157,7 @@ QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size
         for (size_t i = 0; i < rest; i++) out[i] = ternary_elem(xr[i], delta, alpha, scaling_factor);
         if (stream) qn_stream_store(y + r * rest, buf, rest);
     }
-#ifdef QN_FAKEQUANT_AVX512
-    if (avx512 && stream) _mm_sfence(); /* the rows' streamed stores are ordered before anything that follows */
+#ifdef QN_FAKEQUANT_X86
+    if (vec && stream) _mm_sfence(); /* the rows' streamed stores are ordered before anything that follows */
 #endif
 }

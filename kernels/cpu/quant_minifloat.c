@@ -154,34 +154,52 @@ static inline __attribute__((always_inline)) void minifloat_loop(const float *x,
  * eb + ((23 - m) << 23); ieee's binade maximum (2 smax + 1) * step is eb with the top m fraction bits
  * set; denorm's smax * step is 2^E - 2^(E-m). The lanes minifloat_*_add would mark are flagged by
  * compares instead, and a vector holding any is finished element by element with the exact function. */
-#ifdef QN_FAKEQUANT_AVX512
+#ifdef QN_FAKEQUANT_X86
 #include <immintrin.h>
+
+/* The constants both widths broadcast. */
+typedef struct {
+    uint32_t lo, hi, c_shift, frac_top, window, one_below;
+    float lim_sub;
+} mf_params;
+
+static mf_params mf_params_for(int m, int b, int emax, int ieee) {
+    const uint32_t elo = (uint32_t)((ieee ? 128 : 127) - b) << 23, ehi = (uint32_t)(emax + 127) << 23;
+    const float smax = (float)((1 << m) - 1);
+    return (mf_params){
+        .lo = elo,
+        .hi = ehi,
+        .c_shift = (uint32_t)(23 - m) << 23,
+        .frac_top = ((1u << m) - 1u) << (23 - m),
+        .window = ieee ? QN_LOG2_WINDOW : QN_LOG2_WINDOW - 1u,
+        .one_below = 1u << (24 - m),                                  /* smax * step = 2^E - 2^(E-m), m >= 1 */
+        .lim_sub = smax * qn_f32_from_bits(elo - ((uint32_t)m << 23)), /* ieee's subnormal cap */
+    };
+}
 
 typedef struct {
     __m512i abs_mask, exp_mask, lo, hi, c_shift, frac_top, window, one_below;
     __m512 tiny, near_zero, lim_sub;
-} mf_consts;
+} mf_consts_avx512;
 
-static QN_AVX512_FN mf_consts mf_consts_for(int m, int b, int emax, int ieee) {
-    const uint32_t elo = (uint32_t)((ieee ? 128 : 127) - b) << 23, ehi = (uint32_t)(emax + 127) << 23;
-    const float smax = (float)((1 << m) - 1);
-    mf_consts k;
-    k.abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
-    k.exp_mask = _mm512_set1_epi32(0x7F800000);
-    k.lo = _mm512_set1_epi32((int)elo);
-    k.hi = _mm512_set1_epi32((int)ehi);
-    k.c_shift = _mm512_set1_epi32((23 - m) << 23);
-    k.frac_top = _mm512_set1_epi32((int)(((1u << m) - 1u) << (23 - m)));
-    k.window = _mm512_set1_epi32((int)(ieee ? QN_LOG2_WINDOW : QN_LOG2_WINDOW - 1u));
-    k.one_below = _mm512_set1_epi32((int)(1u << (24 - m))); /* smax * step = 2^E - 2^(E-m), m >= 1 */
-    k.tiny = _mm512_set1_ps(1e-9f);
-    k.near_zero = _mm512_set1_ps(1e-8f);
-    k.lim_sub = _mm512_set1_ps(smax * qn_f32_from_bits(elo - ((uint32_t)m << 23))); /* ieee's subnormal cap */
-    return k;
+static QN_AVX512_FN mf_consts_avx512 mf_consts_for_avx512(const mf_params *p) {
+    return (mf_consts_avx512){
+        .abs_mask = _mm512_set1_epi32(0x7FFFFFFF),
+        .exp_mask = _mm512_set1_epi32(0x7F800000),
+        .lo = _mm512_set1_epi32((int)p->lo),
+        .hi = _mm512_set1_epi32((int)p->hi),
+        .c_shift = _mm512_set1_epi32((int)p->c_shift),
+        .frac_top = _mm512_set1_epi32((int)p->frac_top),
+        .window = _mm512_set1_epi32((int)p->window),
+        .one_below = _mm512_set1_epi32((int)p->one_below),
+        .tiny = _mm512_set1_ps(1e-9f),
+        .near_zero = _mm512_set1_ps(1e-8f),
+        .lim_sub = _mm512_set1_ps(p->lim_sub),
+    };
 }
 
 /* 16 elements; *slow gets the lanes to recompute exactly. */
-static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_ieee16(__m512 x, const mf_consts *k, __mmask16 *slow) {
+static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_ieee16(__m512 x, const mf_consts_avx512 *k, unsigned *slow) {
     const __m512i v = _mm512_and_si512(_mm512_castps_si512(x), k->abs_mask);
     const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(v), k->tiny));
     const __m512i eu = _mm512_and_si512(u, k->exp_mask);
@@ -202,7 +220,7 @@ static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_ieee16(__m51
     return q;
 }
 
-static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_denorm16(__m512 x, const mf_consts *k, __mmask16 *slow) {
+static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_denorm16(__m512 x, const mf_consts_avx512 *k, unsigned *slow) {
     const __m512i v = _mm512_and_si512(_mm512_castps_si512(x), k->abs_mask);
     const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(v), k->tiny));
     const __m512i frac_ones = _mm512_set1_epi32(0x7FFFFF);
@@ -222,59 +240,103 @@ static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_denorm16(__m
     return q;
 }
 
-static inline __attribute__((always_inline)) QN_AVX512_FN __m512 mf_vector(const float *x, const mf_consts *k, int ieee,
-                                                                         __mmask16 *slow) {
-    return ieee ? mf_ieee16(_mm512_loadu_ps(x), k, slow) : mf_denorm16(_mm512_loadu_ps(x), k, slow);
+/* ---- AVX2: mf_ieee16's and mf_denorm16's float operations in the same order, 8 lanes at a time.
+ * Without mask registers the selects are blends and the flagged lanes come out of a movemask; AVX2 has
+ * only signed integer compares, which serve where the operands' top bits are known (see each). */
+typedef struct {
+    __m256i abs_mask, exp_mask, lo, hi, c_shift, frac_top, window, window_flipped, one_below;
+    __m256 tiny, near_zero, lim_sub;
+} mf_consts_avx2;
+
+static QN_AVX2_FN mf_consts_avx2 mf_consts_for_avx2(const mf_params *p) {
+    return (mf_consts_avx2){
+        .abs_mask = _mm256_set1_epi32(0x7FFFFFFF),
+        .exp_mask = _mm256_set1_epi32(0x7F800000),
+        .lo = _mm256_set1_epi32((int)p->lo),
+        .hi = _mm256_set1_epi32((int)p->hi),
+        .c_shift = _mm256_set1_epi32((int)p->c_shift),
+        .frac_top = _mm256_set1_epi32((int)p->frac_top),
+        .window = _mm256_set1_epi32((int)p->window),
+        .window_flipped = _mm256_set1_epi32((int)(p->window ^ 0x80000000u)),
+        .one_below = _mm256_set1_epi32((int)p->one_below),
+        .tiny = _mm256_set1_ps(1e-9f),
+        .near_zero = _mm256_set1_ps(1e-8f),
+        .lim_sub = _mm256_set1_ps(p->lim_sub),
+    };
 }
 
-static inline __attribute__((always_inline)) QN_AVX512_FN void mf_store(float *y, __m512 q, int stream) {
-    if (stream) _mm512_stream_ps(y, q);
-    else _mm512_storeu_ps(y, q);
+/* q with x's sign, then x + 0 where |x| <= 1e-8 (minifloat_*_add's last line). q >= +0 in every lane
+ * not flagged (v >= 0, c > 0, lim > 0), so or-ing x's sign bit in is copysignf. */
+static inline __attribute__((always_inline)) QN_AVX2_FN __m256 mf_finish8(__m256 q, __m256 x, __m256 vf,
+                                                                         const mf_consts_avx2 *k) {
+    q = _mm256_or_ps(q, _mm256_andnot_ps(_mm256_castsi256_ps(k->abs_mask), x));
+    const __m256 pass = _mm256_cmp_ps(vf, k->near_zero, _CMP_LE_OQ);
+    return _mm256_blendv_ps(q, _mm256_add_ps(x, _mm256_setzero_ps()), pass);
 }
 
-/* Vectors from i on, up to the first that holds a lane to recompute; returns where it stopped. A
- * function of its own with no call inside, so the constants stay in registers. */
-static inline __attribute__((always_inline)) QN_AVX512_FN size_t mf_span(const float *x, float *y, size_t i, size_t i1,
-                                                                       const mf_consts *kp, int ieee, int stream) {
-    const mf_consts k = *kp;
-    for (; i + 16 <= i1; i += 16) {
-        __mmask16 slow;
-        const __m512 q = mf_vector(x + i, &k, ieee, &slow);
-        if (__builtin_expect(slow != 0, 0)) break;
-        mf_store(y + i, q, stream);
-    }
-    return i;
+static inline __attribute__((always_inline)) QN_AVX2_FN __m256 mf_ieee8(__m256 x, const mf_consts_avx2 *k, unsigned *slow) {
+    const __m256i v = _mm256_and_si256(_mm256_castps_si256(x), k->abs_mask);
+    const __m256i u = _mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(v), k->tiny));
+    const __m256i eu = _mm256_and_si256(u, k->exp_mask);
+    const __m256i eu_lo = _mm256_max_epu32(eu, k->lo);
+    const __m256i eb = _mm256_min_epu32(eu_lo, k->hi);
+    const __m256 c = _mm256_castsi256_ps(_mm256_add_epi32(eb, k->c_shift));
+    const __m256i normal = _mm256_cmpeq_epi32(eu_lo, eu); /* eu >= lo */
+    const __m256 lim = _mm256_blendv_ps(k->lim_sub, _mm256_castsi256_ps(_mm256_or_si256(eb, k->frac_top)),
+                                        _mm256_castsi256_ps(normal));
+    const __m256 vf = _mm256_castsi256_ps(v);
+    const __m256 q = _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(vf, c), c), lim); /* q < lim ? q : lim */
+    /* as in mf_ieee16, signed: v's top bit is clear, and t's is set only when u + window wraps, which
+     * needs u (so v) NaN, flagged by the second compare */
+    const __m256i t = _mm256_xor_si256(_mm256_add_epi32(u, k->window), v);
+    const __m256i s = _mm256_or_si256(_mm256_cmpgt_epi32(t, _mm256_set1_epi32(0x7FFFFF)),
+                                      _mm256_cmpgt_epi32(v, _mm256_set1_epi32(0x7F7FFFFF)));
+    *slow = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(s));
+    return mf_finish8(q, x, vf, k);
 }
-#define MF_SPAN(name, ieee, stream)                                                                                    \
-    static __attribute__((noinline)) QN_AVX512_FN size_t name(const float *x, float *y, size_t i, size_t i1,          \
-                                                              const mf_consts *k) {                                    \
-        return mf_span(x, y, i, i1, k, ieee, stream);                                                                  \
-    }
-MF_SPAN(mf_span_ieee_stream, 1, 1)
-MF_SPAN(mf_span_ieee_plain, 1, 0)
-MF_SPAN(mf_span_denorm_stream, 0, 1)
-MF_SPAN(mf_span_denorm_plain, 0, 0)
 
-/* [i0, i1) of x into y; with `stream`, y + i0 is 64-byte aligned. */
-static QN_AVX512_FN void mf_avx512(const float *x, float *y, size_t i0, size_t i1, int m, int b, float emin, float emax,
-                                   int ieee, int stream) {
-    const mf_consts k = mf_consts_for(m, b, (int)emax, ieee);
-    size_t (*span)(const float *, float *, size_t, size_t, const mf_consts *) =
-        ieee ? (stream ? mf_span_ieee_stream : mf_span_ieee_plain) : (stream ? mf_span_denorm_stream : mf_span_denorm_plain);
-    for (size_t i = i0;; i += 16) {
-        i = span(x, y, i, i1, &k);
-        if (i + 16 > i1) break;
-        __mmask16 slow; /* the vector it stopped at: its flagged lanes by the exact function */
-        float lane[16];
-        _mm512_storeu_ps(lane, mf_vector(x + i, &k, ieee, &slow));
-        for (int j = 0; j < 16; j++)
-            if (slow >> j & 1)
-                lane[j] = ieee ? minifloat_ieee_fix(x[i + (size_t)j], m, b, emin, emax)
-                               : minifloat_denorm_fix(x[i + (size_t)j], m, b, emin, emax);
-        mf_store(y + i, _mm512_loadu_ps(lane), stream);
-    }
-    if (stream) _mm_sfence(); /* streamed stores are ordered before anything that follows */
+static inline __attribute__((always_inline)) QN_AVX2_FN __m256 mf_denorm8(__m256 x, const mf_consts_avx2 *k, unsigned *slow) {
+    const __m256i v = _mm256_and_si256(_mm256_castps_si256(x), k->abs_mask);
+    const __m256i u = _mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(v), k->tiny));
+    const __m256i frac_ones = _mm256_set1_epi32(0x7FFFFF);
+    const __m256i eu = _mm256_and_si256(_mm256_add_epi32(u, frac_ones), k->exp_mask); /* ceil(log2 u) */
+    const __m256i eb = _mm256_min_epu32(_mm256_max_epu32(eu, k->lo), k->hi);
+    const __m256 c = _mm256_castsi256_ps(_mm256_add_epi32(eb, k->c_shift));
+    const __m256 lim = _mm256_castsi256_ps(_mm256_sub_epi32(eb, k->one_below));
+    const __m256 vf = _mm256_castsi256_ps(v);
+    const __m256 q = _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(vf, c), c), lim);
+    /* u inf or NaN (u's top bit is clear), or u's fraction - 1 below the window unsigned (a zero
+     * fraction wraps above it): a signed compare after flipping both sides' top bits, which for
+     * fraction - 1 is fraction + 0x7FFFFFFF */
+    const __m256i frac_flipped = _mm256_add_epi32(_mm256_and_si256(u, frac_ones), _mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i in_window = _mm256_cmpgt_epi32(k->window_flipped, frac_flipped);
+    const __m256i s = _mm256_or_si256(_mm256_cmpgt_epi32(u, _mm256_set1_epi32(0x7F7FFFFF)), in_window);
+    *slow = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(s));
+    return mf_finish8(q, x, vf, k);
 }
+
+/* The loops around the kernels, one instance per width (quant_minifloat_vec.inc). */
+#define MF_ISA avx512
+#define MF_W 16
+#define MF_FN QN_AVX512_FN
+#define MF_VEC __m512
+#define MF_LOADU _mm512_loadu_ps
+#define MF_STOREU _mm512_storeu_ps
+#define MF_STREAM _mm512_stream_ps
+#define MF_IEEE mf_ieee16
+#define MF_DENORM mf_denorm16
+#include "quant_minifloat_vec.inc"
+
+#define MF_ISA avx2
+#define MF_W 8
+#define MF_FN QN_AVX2_FN
+#define MF_VEC __m256
+#define MF_LOADU _mm256_loadu_ps
+#define MF_STOREU _mm256_storeu_ps
+#define MF_STREAM _mm256_stream_ps
+#define MF_IEEE mf_ieee8
+#define MF_DENORM mf_denorm8
+#include "quant_minifloat_vec.inc"
 #endif
 
 QN_SIMD_CLONES static void minifloat_denorm_portable(const float *x, float *y, size_t n, int m, int b, float emin,
@@ -286,19 +348,23 @@ QN_SIMD_CLONES static void minifloat_ieee_portable(const float *x, float *y, siz
     minifloat_loop(x, y, n, m, b, emin, emax, 1);
 }
 
-/* The AVX-512 loop where the CPU has it (fakequant_isa.h) and the add path applies (m >= 1 for its lim
- * arithmetic). */
+/* The AVX-512 or AVX2 loop where the CPU has it (fakequant_isa.h) and the add path applies (m >= 1 for
+ * its lim arithmetic). */
 static void minifloat_run(const float *x, float *y, size_t n, int m, int b, float emin, float emax, int ieee) {
-#ifdef QN_FAKEQUANT_AVX512
-    if (m >= 1 && add_ok(m, (ieee ? 1 : 0) - b - m, (int)emax) && qn_fakequant_avx512()) {
-        /* streamed stores need 64-byte aligned destinations: the few elements before one go the portable way */
+#ifdef QN_FAKEQUANT_X86
+    const int isa = m >= 1 && add_ok(m, (ieee ? 1 : 0) - b - m, (int)emax) ? qn_fakequant_isa() : QN_FQ_PORTABLE;
+    if (isa != QN_FQ_PORTABLE) {
+        /* streamed stores want aligned destinations (64 bytes: whole lines): the few elements before one
+         * go the portable way, as do the last ones that fill no vector */
         const int stream = n >= QN_STREAM_MIN_FLOATS;
+        const size_t w = isa == QN_FQ_AVX512 ? 16 : 8;
         size_t head = stream ? (size_t)((64 - ((uintptr_t)y & 63)) & 63) / sizeof(float) : 0;
         if (head > n) head = n;
-        const size_t body = head + (n - head) / 16 * 16;
+        const size_t body = head + (n - head) / w * w;
         if (ieee) minifloat_ieee_portable(x, y, head, m, b, emin, emax);
         else minifloat_denorm_portable(x, y, head, m, b, emin, emax);
-        mf_avx512(x, y, head, body, m, b, emin, emax, ieee, stream);
+        if (isa == QN_FQ_AVX512) mf_run_avx512(x, y, head, body, m, b, emin, emax, ieee, stream);
+        else mf_run_avx2(x, y, head, body, m, b, emin, emax, ieee, stream);
         if (ieee) minifloat_ieee_portable(x + body, y + body, n - body, m, b, emin, emax);
         else minifloat_denorm_portable(x + body, y + body, n - body, m, b, emin, emax);
         return;

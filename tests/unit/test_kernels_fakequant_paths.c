@@ -1,9 +1,11 @@
-/* The fake-quantization loops written for AVX-512 (minifloat_denorm, minifloat_ieee, ternary, bipolar
- * binary) against the portable loops (QUENCH_FAKEQUANT=portable), bit for bit, NaN payloads included:
+/* The fake-quantization loops written for AVX-512 and for AVX2 (QUENCH_FAKEQUANT=avx2) (minifloat_denorm,
+ * minifloat_ieee, ternary, bipolar binary) against the portable loops (QUENCH_FAKEQUANT=portable), bit
+ * for bit, NaN payloads included:
  * every minifloat width 3..16 and exponent width 2..8 under three biases, ternary with and without the
  * scaling factor over several row lengths, arrays below and above the streaming threshold, outputs at
  * 64-byte boundaries and off them. test_kernels_minifloat_exact.c checks the default path against the
- * element emulation. On a CPU without AVX-512 both runs take the portable loops. */
+ * element emulation. On a CPU without AVX-512 the default path is the AVX2 one (or the portable one
+ * without AVX2), and without AVX2 QUENCH_FAKEQUANT=avx2 takes the default path. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -47,12 +49,13 @@ static long compare(const float *a, const float *b, size_t n, const char *what) 
     return bad;
 }
 
-static void use_portable(int on) {
-    if (on) setenv("QUENCH_FAKEQUANT", "portable", 1);
+/* QUENCH_FAKEQUANT=path, or unset for NULL (the CPU's best loops) */
+static void use_path(const char *path) {
+    if (path) setenv("QUENCH_FAKEQUANT", path, 1);
     else unsetenv("QUENCH_FAKEQUANT");
 }
 
-Test(fakequant_paths, minifloat_avx512_equals_portable, .timeout = 300) {
+static void minifloat_path_equals_portable(const char *path) {
     float *x = malloc(N * sizeof *x), *yf = malloc((N + PAD) * sizeof *yf), *yp = malloc((N + PAD) * sizeof *yp);
     cr_assert(x && yf && yp);
     qn_rng rng;
@@ -68,15 +71,15 @@ Test(fakequant_paths, minifloat_avx512_equals_portable, .timeout = 300) {
                      * (the buffers have PAD floats to spare) */
                     const size_t n = configs % 2 ? N : 100003, off = (size_t)(configs % 5);
                     char what[96];
-                    snprintf(what, sizeof what, "%s w%d e%d bias %d n %zu off %zu", kind ? "denorm" : "ieee", W, E,
-                             biases[k], n, off);
+                    snprintf(what, sizeof what, "%s: %s w%d e%d bias %d n %zu off %zu", path ? path : "default",
+                             kind ? "denorm" : "ieee", W, E, biases[k], n, off);
                     for (int portable = 0; portable < 2; portable++) {
                         float *y = (portable ? yp : yf) + off;
-                        use_portable(portable);
+                        use_path(portable ? "portable" : path);
                         if (kind == 0) qn_quant_minifloat_ieee(x, y, n, W, E, biases[k]);
                         else qn_quant_minifloat_denorm(x, y, n, W, E, biases[k]);
                     }
-                    use_portable(0);
+                    use_path(NULL);
                     bad += compare(yf + off, yp + off, n, what);
                     configs++;
                 }
@@ -86,7 +89,10 @@ Test(fakequant_paths, minifloat_avx512_equals_portable, .timeout = 300) {
     cr_expect_eq(bad, 0, "%ld elements differ", bad);
 }
 
-Test(fakequant_paths, ternary_and_bipolar_avx512_equal_portable, .timeout = 120) {
+Test(fakequant_paths, minifloat_avx512_equals_portable, .timeout = 300) { minifloat_path_equals_portable(NULL); }
+Test(fakequant_paths, minifloat_avx2_equals_portable, .timeout = 300) { minifloat_path_equals_portable("avx2"); }
+
+static void ternary_and_bipolar_path_equal_portable(const char *path) {
     static const size_t rests[] = {1, 7, 16, 17, 1023, 1024, 1031, 4096, 5000};
     float *x = malloc(N * sizeof *x), *yf = malloc((N + PAD) * sizeof *yf), *yp = malloc((N + PAD) * sizeof *yp);
     cr_assert(x && yf && yp);
@@ -100,19 +106,26 @@ Test(fakequant_paths, ternary_and_bipolar_avx512_equal_portable, .timeout = 120)
             const size_t rest = rests[j], lead = (big ? N : 30011) / rest, off = (size_t)(runs % 7);
             for (int op = 0; op < 3; op++) { /* ternary, ternary with scaling factor, bipolar binary */
                 char what[96];
-                snprintf(what, sizeof what, "%s %zu x %zu off %zu", op == 2 ? "binary bipolar" : op ? "ternary sf" : "ternary",
-                         lead, rest, off);
+                snprintf(what, sizeof what, "%s: %s %zu x %zu off %zu", path ? path : "default",
+                         op == 2 ? "binary bipolar" : op ? "ternary sf" : "ternary", lead, rest, off);
                 for (int portable = 0; portable < 2; portable++) {
                     float *y = (portable ? yp : yf) + off;
-                    use_portable(portable);
+                    use_path(portable ? "portable" : path);
                     if (op == 2) qn_quant_binary(x, y, lead, rest, 1);
                     else qn_quant_ternary(x, y, lead, rest, op);
                 }
-                use_portable(0);
+                use_path(NULL);
                 bad += compare(yf + off, yp + off, lead * rest, what);
                 runs++;
             }
         }
     free(x), free(yf), free(yp);
     cr_expect_eq(bad, 0, "%ld elements differ", bad);
+}
+
+Test(fakequant_paths, ternary_and_bipolar_avx512_equal_portable, .timeout = 120) {
+    ternary_and_bipolar_path_equal_portable(NULL);
+}
+Test(fakequant_paths, ternary_and_bipolar_avx2_equal_portable, .timeout = 120) {
+    ternary_and_bipolar_path_equal_portable("avx2");
 }

@@ -76,6 +76,7 @@ float *qn_bert_cuda_grads(qn_bert_cuda *d) {
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include "qn_cuda_check.h"
 #include "qn_nn_cuda.h"
 
 typedef struct {
@@ -109,14 +110,7 @@ struct qn_bert_cuda {
     do {                                                                                           \
         if ((call) != 0) return -1;                                                                \
     } while (0)
-#define CUDA_TRY(call)                                                                             \
-    do {                                                                                           \
-        cudaError_t qn_e_ = (call);                                                                \
-        if (qn_e_ != cudaSuccess) {                                                                \
-            snprintf(err, errlen, "%s failed: %s", #call, cudaGetErrorString(qn_e_));              \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
+#define CUDA_TRY(call) QN_CUDA_TRY(call, err, errlen)
 
 /* Carve n bytes (256-aligned) from the arena at *off; with base NULL only count. */
 static void *take(char *base, size_t *off, size_t n) {

@@ -73,6 +73,7 @@ int qn_llm_cuda_copy_bandwidth(int device, size_t bytes, double *bytes_per_s, ch
 #include <float.h>
 #include <math.h>
 
+#include "qn_cuda_check.h"
 #include "qn_llm_cuda.h"
 #include "qn_nn_cuda.h"
 
@@ -124,14 +125,7 @@ struct qn_llm_cuda {
         int rc_ = (call);                                                                          \
         if (rc_) return rc_;                                                                       \
     } while (0)
-#define CUDA_TRY(call)                                                                             \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) {                                                                   \
-            snprintf(err, errlen, "%s failed: %s", #call, cudaGetErrorString(e_));                 \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
+#define CUDA_TRY(call) QN_CUDA_TRY(call, err, errlen)
 
 /* ---- device memory, counted ---- */
 
@@ -442,16 +436,7 @@ int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, si
         snprintf(err, errlen, "no sequences started (qn_llm_cuda_reset)");
         return 2;
     }
-    if (n < 1 || d->pos + n > d->Tmax) {
-        snprintf(err, errlen, "%d more tokens do not fit the %d the sequences were started with (%d used)", n, d->Tmax,
-                 d->pos);
-        return 2;
-    }
-    for (int i = 0; i < M; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab_size) {
-            snprintf(err, errlen, "token id %d is outside the vocabulary [0, %d)", ids[i], c->vocab_size);
-            return 2;
-        }
+    if (qn_llm_check_step(c, d->pos, d->Tmax, ids, n, M, err, errlen)) return 2;
     CUDA_TRY(cudaSetDevice(d->device));
     TRY(ensure_rows(d, (size_t)M, err, errlen));
     CUDA_TRY(cudaMemcpy(d->ids, ids, (size_t)M * sizeof(int32_t), cudaMemcpyHostToDevice));

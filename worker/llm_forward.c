@@ -81,19 +81,24 @@ static void mlp(qn_llm *m, const qn_llm_layer *y, const float *h, float *out, in
     qn_llm_linear_forward(&y->down, out, C, m->mlp_act, I, M); // (M,C)
 }
 
-int qn_llm_forward(qn_llm *m, const int32_t *ids, int n, float *hidden, char *err, size_t errlen) {
-    const qn_llm_config *c = &m->cfg;
-    const int C = c->hidden, B = m->B, M = B * n, QKV = (c->heads + 2 * c->kv_heads) * c->head_dim;
-    if (n < 1 || m->pos + n > m->Tmax) {
-        snprintf(err, errlen, "%d more tokens do not fit the %d the sequences were started with (%d used)", n, m->Tmax,
-                 m->pos);
+int qn_llm_check_step(const qn_llm_config *c, int pos, int Tmax, const int32_t *ids, int n, int rows, char *err,
+                      size_t errlen) {
+    if (n < 1 || pos + n > Tmax) {
+        snprintf(err, errlen, "%d more tokens do not fit the %d the sequences were started with (%d used)", n, Tmax, pos);
         return 2;
     }
-    for (int i = 0; i < M; i++)
+    for (int i = 0; i < rows; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size) {
             snprintf(err, errlen, "token id %d is outside the vocabulary [0, %d)", ids[i], c->vocab_size);
             return 2;
         }
+    return 0;
+}
+
+int qn_llm_forward(qn_llm *m, const int32_t *ids, int n, float *hidden, char *err, size_t errlen) {
+    const qn_llm_config *c = &m->cfg;
+    const int C = c->hidden, B = m->B, M = B * n, QKV = (c->heads + 2 * c->kv_heads) * c->head_dim;
+    if (qn_llm_check_step(c, m->pos, m->Tmax, ids, n, M, err, errlen)) return 2;
     if (ensure_scratch(m, (size_t)M, (size_t)n, (size_t)(m->pos + n))) {
         snprintf(err, errlen, "out of memory for %d rows of activations", M);
         return 2;

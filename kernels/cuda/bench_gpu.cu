@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "cuda_event_timer.h"
 #include "qn_formats.h"
 #include "qn_infer_formats.h"

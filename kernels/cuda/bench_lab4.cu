@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "cuda_event_timer.h"
 #include "qn_dequant.h"
 #include "qn_formats.h"

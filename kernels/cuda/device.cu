@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_kernels.h"
 
 extern "C" int qn_cuda_available(void) {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "../cpu/format_elem.h"
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "cuda_internal.h"
 #include "qn_formats.h"
 #include "qn_kernels.h"

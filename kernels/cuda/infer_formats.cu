@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "../cpu/bnb4_elem.h"
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "cuda_internal.h"
 #include "qn_infer_formats.h"
 

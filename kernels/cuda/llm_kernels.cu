@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_infer_formats.h"
 #include "qn_llm_cuda.h"
 

@@ -5,7 +5,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_dequant.h"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_nn_cuda.h"
 
 namespace {

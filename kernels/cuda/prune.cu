@@ -8,7 +8,7 @@
 #include <thrust/sort.h>
 #include <thrust/transform.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_kernels.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_kernels.h"
 
 __global__ static void quant_integer_kernel(const float *x, float *y, size_t n, float lo, float hi,

@@ -8,7 +8,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "cuda_check.h"
+#include "qn_cuda_check.h"
 #include "qn_nn_cuda.h"
 #include "qn_sdpa.h"
 

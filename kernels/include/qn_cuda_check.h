@@ -1,4 +1,4 @@
-/* cuda_check.h: turn a failed CUDA/cuBLAS call into a message naming the call (no exit: the worker
+/* qn_cuda_check.h: turn a failed CUDA/cuBLAS call into a message naming the call (no exit: the worker
  * reports the trial as failed and goes on). */
 #ifndef QN_CUDA_CHECK_H
 #define QN_CUDA_CHECK_H

@@ -16,24 +16,12 @@
 #include "qn_kernels.h"
 #include "qn_lowbit_gemv.h"
 
-enum { GEMV_MAX_ROWS = 8, LANES = 16, MAX_THREADS = 64, TILE_ROWS = 128 };
+enum { GEMV_MAX_ROWS = 8, MAX_THREADS = 64, TILE_ROWS = 128 };
 /* Below this many multiply-adds a thread costs more than it saves. */
 #define GEMV_THREAD_MIN_WORK (1 << 20)
 
 static int gemv_threads = 1;
 void qn_llm_set_threads(int n) { gemv_threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n; }
-
-/* Sum of a[k] b[k]: LANES independent partial sums, so the loop vectorizes without reassociation. */
-static float dot(const float *restrict a, const float *restrict b, int n) {
-    float acc[LANES] = {0};
-    int k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int u = 0; u < LANES; u++) acc[u] += a[k + u] * b[k + u];
-    float s = 0.0f;
-    for (; k < n; k++) s += a[k] * b[k];
-    for (int u = 0; u < LANES; u++) s += acc[u];
-    return s;
-}
 
 typedef struct {
     const qn_llm_linear *l;
@@ -50,12 +38,7 @@ static void *gemv_rows(void *arg) {
     const qn_llm_linear *l = g->l;
     const qn_llm_packed *p = l->packed;
     switch (l->format) {
-    case QN_LLM_WEIGHT_F32:
-        for (int j = g->j0; j < g->j1; j++) {
-            const float *w = l->w + (size_t)j * l->in;
-            for (int i = 0; i < g->M; i++) g->y[(size_t)i * g->ldy + j] = dot(g->x + (size_t)i * g->ldx, w, l->in);
-        }
-        break;
+    case QN_LLM_WEIGHT_F32: qn_gemv_f32(l->w, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
     case QN_LLM_WEIGHT_F16:
     case QN_LLM_WEIGHT_BF16:
         qn_gemv_h16_f32(p->h, l->format == QN_LLM_WEIGHT_BF16, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy);

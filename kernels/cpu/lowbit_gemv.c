@@ -2,7 +2,8 @@
  * the AVX2 path reads each packed byte once and widens it in registers (int8 -> fp32, half/bfloat16
  * -> fp32 with F16C or a shift, 4-bit codes -> fp32 through a 16-entry table in two permutes), then
  * FMAs it into every activation row. The portable path widens 256 weights at a time into an L1
- * buffer and reuses the LANES-wide dot of llm_linear.c. */
+ * buffer and sums it in LANES-wide partial sums (no reassociation needed to vectorize). The float32
+ * weights of unquantized layers take the same paths (no widening). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,7 @@ static void widen_4bit(const qn_4bit_tensor *t, size_t e0, float *out, int n) {
     }
 }
 
-typedef enum { F_I8, F_F16, F_BF16, F_4BIT } fmt;
+typedef enum { F_I8, F_F16, F_BF16, F_4BIT, F_F32 } fmt;
 typedef struct {
     fmt f;
     const void *w;
@@ -57,6 +58,7 @@ static void widen(const rowsrc *s, int j, int k0, float *out, int n) {
     case F_F16: widen_h16((const uint16_t *)s->w + off, 0, out, n); break;
     case F_BF16: widen_h16((const uint16_t *)s->w + off, 1, out, n); break;
     case F_4BIT: widen_4bit(s->t, off, out, n); break;
+    case F_F32: memcpy(out, (const float *)s->w + off, (size_t)n * sizeof(float)); break;
     }
 }
 
@@ -97,9 +99,10 @@ AVX2_FN static inline float hsum8(__m256 v) {
 }
 
 /* One function per format (no switch in the inner loop): for each row j, SETUP, then LOAD32(k) puts
- * the 32 weights of columns [k, k + 32) in w[0..3]; M == 1 keeps four accumulators to hide the FMA
- * latency, more rows share each widened weight. Columns past the last multiple of 32 go through the
- * portable widening. */
+ * the 32 weights of columns [k, k + 32) in w[0..3], which every activation row shares. Each row's
+ * sum is the same operations whatever M is (a sequence's result does not depend on the batch); the
+ * only loop-carried dependency is one add per 32 columns. Columns past the last multiple of 32 go
+ * through the portable widening. */
 #define GEMV_AVX2(NAME, SETUP, LOAD32)                                                                          \
     AVX2_FN static void NAME(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx, int M, \
                              float *y, int ldy) {                                                                \
@@ -109,30 +112,18 @@ AVX2_FN static inline float hsum8(__m256 v) {
             float r[MAX_M];                                                                                     \
             __m256 w[4];                                                                                        \
             SETUP;                                                                                              \
-            if (M == 1) {                                                                                       \
-                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                     \
-                for (int k = 0; k < k32; k += 32) {                                                             \
-                    LOAD32;                                                                                     \
-                    a0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x + k), a0);                                     \
-                    a1 = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + k + 8), a1);                                 \
-                    a2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + k + 16), a2);                                \
-                    a3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + k + 24), a3);                                \
+            __m256 a[MAX_M];                                                                                    \
+            for (int i = 0; i < M; i++) a[i] = _mm256_setzero_ps();                                             \
+            for (int k = 0; k < k32; k += 32) {                                                                 \
+                LOAD32;                                                                                         \
+                for (int i = 0; i < M; i++) {                                                                   \
+                    const float *xr = x + (size_t)i * ldx + k;                                                  \
+                    __m256 p = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xr), _mm256_mul_ps(w[1], _mm256_loadu_ps(xr + 8)));     \
+                    p = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xr + 16), p);                                     \
+                    a[i] = _mm256_add_ps(a[i], _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xr + 24), p));             \
                 }                                                                                               \
-                r[0] = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));                      \
-            } else {                                                                                            \
-                __m256 a[MAX_M];                                                                                \
-                for (int i = 0; i < M; i++) a[i] = _mm256_setzero_ps();                                         \
-                for (int k = 0; k < k32; k += 32) {                                                             \
-                    LOAD32;                                                                                     \
-                    for (int i = 0; i < M; i++) {                                                               \
-                        const float *xr = x + (size_t)i * ldx + k;                                              \
-                        __m256 p = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xr), _mm256_mul_ps(w[1], _mm256_loadu_ps(xr + 8))); \
-                        p = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xr + 16), p);                                 \
-                        a[i] = _mm256_add_ps(a[i], _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xr + 24), p));         \
-                    }                                                                                           \
-                }                                                                                               \
-                for (int i = 0; i < M; i++) r[i] = hsum8(a[i]);                                                 \
             }                                                                                                   \
+            for (int i = 0; i < M; i++) r[i] = hsum8(a[i]);                                                     \
             if (k32 < in) {                                                                                     \
                 widen(s, j, k32, tailw, in - k32);                                                              \
                 for (int i = 0; i < M; i++)                                                                     \
@@ -148,6 +139,9 @@ GEMV_AVX2(gemv_i8_avx2, const int8_t *row = (const int8_t *)s->w + (size_t)j * i
 
 GEMV_AVX2(gemv_f16_avx2, const uint16_t *row = (const uint16_t *)s->w + (size_t)j * in,
           for (int u = 0; u < 4; u++) w[u] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + k + 8 * u))))
+
+GEMV_AVX2(gemv_f32_avx2, const float *row = (const float *)s->w + (size_t)j * in,
+          for (int u = 0; u < 4; u++) w[u] = _mm256_loadu_ps(row + k + 8 * u))
 
 /* bfloat16 is the top half of a float32 */
 GEMV_AVX2(gemv_bf16_avx2, const uint16_t *row = (const uint16_t *)s->w + (size_t)j * in,
@@ -333,6 +327,7 @@ static void gemv_avx2(const rowsrc *s, const float *scale, int j0, int j1, const
     case F_F16: gemv_f16_avx2(s, scale, j0, j1, x, ldx, M, y, ldy); break;
     case F_BF16: gemv_bf16_avx2(s, scale, j0, j1, x, ldx, M, y, ldy); break;
     case F_4BIT: gemv_4bit_avx2(s, scale, j0, j1, x, ldx, M, y, ldy); break;
+    case F_F32: gemv_f32_avx2(s, scale, j0, j1, x, ldx, M, y, ldy); break;
     }
 }
 
@@ -414,6 +409,11 @@ void qn_gemv_i8_f32(const int8_t *q, const float *absmax, int in, int j0, int j1
                     float *y, int ldy) {
     rowsrc s = {F_I8, q, NULL, in};
     run(&s, absmax, j0, j1, x, ldx, M, y, ldy);
+}
+
+void qn_gemv_f32(const float *w, int in, int j0, int j1, const float *x, int ldx, int M, float *y, int ldy) {
+    rowsrc s = {F_F32, w, NULL, in};
+    run(&s, NULL, j0, j1, x, ldx, M, y, ldy);
 }
 
 void qn_gemv_h16_f32(const uint16_t *w, int bf16, int in, int j0, int j1, const float *x, int ldx, int M, float *y,

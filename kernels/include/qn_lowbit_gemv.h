@@ -19,6 +19,8 @@ extern "C" {
 /* y = (absmax_j / 127) * sum_k q[j,k] x[i,k] (W8A16). */
 void qn_gemv_i8_f32(const int8_t *q, const float *absmax, int in, int j0, int j1, const float *x, int ldx, int M,
                     float *y, int ldy);
+/* y = sum_k W[j,k] x[i,k], W float32 (the unquantized decode GEMV: vector FMAs where the CPU has them). */
+void qn_gemv_f32(const float *w, int in, int j0, int j1, const float *x, int ldx, int M, float *y, int ldy);
 /* y = sum_k W[j,k] x[i,k], W in IEEE half (bf16 == 0) or bfloat16 (bf16 == 1). */
 void qn_gemv_h16_f32(const uint16_t *w, int bf16, int in, int j0, int j1, const float *x, int ldx, int M, float *y,
                      int ldy);

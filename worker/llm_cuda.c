@@ -316,6 +316,9 @@ int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen)
                               "at most %d tokens on this GPU", Tmax, d->max_len);
         return 2;
     }
+    /* no sequences until the cache below exists: a failed reset must not leave forward writing
+     * the old B/Tmax layout into a freed or smaller cache (an illegal address poisons the context) */
+    d->B = 0, d->last_n = 0;
     CUDA_TRY(cudaSetDevice(d->device));
     const size_t per = (size_t)c->layers * B * c->kv_heads * Tmax * c->head_dim;
     if (per > d->cache_elems || !d->kcache) {
@@ -437,6 +440,7 @@ int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, si
         return 2;
     }
     if (qn_llm_check_step(c, d->pos, d->Tmax, ids, n, M, err, errlen)) return 2;
+    d->last_n = 0; /* until this forward completes: ensure_rows may free the last one's hidden rows */
     CUDA_TRY(cudaSetDevice(d->device));
     TRY(ensure_rows(d, (size_t)M, err, errlen));
     CUDA_TRY(cudaMemcpy(d->ids, ids, (size_t)M * sizeof(int32_t), cudaMemcpyHostToDevice));

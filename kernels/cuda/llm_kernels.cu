@@ -560,7 +560,8 @@ extern "C" int qn_cuda_llm_attention(float *out, const float *qkv, const float *
                                      int pos0, int NH, int NKV, int HD, int Tmax, char *err, size_t errlen) {
     if (B <= 0 || n <= 0) return 0;
     const size_t smem = (size_t)(HD + pos0 + n) * sizeof(float);
-    if (smem > 48u * 1024u)
+    /* the default cap on dynamic shared memory is 48 KiB less the static part (red[32]) */
+    if (smem + 32 * sizeof(float) > 48u * 1024u)
         QN_CUDA_TRY(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), err,
                     errlen);
     attention_kernel<<<dim3((unsigned)n, (unsigned)NH, (unsigned)B), kAttnThreads, smem>>>(out, qkv, kc, vc, n, pos0, NH,

@@ -143,6 +143,9 @@ int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen);
 /* Feed n more tokens of each of the B sequences: ids (B,n). Writes the final-normed hidden states
  * (B,n,C) to hidden (NULL: only the cache advances). Returns 0 or 2 (cache full) with err. */
 int qn_llm_forward(qn_llm *m, const int32_t *ids, int n, float *hidden, char *err, size_t errlen);
+/* What every backend's reset checks first: B >= 1 sequences of 1 <= Tmax <= max_position tokens.
+ * 0, or 2 with err. */
+int qn_llm_check_batch(const qn_llm_config *c, int B, int Tmax, char *err, size_t errlen);
 /* What every backend's forward checks first: n (>= 1) more tokens fit a cache of Tmax holding pos,
  * and the rows ids are in the vocabulary. 0, or 2 with err. */
 int qn_llm_check_step(const qn_llm_config *c, int pos, int Tmax, const int32_t *ids, int n, int rows, char *err,

@@ -302,15 +302,7 @@ qn_llm_cuda *qn_llm_cuda_new(const qn_llm *host, int device, char *err, size_t e
 
 int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen) {
     const qn_llm_config *c = &d->host->cfg;
-    if (B < 1 || Tmax < 1) {
-        snprintf(err, errlen, "a batch needs at least one sequence of one token");
-        return 2;
-    }
-    if (Tmax > c->max_position) {
-        snprintf(err, errlen, "%d tokens per sequence, more than the model's max_position_embeddings %d", Tmax,
-                 c->max_position);
-        return 2;
-    }
+    if (qn_llm_check_batch(c, B, Tmax, err, errlen)) return 2;
     if (Tmax > d->max_len) {
         snprintf(err, errlen, "%d tokens per sequence: the CUDA attention holds a row of scores in shared memory, "
                               "at most %d tokens on this GPU", Tmax, d->max_len);

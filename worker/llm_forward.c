@@ -8,8 +8,7 @@
 #include "llm.h"
 #include "qn_nn.h"
 
-int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen) {
-    const qn_llm_config *c = &m->cfg;
+int qn_llm_check_batch(const qn_llm_config *c, int B, int Tmax, char *err, size_t errlen) {
     if (B < 1 || Tmax < 1) {
         snprintf(err, errlen, "a batch needs at least one sequence of one token");
         return 2;
@@ -19,6 +18,12 @@ int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen) {
                  c->max_position);
         return 2;
     }
+    return 0;
+}
+
+int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen) {
+    const qn_llm_config *c = &m->cfg;
+    if (qn_llm_check_batch(c, B, Tmax, err, errlen)) return 2;
     size_t per = (size_t)c->layers * B * c->kv_heads * Tmax * c->head_dim;
     if (per > ((size_t)1 << 40) / sizeof(float)) {
         snprintf(err, errlen, "a KV cache for %d sequences of %d tokens is too large", B, Tmax);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "qn_clock.h"
 #include "bench_lab4.h"
@@ -100,13 +99,10 @@ int qn_bench_attention_main(int argc, char **argv, int self, const char *help) {
     long threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (i == self) continue;
-        if (qn_is_help(a)) {
-            fputs(help, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--causal") == 0) {
+        qn_bench_arg common = qn_bench_common_arg(argv, i, self, help, &json);
+        if (common == QN_BENCH_ARG_HELP) return 0;
+        if (common == QN_BENCH_ARG_TAKEN) continue;
+        if (strcmp(a, "--causal") == 0) {
             causal = 1;
         } else if (strcmp(a, "--shape") == 0 || strcmp(a, "--threads") == 0) {
             if (i + 1 >= argc) return qn_usage_error("bench", "%s needs a value", a);
@@ -123,10 +119,7 @@ int qn_bench_attention_main(int argc, char **argv, int self, const char *help) {
             return qn_usage_error("bench", "unexpected argument '%s'", a);
         }
     }
-    if (!threads) {
-        threads = sysconf(_SC_NPROCESSORS_ONLN);
-        if (threads < 1) threads = 1;
-    }
+    threads = qn_threads_or_cores(threads);
     qn_set_num_threads((int)threads);
     const int nshapes = have_shape ? 1 : N_DEFAULT;
     int gpu = 0;

@@ -516,13 +516,10 @@ int qn_bench_decode_main(int argc, char **argv, int self, const char *help) {
         const char *a = argv[i];
         int k = 0;
         while (k < N_OPTS && strcmp(a, opts[k].flag) != 0) k++;
-        if (i == self) continue;
-        if (qn_is_help(a)) {
-            fputs(help, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (k < N_OPTS || strcmp(a, "--model") == 0 || strcmp(a, "--precision") == 0) {
+        qn_bench_arg common = qn_bench_common_arg(argv, i, self, help, &json);
+        if (common == QN_BENCH_ARG_HELP) return 0;
+        if (common == QN_BENCH_ARG_TAKEN) continue;
+        if (k < N_OPTS || strcmp(a, "--model") == 0 || strcmp(a, "--precision") == 0) {
             if (i + 1 >= argc) return qn_usage_error("bench", "%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--model") == 0) model = v;
@@ -536,10 +533,6 @@ int qn_bench_decode_main(int argc, char **argv, int self, const char *help) {
         }
     }
     if (!*precision) return qn_usage_error("bench", "--precision needs a precision (fp32, fp16, bf16, w8a16, int8, nf4, fp4)");
-    long threads = val[3];
-    if (!threads) {
-        threads = sysconf(_SC_NPROCESSORS_ONLN);
-        if (threads < 1) threads = 1;
-    }
+    const long threads = qn_threads_or_cores(val[3]);
     return run(model, precision, (int)val[0], (int)val[1], (int)val[2], (int)threads, json, stdout);
 }

@@ -104,13 +104,10 @@ int qn_bench_dequant_main(int argc, char **argv, int self, const char *help) {
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (i == self) continue;
-        if (qn_is_help(a)) {
-            fputs(help, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--size") == 0) {
+        qn_bench_arg common = qn_bench_common_arg(argv, i, self, help, &json);
+        if (common == QN_BENCH_ARG_HELP) return 0;
+        if (common == QN_BENCH_ARG_TAKEN) continue;
+        if (strcmp(a, "--size") == 0) {
             if (i + 1 >= argc) return qn_usage_error("bench", "--size needs a value");
             if (qn_int_flag("bench", a, argv[++i], 1, 4096, &mib)) return 2;
         } else if (a[0] == '-') {

@@ -23,5 +23,12 @@ int qn_is_help(const char *arg);
 /* An integer flag value in [lo, hi] into out: 0, or the usage error (2) "FLAG takes an integer in
  * [LO, HI], not 'VALUE'" for CMD. */
 int qn_int_flag(const char *cmd, const char *flag, const char *value, long lo, long hi, long *out);
+/* The arguments the bench subcommands that parse their own flags (attention, dequant, decode) take
+ * alike: argv[self] (the subcommand's name), -h/--help and --json. */
+typedef enum { QN_BENCH_ARG_OTHER, QN_BENCH_ARG_TAKEN, QN_BENCH_ARG_HELP } qn_bench_arg;
+/* argv[i]: TAKEN (skip it), HELP (help printed: return 0) or OTHER (the subcommand's own). */
+qn_bench_arg qn_bench_common_arg(char **argv, int i, int self, const char *help, int *json);
+/* --threads as given, or 0: one per online core. */
+long qn_threads_or_cores(long given);
 
 #endif

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "bench_decode.h"
@@ -226,10 +225,6 @@ int qn_cmd_bench(int argc, char **argv) {
     preset = sval[0];
     if (strcmp(preset, "bert-tiny") != 0 && strcmp(preset, "bert-mini") != 0 && strcmp(preset, "bert-small") != 0)
         return qn_usage_error("bench", "unknown preset '%s': available: bert-tiny, bert-mini, bert-small", preset);
-    long threads = val[4];
-    if (!threads) {
-        threads = sysconf(_SC_NPROCESSORS_ONLN);
-        if (threads < 1) threads = 1;
-    }
+    const long threads = qn_threads_or_cores(val[4]);
     return qn_bench_train(preset, (int)val[2], (int)val[3], (int)threads, (int)val[5], json, stdout);
 }

@@ -11,6 +11,7 @@
 
 #include "../../coordinator/protocol.h"
 #include "../../coordinator/trial_runner.h"
+#include "../support/trial_msg.h"
 #include "../../worker/debug_fault.h"
 
 enum { GOOD, SEGV };
@@ -32,15 +33,6 @@ static int crash_or_done(void *state, const qn_trial_msg *m, const float *parent
     return 0;
 }
 
-static qn_trial_msg trial(int64_t id, uint64_t behaviour) {
-    qn_trial_msg m;
-    memset(&m, 0, sizeof m);
-    m.id = id;
-    m.parent = -1;
-    m.trial_seed = behaviour;
-    return m;
-}
-
 static qn_runner *start(const char *kind) {
     static qn_runner_engine e;
     e = (qn_runner_engine){first_only_init, crash_or_done, (void *)kind};
@@ -53,7 +45,7 @@ static qn_runner *start(const char *kind) {
 
 Test(broken, a_runner_that_cannot_restart_says_so_and_the_trial_never_ran) {
     qn_runner *r = start(NULL);
-    qn_trial_msg m = trial(0, SEGV);
+    qn_trial_msg m = qn_test_trial_msg(0, SEGV);
     qn_trial_result res;
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
     cr_assert_eq(res.status, QN_TRIAL_FAILED);
@@ -65,7 +57,7 @@ Test(broken, a_runner_that_cannot_restart_says_so_and_the_trial_never_ran) {
     cr_assert_eq(qn_runner_restart(r, NULL, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "could not restart the trial runner: the trial runner died while probing the device"), "%s", err);
     /* And a trial sent anyway is answered 2: no child, the trial did not run. */
-    m = trial(1, GOOD);
+    m = qn_test_trial_msg(1, GOOD);
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 2);
     cr_assert_eq(res.status, QN_TRIAL_FAILED);
     cr_assert(strstr(res.error, "could not restart the trial runner"), "%s", res.error);

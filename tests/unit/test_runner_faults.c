@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../coordinator/trial_runner.h"
+#include "../support/trial_msg.h"
 
 enum { GOOD, SEGV, EXIT7, HANG, GARBAGE, HUGE_LEN, SHORT_THEN_EXIT, OTHER_ID, ABORT };
 
@@ -109,18 +110,9 @@ static qn_runner *start(void) {
     return r;
 }
 
-static qn_trial_msg trial(int64_t id, uint64_t behaviour) {
-    qn_trial_msg m;
-    memset(&m, 0, sizeof m);
-    m.id = id;
-    m.parent = -1;
-    m.trial_seed = behaviour;
-    return m;
-}
-
 /* Run trial id with the given behaviour; expect a failure whose message contains `why`. */
 static void expect_failure(qn_runner *r, int64_t id, uint64_t behaviour, const char *why) {
-    qn_trial_msg m = trial(id, behaviour);
+    qn_trial_msg m = qn_test_trial_msg(id, behaviour);
     qn_trial_result res;
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
     cr_assert_eq(res.status, QN_TRIAL_FAILED, "trial %lld should have failed", (long long)id);
@@ -130,7 +122,7 @@ static void expect_failure(qn_runner *r, int64_t id, uint64_t behaviour, const c
 }
 
 static void expect_good(qn_runner *r, int64_t id) {
-    qn_trial_msg m = trial(id, GOOD);
+    qn_trial_msg m = qn_test_trial_msg(id, GOOD);
     qn_trial_result res;
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
     cr_assert_eq(res.status, QN_TRIAL_DONE, "trial %lld: %s", (long long)id, res.error);
@@ -145,7 +137,7 @@ Test(runner, result_parent_and_checkpoint_round_trip) {
     qn_runner *r = start();
     float parent[300];
     for (int i = 0; i < 300; i++) parent[i] = 0.5f;
-    qn_trial_msg m = trial(4, GOOD);
+    qn_trial_msg m = qn_test_trial_msg(4, GOOD);
     m.parent = 2;
     m.want_checkpoint = 1;
     qn_trial_result res;
@@ -187,7 +179,7 @@ Test(runner, crashes_cost_one_trial_and_a_fresh_child_follows) {
     expect_good(r, 6);
     /* A respawned child must be sent the parent again. */
     float parent[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-    qn_trial_msg m = trial(7, GOOD);
+    qn_trial_msg m = qn_test_trial_msg(7, GOOD);
     m.parent = 3;
     qn_trial_result res;
     cr_assert_eq(qn_runner_run(r, &m, parent, 10, NULL, NULL, &res), 0);
@@ -242,7 +234,7 @@ Test(runner, garbled_replies_fail_the_trial_not_the_parent) {
 
 Test(runner, a_hang_ends_at_the_timeout) {
     qn_runner *r = start();
-    qn_trial_msg m = trial(0, HANG);
+    qn_trial_msg m = qn_test_trial_msg(0, HANG);
     m.timeout_s = 0.3;
     qn_trial_result res;
     double t0 = now();
@@ -255,7 +247,7 @@ Test(runner, a_hang_ends_at_the_timeout) {
     qn_trial_result_free(&res);
     expect_good(r, 1);
     /* A trial within its timeout is not cut short. */
-    m = trial(2, GOOD);
+    m = qn_test_trial_msg(2, GOOD);
     m.timeout_s = 5;
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
     cr_assert_eq(res.status, QN_TRIAL_DONE);
@@ -272,7 +264,7 @@ static int stop_after_a_while(void *arg) {
 Test(runner, stop_abandons_the_running_trial) {
     qn_runner *r = start();
     pid_t pid = qn_runner_pid(r);
-    qn_trial_msg m = trial(0, HANG);
+    qn_trial_msg m = qn_test_trial_msg(0, HANG);
     qn_trial_result res;
     calls = 0;
     cr_assert_eq(qn_runner_run(r, &m, NULL, 0, stop_after_a_while, NULL, &res), 1);
@@ -311,7 +303,7 @@ Test(runner, on_a_gpu_a_failed_trial_retires_the_child) {
         pid_t first = qn_runner_pid(r);
         expect_good(r, 1);
         cr_assert_eq(qn_runner_pid(r), first, "a done trial keeps the child");
-        qn_trial_msg m = trial(2, 99);
+        qn_trial_msg m = qn_test_trial_msg(2, 99);
         qn_trial_result res;
         cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
         cr_assert_eq(res.status, QN_TRIAL_FAILED);
@@ -358,7 +350,7 @@ Test(runner, the_child_dies_with_its_parent) {
         pid_t child = r ? qn_runner_pid(r) : -1;
         if (write(p[1], &child, sizeof child) != sizeof child) _exit(1);
         /* The child hangs in its trial (not reading the socket), so only PDEATHSIG can end it. */
-        qn_trial_msg m = trial(0, HANG);
+        qn_trial_msg m = qn_test_trial_msg(0, HANG);
         qn_trial_result res;
         if (r) qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res);
         _exit(1);
@@ -387,7 +379,7 @@ Test(runner, a_round_trip_costs_tens_of_microseconds) {
     int n = 20000;
     double t0 = now();
     for (int i = 0; i < n; i++) {
-        qn_trial_msg m = trial(i, GOOD);
+        qn_trial_msg m = qn_test_trial_msg(i, GOOD);
         cr_assert_eq(qn_runner_run(r, &m, NULL, 0, NULL, NULL, &res), 0);
         qn_trial_result_free(&res);
     }

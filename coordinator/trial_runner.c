@@ -648,13 +648,10 @@ int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent
         reap(r, 0);
     }
     if (r->pid < 0) { /* the last child died: a fresh one, outside the trial's timeout */
-        qn_device_profile dev;
-        char spawn_err[256];
-        int s = spawn(r, 0, &dev, stop, stop_arg, spawn_err, sizeof spawn_err);
+        char why[QN_ERR_LEN];
+        int s = qn_runner_restart(r, stop, stop_arg, why, sizeof why);
         if (s == 1) return 1;
         if (s != 0) { /* the worker is broken, not the trial: it never ran */
-            char why[QN_ERR_LEN];
-            snprintf(why, sizeof why, "could not restart the trial runner: %s", spawn_err);
             fail(out, t0, why);
             return 2;
         }

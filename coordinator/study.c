@@ -794,11 +794,8 @@ static int run_inline(study *st, int64_t id) {
     /* The trial lost the child: its replacement starts now; if it cannot, the device is gone and this
      * process has no other worker (docs/faults.md). */
     char broken[QN_ERR_LEN] = "";
-    if (ran == 2) snprintf(broken, sizeof broken, "%s", r.error);
-    if (ran == 0 && r.status == QN_TRIAL_FAILED && qn_runner_pid(st->inline_runner) < 0 &&
-        qn_runner_restart(st->inline_runner, stop_now, st, err, sizeof err) < 0)
-        snprintf(broken, sizeof broken, "%.*s (after the trial failed: %.*s)", QN_ERR_LEN / 2, err, QN_ERR_LEN / 3,
-                 r.error);
+    if (ran == 2 || (ran == 0 && qn_runner_recover(st->inline_runner, stop_now, st, &r)))
+        snprintf(broken, sizeof broken, "%s", r.error);
     if (broken[0]) { /* unrecorded: --resume runs it */
         qn_trial_result_free(&r);
         st->state[id] = TS_PENDING;

@@ -705,6 +705,17 @@ int qn_runner_restart(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, char
     return s;
 }
 
+int qn_runner_recover(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, qn_trial_result *res) {
+    char err[QN_ERR_LEN];
+    if (res->status != QN_TRIAL_FAILED || r->pid > 0 || qn_runner_restart(r, stop, stop_arg, err, sizeof err) >= 0)
+        return 0;
+    char was[QN_ERR_LEN];
+    snprintf(was, sizeof was, "%s", res->error);
+    snprintf(res->error, sizeof res->error, "%.*s (after the trial failed: %.*s)", QN_ERR_LEN / 2, err, QN_ERR_LEN / 3,
+             was);
+    return 1;
+}
+
 /* The texts CUDA gives for errors that leave the context unusable (cudaGetErrorString), which the
  * engine's messages carry ("cudaMemcpy failed: an illegal memory access was encountered"). */
 static const char *const fatal_cuda[] = {

@@ -72,6 +72,11 @@ int qn_runner_run_group(qn_runner *r, const qn_trial_msg *m, const float *parent
  * running), 1 when stop asked, -1 when none can start (err: "could not restart the trial runner: ..."). */
 int qn_runner_restart(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, char *err, size_t errlen);
 
+/* After a trial that failed and took the child with it: start the next child now. When none can
+ * start the device is gone, and may have taken the trial with it: res->error then names both ("could
+ * not restart the trial runner: ... (after the trial failed: ...)") and 1 is returned; else 0. */
+int qn_runner_recover(qn_runner *r, qn_runner_stop_fn stop, void *stop_arg, qn_trial_result *res);
+
 /* Does this failed result point at the device rather than the trial: the child died on a GPU, or the
  * error is one of CUDA's that leave the context unusable (an illegal memory access, an uncorrectable
  * ECC error...)? */

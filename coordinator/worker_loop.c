@@ -172,15 +172,8 @@ int qn_worker_loop(volatile sig_atomic_t *signal_flag) {
         uint32_t flags = 0;
         if (!broken && r.status == QN_TRIAL_FAILED) {
             if (qn_runner_device_fault(runner, &r)) flags |= QN_RESULT_DEVICE_FAULT;
-            /* The trial lost the child: start the next one now. If it cannot start, the device is
-             * gone, and it may have taken this trial with it: the trial goes to another worker. */
-            if (qn_runner_pid(runner) < 0 && qn_runner_restart(runner, stop_sent, NULL, err, sizeof err) < 0) {
-                char was[QN_ERR_LEN];
-                snprintf(was, sizeof was, "%s", r.error);
-                snprintf(r.error, sizeof r.error, "%.*s (after the trial failed: %.*s)", QN_ERR_LEN / 2, err,
-                         QN_ERR_LEN / 3, was);
-                broken = 1;
-            }
+            /* The trial lost the child and no new one can start: the trial goes to another worker. */
+            if (qn_runner_recover(runner, stop_sent, NULL, &r)) broken = 1;
         }
         if (broken) {
             flags |= QN_RESULT_WORKER_BROKEN;

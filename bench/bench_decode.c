@@ -10,6 +10,7 @@
 #include "qn_clock.h"
 #include "bench_decode.h"
 #include "bench_decode_cuda.h"
+#include "bench_median.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -210,11 +211,6 @@ static int32_t argmax(const float *v, int n) {
     return best;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Convert the loaded model's weights to the precision (NAME or NAME:key=value,...); lm_head stays
  * fp32, quench's (and seed 002's) default. */
 static int apply_precision(qn_llm *m, const char *precision, char *err, size_t errlen) {
@@ -255,8 +251,7 @@ static int measure(const char *dir, result *r, int B, int T, int S, const int32_
         times[s] = qn_clock_monotonic_s() - t0;
         for (int b = 0; b < B; b++) r->tokens[(size_t)b * (S + 1) + s + 1] = tok[b];
     }
-    qsort(times, (size_t)S, sizeof *times, cmp_double);
-    const double step = S % 2 ? times[S / 2] : 0.5 * (times[S / 2 - 1] + times[S / 2]);
+    const double step = qn_bench_median(times, (size_t)S);
     r->ms_per_token = step * 1e3;
     r->tokens_per_s = B / step;
     r->weight_bytes = (double)qn_llm_weight_bytes(m);

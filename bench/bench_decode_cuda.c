@@ -4,6 +4,7 @@
  * B x (device copy bandwidth) / (weight bytes read per step): decode reads every weight once per
  * step, so it cannot beat a copy of the weights. */
 #include "bench_decode_cuda.h"
+#include "bench_median.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,6 @@
 #include "qn_kernels.h"
 
 enum { COPY_MIB = 1024, GPU = 0 };
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* One precision: its figures into x. 0, or nonzero with err. */
 static int measure(const char *dir, const char *precision, int B, int T, int S, const int32_t *prompts,
@@ -44,8 +40,7 @@ static int measure(const char *dir, const char *precision, int B, int T, int S, 
         for (int b = 0; b < B; b++) all[(size_t)b * (S + 1) + s + 1] = tok[b];
     }
     if (!rc) {
-        qsort(times, (size_t)S, sizeof *times, cmp_double);
-        const double step = S % 2 ? times[S / 2] : 0.5 * (times[S / 2 - 1] + times[S / 2]);
+        const double step = qn_bench_median(times, (size_t)S);
         const double wb = (double)qn_llm_weight_bytes(m), tps = B / step, bound = B * bw / wb;
         if (!strcmp(precision, "fp32")) *fp32_tps = tps;
         qn_llm_cuda_memory mem;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "qn_clock.h"
+#include "bench_median.h"
 #include "bench_sampler.h"
 #include "reference_process.h"
 #include "qn_sampler.h"
@@ -18,11 +19,6 @@
 static const int checkpoints[] = {10, 25, 50, 100, 200};
 enum { N_CHECK = sizeof checkpoints / sizeof checkpoints[0] };
 
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct {
     int n_check;
@@ -86,8 +82,7 @@ static int run_quench(const qn_test_function *tf, qn_sampler_kind kind, int tria
     for (int c = 0; c < N_CHECK && checkpoints[c] <= trials; c++) {
         double col[seeds], sum = 0;
         for (int s = 0; s < seeds; s++) col[s] = regret[s * N_CHECK + c], sum += col[s];
-        qsort(col, (size_t)seeds, sizeof col[0], cmp_double);
-        fig->median[c] = seeds % 2 ? col[seeds / 2] : 0.5 * (col[seeds / 2 - 1] + col[seeds / 2]);
+        fig->median[c] = qn_bench_median(col, (size_t)seeds);
         fig->mean[c] = sum / seeds;
         fig->n_check++;
     }

@@ -51,42 +51,84 @@ static int push_copy(pieces *p, const char *s, size_t n, int first) {
     return pieces_push(p, copy, n, -1, first);
 }
 
-static int is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+/* Bytes of the whitespace character (Unicode White_Space, Rust's char::is_whitespace, which the
+ * library's lstrip/rstrip use) at s, n bytes left; 0 when s does not start one. */
+static size_t space_len(const unsigned char *s, size_t n) {
+    if (n == 0) return 0;
+    if (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')) return 1;
+    size_t cl = tok_utf8_len(s, n);
+    if (cl < 2) return 0;
+    uint32_t c = s[0] & (0x7F >> cl);
+    for (size_t i = 1; i < cl; i++) c = c << 6 | (s[i] & 0x3F);
+    int white = c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+                c == 0x202F || c == 0x205F || c == 0x3000;
+    return white ? cl : 0;
+}
 
-/* ---- added tokens: leftmost, then longest, match in the raw text ---- */
+/* Bytes of the whitespace character that ends the n bytes at s, 0 for none. */
+static size_t space_len_before(const unsigned char *s, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        if (back < 3 && back < n && (s[n - back] & 0xC0) == 0x80) continue; /* inside a character */
+        size_t cl = space_len(s + n - back, back);
+        return cl == back ? cl : 0;
+    }
+    return 0;
+}
 
-static const tok_added *added_at(const qn_tokenizer *t, const uint8_t *first_byte, const char *s, size_t n) {
+/* ---- added tokens: leftmost, then longest, match ---- */
+
+/* The text an added token is matched as in this pass (raw or normalized), NULL when it is not in it. */
+static const char *added_form(const tok_added *a, int normalized_pass, size_t *len) {
+    if (a->normalized != normalized_pass) return NULL;
+    *len = normalized_pass ? a->norm_len : a->len;
+    return normalized_pass ? a->norm_content : a->content;
+}
+
+static const tok_added *added_at(const qn_tokenizer *t, int normalized_pass, const uint8_t *first_byte, const char *s,
+                                 size_t n, size_t *match_len) {
     if (!first_byte[(unsigned char)*s]) return NULL;
     const tok_added *best = NULL;
     for (int k = 0; k < t->n_added; k++) {
-        const tok_added *a = &t->added[k];
-        if (a->len <= n && (!best || a->len > best->len) && memcmp(a->content, s, a->len) == 0) best = a;
+        size_t len;
+        const char *form = added_form(&t->added[k], normalized_pass, &len);
+        if (form && len <= n && (!best || len > *match_len) && memcmp(form, s, len) == 0)
+            best = &t->added[k], *match_len = len;
     }
     return best;
 }
 
-static int split_added(const qn_tokenizer *t, const char *text, size_t len, pieces *out) {
+/* Split text at the added tokens of one pass: first the raw text at the tokens not normalized, then
+ * (normalized_pass) each normalized piece at the normalized ones, as the library's AddedVocabulary. */
+static int split_added(const qn_tokenizer *t, int normalized_pass, const char *text, size_t len, int first,
+                       pieces *out) {
     uint8_t first_byte[256] = {0};
-    for (int k = 0; k < t->n_added; k++) first_byte[(unsigned char)t->added[k].content[0]] = 1;
+    for (int k = 0; k < t->n_added; k++) {
+        size_t form_len;
+        const char *form = added_form(&t->added[k], normalized_pass, &form_len);
+        if (form) first_byte[(unsigned char)form[0]] = 1;
+    }
     size_t start = 0; /* of the pending text */
     for (size_t i = 0; i < len;) {
-        const tok_added *a = added_at(t, first_byte, text + i, len - i);
+        size_t match_len = 0;
+        const tok_added *a = added_at(t, normalized_pass, first_byte, text + i, len - i, &match_len);
         if (!a) {
             i++;
             continue;
         }
         size_t end = i;
+        const unsigned char *u = (const unsigned char *)text;
+        size_t cl;
         if (a->lstrip) /* the token takes the whitespace before it */
-            while (end > start && is_space((unsigned char)text[end - 1])) end--;
-        if (push_copy(out, text + start, end - start, start == 0)) return 1;
+            while (end > start && (cl = space_len_before(u + start, end - start)) > 0) end -= cl;
+        if (push_copy(out, text + start, end - start, first && start == 0)) return 1;
         char *none = malloc(1);
-        if (!none || pieces_push(out, none, 0, a->id, i == 0)) return 1;
-        i += a->len;
+        if (!none || pieces_push(out, none, 0, a->id, first && i == 0)) return 1;
+        i += match_len;
         if (a->rstrip)
-            while (i < len && is_space((unsigned char)text[i])) i++;
+            while (i < len && (cl = space_len(u + i, len - i)) > 0) i += cl;
         start = i;
     }
-    return push_copy(out, text + start, len - start, start == 0);
+    return push_copy(out, text + start, len - start, first && start == 0);
 }
 
 /* ---- normalizers ---- */
@@ -139,6 +181,18 @@ static int normalize(const qn_tokenizer *t, piece *p) {
         free(p->s);
         p->s = r, p->n = len;
     }
+    return 0;
+}
+
+int tok_normalize_text(const qn_tokenizer *t, const char *s, size_t n, char **out, size_t *out_len) {
+    piece p = {malloc(n + 1), n, -1, 1};
+    if (!p.s) return 1;
+    memcpy(p.s, s, n), p.s[n] = 0;
+    if (normalize(t, &p)) {
+        free(p.s);
+        return 1;
+    }
+    *out = p.s, *out_len = p.n;
     return 0;
 }
 
@@ -285,9 +339,22 @@ int qn_tokenizer_encode(const qn_tokenizer *t, const char *text, size_t len, int
     *ids = NULL, *n = 0;
     pieces p = {0};
     tok_ids out = {0};
-    int rc = split_added(t, text, len, &p);
+    int rc = split_added(t, 0, text, len, 1, &p);
     for (size_t i = 0; i < p.n && !rc; i++)
         if (p.v[i].added < 0) rc = normalize(t, &p.v[i]);
+    if (!rc && t->n_added_normalized) { /* the normalized text at the normalized added tokens */
+        pieces split = {0};
+        for (size_t i = 0; i < p.n && !rc; i++) {
+            if (p.v[i].added >= 0) {
+                rc = pieces_push(&split, p.v[i].s, 0, p.v[i].added, p.v[i].first);
+                p.v[i].s = NULL;
+            } else {
+                rc = split_added(t, 1, p.v[i].s, p.v[i].n, p.v[i].first, &split);
+            }
+        }
+        pieces_free(&p);
+        p = split;
+    }
     if (!rc) rc = pretokenize(t, &p);
     for (int i = 0; add_special && i < t->n_prefix && !rc; i++) rc = tok_ids_push(&out, t->prefix[i]);
     for (size_t i = 0; i < p.n && !rc; i++)

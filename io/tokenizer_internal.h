@@ -66,6 +66,11 @@ typedef struct {
     size_t len;
     int32_t id;
     int lstrip, rstrip, special;
+    /* normalized (default: not special): matched, as the library does, in the normalized text as
+     * the normalizers write the content (Prepend "▁" makes "<s>" "▁<s>"); else in the raw text */
+    int normalized;
+    char *norm_content; /* owned; NULL when not normalized */
+    size_t norm_len;
 } tok_added;
 
 struct qn_tokenizer {
@@ -82,7 +87,7 @@ struct qn_tokenizer {
     uint8_t *id_special;
     /* pipeline */
     tok_added *added;
-    int n_added;
+    int n_added, n_added_normalized;
     tok_strmap added_map;
     tok_normalizer *norm;
     int n_norm;
@@ -124,6 +129,10 @@ int tok_merges_init(tok_merges *m, uint32_t n);
 void tok_merges_free(tok_merges *m);
 /* 0 inserted, -1 when the pair exists already (the first rank wins). */
 int tok_merges_put(tok_merges *m, int32_t left, int32_t right, uint32_t rank, int32_t merged);
+
+/* The file's normalizers applied to n bytes of s: *out malloc'ed (NUL-terminated), *out_len its
+ * length. Returns 0, 1 when out of memory. */
+int tok_normalize_text(const qn_tokenizer *t, const char *s, size_t n, char **out, size_t *out_len);
 
 /* The GPT-2 byte <-> character map: byte b is code point byte_char[b]; char_byte[c] is the byte of
  * code point c (< 324), -1 for none. */

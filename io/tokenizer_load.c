@@ -387,11 +387,15 @@ static int load_added(loader *L, qn_tokenizer *t, json_t *added) {
         if (bool_field(L, a, "added_tokens[]", "single_word", 0, &single_word) ||
             bool_field(L, a, "added_tokens[]", "lstrip", 0, &out->lstrip) ||
             bool_field(L, a, "added_tokens[]", "rstrip", 0, &out->rstrip) ||
-            bool_field(L, a, "added_tokens[]", "special", 0, &out->special))
+            bool_field(L, a, "added_tokens[]", "special", 0, &out->special) ||
+            bool_field(L, a, "added_tokens[]", "normalized", !out->special, &out->normalized))
             return 2;
         if (single_word) return fail(L, "unsupported added token '%.40s' with single_word=true", get_str(a, "content"));
-        out->id = (int32_t)json_integer_value(json_object_get(a, "id"));
-        if (set_id_token(L, t, out->id, get_str(a, "content"), out->special)) return 2;
+        /* a token the model's vocab has keeps the vocab's id, whatever the file says, as in the library */
+        const char *content = get_str(a, "content");
+        int32_t in_vocab = tok_strmap_get(&t->vocab, content, strlen(content));
+        out->id = in_vocab >= 0 ? in_vocab : (int32_t)json_integer_value(json_object_get(a, "id"));
+        if (set_id_token(L, t, out->id, content, out->special)) return 2;
         out->content = t->id_token[out->id], out->len = t->id_len[out->id];
         int rc = tok_strmap_put(&t->added_map, out->content, (uint32_t)out->len, out->id);
         if (rc == 1) return oom(L);
@@ -486,6 +490,14 @@ static int load_tokenizer(loader *L, qn_tokenizer *t, json_t *root) {
                       : add_postprocessor(L, t, part, 0);
     }
     if (!rc) rc = check_post_ids(L, t);
+    /* normalized added tokens are matched as the normalizers write them (after the normalizers load) */
+    for (int k = 0; k < t->n_added && !rc; k++) {
+        tok_added *a = &t->added[k];
+        if (!a->normalized) continue;
+        if (tok_normalize_text(t, a->content, a->len, &a->norm_content, &a->norm_len)) rc = oom(L);
+        else if (a->norm_len == 0) a->normalized = 0; /* nothing to match: as raw text */
+        else t->n_added_normalized++;
+    }
     tok_byte_map(t->byte_char, t->char_byte);
     return rc;
 }
@@ -494,6 +506,7 @@ void qn_tokenizer_free(qn_tokenizer *t) {
     if (!t) return;
     tok_strmap_free(&t->vocab), tok_strmap_free(&t->added_map), tok_merges_free(&t->merges);
     for (int32_t i = 0; i < t->n_ids; i++) free(t->id_token[i]);
+    for (int k = 0; k < t->n_added; k++) free(t->added[k].norm_content);
     free(t->id_token), free(t->id_len), free(t->id_special), free(t->added);
     for (int i = 0; i < t->n_norm; i++) free(t->norm[i].from), free(t->norm[i].to);
     for (int i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re), free(t->pre[i].replacement);

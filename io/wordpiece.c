@@ -244,19 +244,20 @@ static void wordpiece(const qn_vocab *v, const char *w, size_t n, int chars, int
     for (int i = 0; i < np && *count < max_ids; i++) ids[(*count)++] = pieces[i];
 }
 
-int qn_wordpiece_tokenize(const qn_vocab *v, const char *text, int32_t *ids, int max_ids) {
-    int count = 0;
+/* The basic tokenizer and WordPiece over text up to end; ids appended at *count. */
+static void tokenize_span(const qn_vocab *v, const char *text, const char *end, int32_t *ids, int max_ids, int *count_io) {
+    int count = *count_io;
     size_t cap = 64, n = 0;
     char *word = malloc(cap);
     int chars = 0;
-    if (!word) return 0;
-    const unsigned char *p = (const unsigned char *)text;
+    if (!word) return;
+    const unsigned char *p = (const unsigned char *)text, *stop = (const unsigned char *)end;
 #define FLUSH()                                                                                            \
     do {                                                                                                   \
         if (n) wordpiece(v, word, n, chars, ids, max_ids, &count);                                       \
         n = 0, chars = 0;                                                                                  \
     } while (0)
-    while (*p) {
+    while (p < stop) {
         uint32_t c = next_cp(&p);
         int cls = uc_class(c);
         if (cls == QN_UC_CONTROL) continue;      /* _clean_text drops them (and NUL, U+FFFD) */
@@ -293,6 +294,39 @@ int qn_wordpiece_tokenize(const qn_vocab *v, const char *text, int32_t *ids, int
     FLUSH();
 #undef FLUSH
     free(word);
+    *count_io = count;
+}
+
+/* The special token (of the vocab) that starts s, its length in *len; -1 for none. */
+static int special_at(const qn_vocab *v, const char *s, size_t *len) {
+    static const char *const specials[] = {"[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"};
+    for (int k = 0; k < 5; k++) {
+        size_t n = strlen(specials[k]);
+        if (strncmp(s, specials[k], n) == 0) {
+            int id = lookup(v, specials[k], n);
+            if (id >= 0) return *len = n, id;
+        }
+    }
+    return -1;
+}
+
+int qn_wordpiece_tokenize(const qn_vocab *v, const char *text, int32_t *ids, int max_ids) {
+    /* special tokens written in the text ("[SEP]", "[MASK]", case-sensitive) are kept whole, as
+     * transformers' BertTokenizer and BertTokenizerFast split them off before anything else */
+    int count = 0;
+    const char *start = text;
+    for (const char *s = strchr(text, '['); s; s = strchr(s, '[')) {
+        size_t len;
+        int id = special_at(v, s, &len);
+        if (id < 0) {
+            s++;
+            continue;
+        }
+        tokenize_span(v, start, s, ids, max_ids, &count);
+        if (count < max_ids) ids[count++] = id;
+        start = s += len;
+    }
+    tokenize_span(v, start, start + strlen(start), ids, max_ids, &count);
     return count;
 }
 

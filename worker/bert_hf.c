@@ -42,6 +42,12 @@ int qn_bert_config_from_hf(const char *dir, qn_bert_config *c, char *err, size_t
                               json_int(root, "intermediate_size", 3072),
                               json_is_object(labels) ? (int)json_object_size(labels) : 2,
                               json_is_number(eps) ? (float)json_number_value(eps) : 1e-12f};
+        json_t *pos = json_object_get(root, "position_embedding_type");
+        if (!rc && json_is_string(pos) && strcmp(json_string_value(pos), "absolute") != 0) {
+            snprintf(err, errlen, "%s: position_embedding_type '%.40s' is not supported (only absolute)", path,
+                     json_string_value(pos));
+            rc = 2;
+        }
         json_t *act = json_object_get(root, "hidden_act");
         if (!rc && json_is_string(act) && strcmp(json_string_value(act), "gelu") != 0) {
             snprintf(err, errlen, "%s: hidden_act '%.40s' is not supported (BERT's exact gelu is)", path, json_string_value(act));

@@ -1,9 +1,12 @@
 /* qn_wordpiece.h: BERT's uncased tokenizer, as Hugging Face's BertTokenizer (do_lower_case=True):
- * the basic tokenizer (drop control characters and U+FFFD, spaces around CJK ideographs, split on
- * whitespace, lower-case, strip accents, split off punctuation) and WordPiece (greedy longest match
- * from a vocab.txt, continuations prefixed "##", a word longer than 100 characters or without a match
- * is [UNK]). Lower-casing is per character (Python's final-sigma rule is not applied) and text is
- * not NFC-normalized first. */
+ * special tokens written in the text ([UNK] [CLS] [SEP] [PAD] [MASK], case-sensitive) kept whole,
+ * then the basic tokenizer (drop control characters and U+FFFD, spaces around CJK ideographs, split
+ * on whitespace, lower-case, strip accents, split off punctuation) and WordPiece (greedy longest
+ * match from a vocab.txt, continuations prefixed "##", a word longer than 100 characters or without a
+ * match is [UNK]). Lower-casing is per character (Python's final-sigma rule is not applied) and text
+ * is not NFC-normalized first. Character classes come from the build machine's Python unicodedata
+ * (scripts/gen_unicode_tables.py): BertTokenizerFast's Rust tables are older, so the two differ on
+ * characters assigned since (docs/datasets.md). Text ends at its first NUL byte. */
 #ifndef QN_WORDPIECE_H
 #define QN_WORDPIECE_H
 

@@ -1,6 +1,6 @@
 /* BERT's uncased tokenizer on the cases of Hugging Face's own tokenizer tests (basic tokenization,
  * accents, CJK, punctuation, control characters, WordPiece greedy matching, [UNK]), and vocab.txt
- * loading with its errors. */
+ * loading with its errors; and the ids of transformers' BertTokenizer on 100 texts. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +56,20 @@ Test(wordpiece, hugging_face_cases) {
     longw[150] = 0;
     const char *u[] = {"[UNK]"};
     expect_tokens(v, longw, u, 1);
+    qn_vocab_free(v);
+}
+
+/* Special tokens written in the text stay whole, case-sensitively, wherever they are (as
+ * transformers' BertTokenizer and BertTokenizerFast); [MASK] is not in this vocab: plain text. */
+Test(wordpiece, special_tokens_in_text) {
+    qn_vocab *v = vocab();
+    const char *a[] = {"hello", "[SEP]", "world", "[UNK]", "[CLS]"};
+    expect_tokens(v, "hello[SEP]world [UNK][CLS]", a, 5);
+    /* "[", "]", "sep" and "mask" are not in the vocab either: each is a word of its own, [UNK] */
+    const char *b[] = {"[UNK]", "[UNK]", "[UNK]", "[UNK]", "[PAD]", "[UNK]"};
+    expect_tokens(v, "[sep] [[PAD]]", b, 6);
+    const char *c[] = {"[UNK]", "[UNK]", "[UNK]", "hello"};
+    expect_tokens(v, "[MASK] hello", c, 4);
     qn_vocab_free(v);
 }
 
@@ -324,5 +338,50 @@ Test(wordpiece, fuzz_never_crashes, .timeout = 120) {
         int len = qn_wordpiece_encode(v, text, ids, max + 1);
         cr_assert(len >= (max + 1 >= 2 ? 2 : 0) && len <= max + 1, "iteration %d: length %d", it, len);
     }
+    qn_vocab_free(v);
+}
+
+/* Against transformers itself: tests/tokenizers/wordpiece.cases holds the ids BertTokenizer (and,
+ * on every one of these texts, BertTokenizerFast) gave with tests/tokenizers/wordpiece_vocab.txt, a
+ * vocab the `tokenizers` library trained (tests/tokenizers/make_fixtures.py). */
+Test(wordpiece, same_ids_as_transformers) {
+    char err[512];
+    qn_vocab *v = NULL;
+    cr_assert_eq(qn_vocab_load(QN_TEST_DATA "/tokenizers/wordpiece_vocab.txt", &v, err, sizeof err), 0, "%s", err);
+    FILE *f = fopen(QN_TEST_DATA "/tokenizers/wordpiece.cases", "r");
+    cr_assert_not_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int cases = 0;
+    while (getline(&line, &cap, f) > 0) {
+        if (line[0] == '#') continue;
+        char *tab = strchr(line, '\t');
+        cr_assert_not_null(tab, "a line without a tab");
+        *tab = 0;
+        size_t hex_len = strlen(line);
+        char *text = malloc(hex_len / 2 + 1);
+        for (size_t i = 0; i < hex_len / 2; i++) {
+            unsigned b;
+            sscanf(line + 2 * i, "%2x", &b);
+            text[i] = (char)b;
+        }
+        text[hex_len / 2] = 0;
+        int32_t want[512], got[512];
+        int n_want = 0;
+        for (char *s = tab + 1; *s && *s != '\n';) {
+            char *end;
+            want[n_want++] = (int32_t)strtol(s, &end, 10);
+            s = *end == ',' ? end + 1 : end;
+        }
+        int n = qn_wordpiece_tokenize(v, text, got, 512);
+        int same = n == n_want;
+        for (int i = 0; same && i < n; i++) same = got[i] == want[i];
+        cr_expect(same, "'%s': %d ids, transformers %d", text, n, n_want);
+        free(text);
+        cases++;
+    }
+    cr_expect_geq(cases, 100);
+    free(line);
+    fclose(f);
     qn_vocab_free(v);
 }

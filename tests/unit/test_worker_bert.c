@@ -3,8 +3,10 @@
  * initialisation, quantized Linear layers, and a few AdamW steps lowering the loss. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../worker/bert.h"
 
@@ -107,4 +109,34 @@ Test(bert, training_lowers_the_loss_with_and_without_quantization) {
         cr_expect_eq(m->quant_failed, 0);
         qn_bert_free(m);
     }
+}
+
+/* config.json keys that change transformers' BertModel in ways quench does not compute are refused
+ * with one line naming the file (a relative position embedding would otherwise be silently ignored). */
+Test(bert, hf_config_refuses_what_it_does_not_compute) {
+    char dir[] = "/tmp/qn_bert_cfg_XXXXXX", path[256], err[512];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    static const char *const cases[][2] = {
+        {"{\"model_type\": \"bert\", \"position_embedding_type\": \"relative_key\"}", "position_embedding_type 'relative_key'"},
+        {"{\"model_type\": \"bert\", \"hidden_act\": \"gelu_new\"}", "hidden_act 'gelu_new'"},
+        {"{\"model_type\": \"roberta\"}", "model_type is 'roberta'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(cases[i][0], f);
+        fclose(f);
+        qn_bert_config c;
+        cr_expect_eq(qn_bert_config_from_hf(dir, &c, err, sizeof err), 2, "%s", cases[i][0]);
+        cr_expect(strstr(err, cases[i][1]) && strstr(err, "config.json"), "%s: %s", cases[i][0], err);
+    }
+    FILE *f = fopen(path, "w");
+    fputs("{\"model_type\": \"bert\", \"position_embedding_type\": \"absolute\", \"hidden_size\": 8,"
+          " \"num_attention_heads\": 2}", f);
+    fclose(f);
+    qn_bert_config c;
+    cr_expect_eq(qn_bert_config_from_hf(dir, &c, err, sizeof err), 0, "%s", err);
+    unlink(path);
+    rmdir(dir);
 }

@@ -1,6 +1,7 @@
 /* cmd_generate.c: quench generate --model DIR [--precision P [--keep PATTERN]...] [--footprint]
- * [--dump-dequantized DIR] (--input-ids IDS.npy [--max-new-tokens N] [--dump-logits OUT.npy]
- * [--dump-step-logits OUT.npy] [--backend cpu|cuda] | --perplexity TOKENS.npy --context C [--stride S]) */
+ * [--dump-dequantized DIR] (--input-ids IDS.npy [--attention-mask MASK.npy] [--max-new-tokens N]
+ * [--ignore-eos] [--dump-logits OUT.npy] [--dump-step-logits OUT.npy] [--backend cpu|cuda] |
+ * --perplexity TOKENS.npy --context C [--stride S]) */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -17,9 +18,9 @@
 #include "qn_npy.h"
 
 static const char *help =
-    "usage: quench generate --model DIR [PRECISION] --input-ids IDS.npy [--max-new-tokens N]\n"
-    "                       [--dump-logits OUT.npy] [--dump-step-logits OUT.npy] [--threads N]\n"
-    "                       [--backend cpu|cuda]\n"
+    "usage: quench generate --model DIR [PRECISION] --input-ids IDS.npy [--attention-mask MASK.npy]\n"
+    "                       [--max-new-tokens N] [--ignore-eos] [--dump-logits OUT.npy]\n"
+    "                       [--dump-step-logits OUT.npy] [--threads N] [--backend cpu|cuda]\n"
     "       quench generate --model DIR [PRECISION] --perplexity TOKENS.npy --context C [--stride S] [--threads N]\n"
     "       quench generate --model DIR [PRECISION] (--footprint | --dump-dequantized OUTDIR)\n"
     "PRECISION: --precision P [--keep PATTERN]... [--footprint] [--dump-dequantized OUTDIR]\n"
@@ -31,11 +32,21 @@ static const char *help =
     "DIR holds config.json and model.safetensors, or model.safetensors.index.json and its shards;\n"
     "F32, F16 and BF16 weights (converted to float32 once, at load).\n"
     "\n"
-    "  --input-ids IDS.npy        prompts: token ids, int32 or int64, shape (N, T) (all N prompts T tokens)\n"
+    "  --input-ids IDS.npy        prompts: token ids, int32 or int64, shape (N, T)\n"
+    "  --attention-mask MASK.npy  prompts of different lengths: (N, T) of 0/1 (int32, int64 or bool), left\n"
+    "                             padding as Hugging Face tokenizers with padding_side='left' (each row's\n"
+    "                             0s before its 1s); pad positions are masked out of attention and each\n"
+    "                             row's positions start at its first real token\n"
     "  --max-new-tokens N         tokens to generate per prompt, greedily (default 16; 0: prefill only);\n"
-    "                             printed one line per prompt, ids separated by spaces (no stop at EOS)\n"
-    "  --dump-logits OUT.npy      the prefill logits at every prompt position, float32 (N, T, V)\n"
-    "  --dump-step-logits OUT.npy the logits each generated token was chosen from, float32 (N, S, V)\n"
+    "                             printed one line per prompt, ids separated by spaces. A prompt stops at\n"
+    "                             its first EOS (eos_token_id of generation_config.json, else config.json;\n"
+    "                             the EOS is printed, later ids are pad_token_id, else the first EOS id),\n"
+    "                             and generation ends when every prompt has stopped\n"
+    "  --ignore-eos               never stop at EOS: always N tokens\n"
+    "  --dump-logits OUT.npy      the prefill logits at every prompt position, float32 (N, T, V) (at pad\n"
+    "                             positions: meaningless values)\n"
+    "  --dump-step-logits OUT.npy the logits each generated token was chosen from, float32 (N, S, V), S\n"
+    "                             the steps run\n"
     "  --perplexity TOKENS.npy    token ids, int32 or int64, shape (n) or (1, n): print the perplexity with\n"
     "                             windows of C tokens every S (Hugging Face's perplexity guide: a window\n"
     "                             scores only tokens past the previous window; exp of the mean NLL of all\n"
@@ -81,7 +92,58 @@ static int to_i32(const qn_npy *a, const char *path, int32_t **out) {
     return 0;
 }
 
-static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logits_path, const char *step_path, int cuda) {
+/* The leading pad tokens of each row of an (N, T) 0/1 mask, left padding only. 0, or 2 with a message. */
+static int mask_to_pad(const char *path, int B, int T, int32_t **pad) {
+    char err[1024];
+    qn_npy a = {0};
+    int rc = qn_npy_read_ints(path, &a, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "quench: %s\n", err);
+        return rc;
+    }
+    if (a.ndim != 2 || a.shape[0] != B || a.shape[1] != T) {
+        fprintf(stderr, "quench: %s: the attention mask must have the prompts' shape (%d, %d)\n", path, B, T);
+        rc = 2;
+    } else if (!(*pad = malloc((size_t)B * sizeof(int32_t)))) {
+        fprintf(stderr, "quench: generate: out of memory\n");
+        rc = 1;
+    }
+    for (int b = 0; b < B && !rc; b++) {
+        const int64_t *row = a.ints + (size_t)b * T;
+        int zeros = 0;
+        while (zeros < T && row[zeros] == 0) zeros++;
+        for (int t = zeros; t < T && !rc; t++)
+            if (row[t] != 1) {
+                fprintf(stderr, "quench: %s: row %d: %s; pad on the left (padding_side='left') with 0s before 1s\n", path,
+                        b, row[t] == 0 ? "a 0 after a 1 (right padding)" : "a value other than 0 and 1");
+                rc = 2;
+            }
+        if (!rc && zeros == T) {
+            fprintf(stderr, "quench: %s: row %d is all padding; every prompt needs at least one real token\n", path, b);
+            rc = 2;
+        }
+        if (!rc) (*pad)[b] = zeros;
+    }
+    qn_npy_free(&a);
+    return rc;
+}
+
+/* The stop and pad ids of the model directory (--ignore-eos: none). 0, or 2 with a message. */
+static int stop_ids(const char *model, int ignore_eos, qn_llm_gen *gen, int32_t *eos) {
+    if (ignore_eos) return 0;
+    qn_hf_generation g;
+    char err[1024];
+    if (qn_hf_generation_load(model, &g, err, sizeof err)) {
+        fprintf(stderr, "quench: %s\n", err);
+        return 2;
+    }
+    memcpy(eos, g.eos, (size_t)g.neos * sizeof *eos);
+    gen->eos = eos, gen->neos = g.neos, gen->pad_token_id = g.pad_token_id;
+    return 0;
+}
+
+static int run_generate(qn_llm *m, const char *model, const char *ids_path, const char *mask_path, int S, int ignore_eos,
+                        const char *logits_path, const char *step_path, int cuda) {
     char err[1024];
     qn_npy ids = {0};
     int rc = qn_npy_read_ints(ids_path, &ids, err, sizeof err);
@@ -89,8 +151,9 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
         fprintf(stderr, "quench: %s\n", err);
         return rc;
     }
-    int32_t *prompts = NULL, *out = NULL;
+    int32_t *prompts = NULL, *out = NULL, *pad = NULL, eos[QN_HF_MAX_EOS];
     float *plogits = NULL, *slogits = NULL;
+    qn_llm_gen gen = {0};
     if (ids.ndim != 2 || ids.shape[0] < 1 || ids.shape[1] < 1 || ids.shape[0] > 65536 || ids.shape[1] > INT32_MAX / 2) {
         fprintf(stderr, "quench: %s: prompts must have shape (N, T) with N, T >= 1\n", ids_path);
         rc = 2;
@@ -98,6 +161,9 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
     }
     const int B = (int)ids.shape[0], T = (int)ids.shape[1], V = m->cfg.vocab_size;
     if ((rc = to_i32(&ids, ids_path, &prompts)) != 0) goto done;
+    if (mask_path && (rc = mask_to_pad(mask_path, B, T, &pad)) != 0) goto done;
+    gen.pad = pad;
+    if ((rc = stop_ids(model, ignore_eos, &gen, eos)) != 0) goto done;
     out = malloc((size_t)B * (S ? S : 1) * sizeof(int32_t));
     if (logits_path) plogits = malloc((size_t)B * T * V * sizeof(float));
     if (step_path) slogits = malloc((size_t)B * (S ? S : 1) * V * sizeof(float));
@@ -109,35 +175,38 @@ static int run_generate(qn_llm *m, const char *ids_path, int S, const char *logi
     double t0 = qn_clock_monotonic_s();
     if (cuda) {
         qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
-        rc = d ? qn_llm_cuda_generate_greedy(d, prompts, B, T, S, out, plogits, slogits, err, sizeof err) : 1;
+        rc = d ? qn_llm_cuda_generate_greedy(d, prompts, B, T, S, &gen, out, plogits, slogits, err, sizeof err) : 1;
         if (d) qn_llm_cuda_times(d, &m->prefill_s, &m->decode_s); /* printed below as the CPU's */
         qn_llm_cuda_free(d);
         if (rc < 0) rc = 1; /* a CUDA failure */
     } else {
-        rc = qn_llm_generate_greedy(m, prompts, B, T, S, out, plogits, slogits, err, sizeof err);
+        rc = qn_llm_generate_greedy(m, prompts, B, T, S, &gen, out, plogits, slogits, err, sizeof err);
     }
     if (rc) {
         fprintf(stderr, "quench: %s: %s\n", ids_path, err);
         goto done;
     }
     double wall = qn_clock_monotonic_s() - t0;
+    const int steps = gen.steps; /* S, or fewer when every prompt stopped at its EOS */
     for (int b = 0; b < B; b++)
-        for (int s = 0; s < S; s++) printf("%d%c", out[(size_t)b * S + s], s + 1 < S ? ' ' : '\n');
-    fprintf(stderr, "quench: generate: %d prompts of %d tokens, %d new tokens each in %.3f s: prefill %.1f ms, decode %.2f ms/step (%.1f tokens/s)\n",
-            B, T, S, wall, m->prefill_s * 1e3, S > 1 ? m->decode_s * 1e3 / (S - 1) : 0.0,
-            S > 1 && m->decode_s > 0 ? B * (S - 1) / m->decode_s : 0.0);
+        for (int s = 0; s < steps; s++) printf("%d%c", out[(size_t)b * S + s], s + 1 < steps ? ' ' : '\n');
+    fprintf(stderr, "quench: generate: %d prompts of %d tokens, %d new tokens each (%ld before EOS) in %.3f s: prefill %.1f ms, decode %.2f ms/step (%.1f tokens/s)\n",
+            B, T, steps, gen.tokens, wall, m->prefill_s * 1e3, steps > 1 ? m->decode_s * 1e3 / (steps - 1) : 0.0,
+            steps > 1 && m->decode_s > 0 ? B * (steps - 1) / m->decode_s : 0.0);
     if (logits_path) {
         int64_t shape[3] = {B, T, V};
         if ((rc = qn_npy_write_f32(logits_path, plogits, shape, 3, err, sizeof err)) != 0)
             fprintf(stderr, "quench: %s\n", err);
     }
     if (!rc && step_path) {
-        int64_t shape[3] = {B, S, V};
+        for (int b = 0; b < B; b++) /* (B, S, V) rows to (B, steps, V) */
+            memmove(slogits + (size_t)b * steps * V, slogits + (size_t)b * S * V, (size_t)steps * V * sizeof(float));
+        int64_t shape[3] = {B, steps, V};
         if ((rc = qn_npy_write_f32(step_path, slogits, shape, 3, err, sizeof err)) != 0) fprintf(stderr, "quench: %s\n", err);
     }
 done:
     qn_npy_free(&ids);
-    free(prompts), free(out), free(plogits), free(slogits);
+    free(prompts), free(out), free(pad), free(plogits), free(slogits);
     return rc;
 }
 
@@ -216,7 +285,8 @@ int qn_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *ids = NULL, *logits = NULL, *steps = NULL, *ppl = NULL;
     const char *max_new_s = NULL, *context_s = NULL, *stride_s = NULL, *threads_s = NULL;
     const char *precision = "fp32", *dequant_dir = NULL, *keep[MAX_KEEP], *backend = "cpu";
-    int nkeep = 0, footprint = 0;
+    const char *mask = NULL;
+    int nkeep = 0, footprint = 0, ignore_eos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (qn_is_help(a)) {
@@ -227,6 +297,10 @@ int qn_cmd_generate(int argc, char **argv) {
             footprint = 1;
             continue;
         }
+        if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = 1;
+            continue;
+        }
         if (!strcmp(a, "--keep")) {
             if (i + 1 >= argc) return qn_usage_error("generate", "--keep needs a value");
             if (nkeep == MAX_KEEP) return qn_usage_error("generate", "at most %d --keep patterns", MAX_KEEP);
@@ -235,6 +309,7 @@ int qn_cmd_generate(int argc, char **argv) {
         }
         const char **slot = !strcmp(a, "--model")              ? &model
                             : !strcmp(a, "--input-ids")        ? &ids
+                            : !strcmp(a, "--attention-mask")   ? &mask
                             : !strcmp(a, "--max-new-tokens")   ? &max_new_s
                             : !strcmp(a, "--dump-logits")      ? &logits
                             : !strcmp(a, "--dump-step-logits") ? &steps
@@ -254,9 +329,10 @@ int qn_cmd_generate(int argc, char **argv) {
     if (ids && ppl) return qn_usage_error("generate", "give either --input-ids or --perplexity");
     if (!ids && !ppl && !footprint && !dequant_dir)
         return qn_usage_error("generate", "give --input-ids, --perplexity, --footprint or --dump-dequantized");
-    if (ppl && (max_new_s || logits || steps))
+    if (ppl && (max_new_s || logits || steps || mask || ignore_eos))
         return qn_usage_error("generate", "--perplexity takes --context and --stride, not generation options");
     if (ids && (context_s || stride_s)) return qn_usage_error("generate", "--context and --stride go with --perplexity");
+    if (!ids && (mask || ignore_eos)) return qn_usage_error("generate", "--attention-mask and --ignore-eos go with --input-ids");
     if (strcmp(backend, "cpu") && strcmp(backend, "cuda"))
         return qn_usage_error("generate", "--backend takes cpu or cuda, not '%s'", backend);
     const int cuda = !strcmp(backend, "cuda");
@@ -288,7 +364,7 @@ int qn_cmd_generate(int argc, char **argv) {
     if (!rc && footprint) print_footprint(m);
     if (!rc && dequant_dir) rc = dump_dequantized(m, dequant_dir);
     if (!rc && (ids || ppl))
-        rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, ids, max_new, logits, steps, cuda);
+        rc = ppl ? run_perplexity(m, ppl, context, stride) : run_generate(m, model, ids, mask, max_new, ignore_eos, logits, steps, cuda);
     if (!rc) /* after the run, so that a failure stays one line */
         fprintf(stderr, "quench: generate: %s: %s, %d layers, %.1f MB of %s weights, loaded in %.3f s, quantized in %.3f s\n",
                 model, qn_llm_arch_name(m->cfg.arch), m->cfg.layers, qn_llm_weight_bytes(m) / 1e6, precision, load_s,

@@ -65,6 +65,51 @@ static int get_bool(json_t *o, const char *key, int dflt, int *out, const char *
     return 0;
 }
 
+/* rope_scaling[key]: a list of exactly n positive numbers, kept as float32 (transformers makes a
+ * float32 tensor of it). */
+static int get_factors(json_t *rs, const char *key, int n, float *out, const char *path, char *err, size_t errlen) {
+    json_t *v = json_object_get(rs, key);
+    if (!v || json_is_null(v))
+        return qn_file_error(err, errlen, path, "rope_scaling '%s' is missing; longrope needs a list of %d numbers", key,
+                             n);
+    if (!json_is_array(v) || json_array_size(v) != (size_t)n)
+        return qn_file_error(err, errlen, path,
+                             "rope_scaling '%s' must be a list of %d numbers (one per pair of the %d rotary dimensions)",
+                             key, n, 2 * n);
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, (size_t)i);
+        double d = json_is_number(x) ? json_number_value(x) : NAN;
+        if (!(d > 0) || !isfinite((float)d))
+            return qn_file_error(err, errlen, path, "rope_scaling '%s'[%d] must be a positive number", key, i);
+        out[i] = (float)d;
+    }
+    return 0;
+}
+
+/* Phi-3's longrope as transformers (_compute_longrope_parameters and Phi3Config): the factor lists,
+ * original_max_position_embeddings from the top level of config.json (Phi3Config's default 4096), and
+ * attention_factor from rope_scaling or else from max_position_embeddings / that. */
+static int parse_longrope(json_t *root, json_t *rs, qn_llm_config *c, const char *path, char *err, size_t errlen) {
+    const int n = c->rotary_dim / 2;
+    if (n > QN_LLM_MAX_ROPE_FACTORS)
+        return qn_file_error(err, errlen, path, "longrope over %d rotary dimensions is not supported (at most %d)",
+                             c->rotary_dim, 2 * QN_LLM_MAX_ROPE_FACTORS);
+    int rc;
+    double af = 0;
+    if ((rc = get_factors(rs, "short_factor", n, c->rope_short_factor, path, err, errlen)) ||
+        (rc = get_factors(rs, "long_factor", n, c->rope_long_factor, path, err, errlen)) ||
+        (rc = get_int(root, "original_max_position_embeddings", 4096, 0, 2, MAX_DIM, &c->rope_original_max_position,
+                      path, err, errlen)) ||
+        (rc = get_num(rs, "attention_factor", 0, 0, &af, path, err, errlen)))
+        return rc;
+    if (af == 0) { // sqrt(1 + ln(factor) / ln(original)), the factor the context was stretched by
+        const double factor = (double)c->max_position / c->rope_original_max_position;
+        af = factor <= 1.0 ? 1.0 : sqrt(1.0 + log(factor) / log((double)c->rope_original_max_position));
+    }
+    c->rope_longrope = 1, c->rope_attention_factor = af;
+    return 0;
+}
+
 static int parse_rope_scaling(json_t *root, qn_llm_config *c, const char *path, char *err, size_t errlen) {
     json_t *rs = json_object_get(root, "rope_scaling");
     if (!rs || json_is_null(rs)) return 0;
@@ -74,10 +119,17 @@ static int parse_rope_scaling(json_t *root, qn_llm_config *c, const char *path, 
     const char *type = json_is_string(t) ? json_string_value(t) : NULL;
     if (!type) return qn_file_error(err, errlen, path, "'rope_scaling' needs a string 'rope_type' (or 'type')");
     if (!strcmp(type, "default")) return 0;
+    // Phi3Config renames the older "su" to "longrope"
+    if (c->arch == QN_LLM_PHI3 && (!strcmp(type, "longrope") || !strcmp(type, "su")))
+        return parse_longrope(root, rs, c, path, err, errlen);
+    if (c->arch == QN_LLM_LLAMA && !strcmp(type, "linear")) { // _compute_linear_scaling_rope_parameters
+        c->rope_linear = 1;
+        return get_num(rs, "factor", 0, 1, &c->rope_factor, path, err, errlen);
+    }
     if (c->arch != QN_LLM_LLAMA || strcmp(type, "llama3") != 0)
         return qn_file_error(err, errlen, path,
-                             "rope_scaling type '%.40s' is not supported for %s (quench runs Llama's 'llama3' scaling, and "
-                             "rope_scaling null otherwise)",
+                             "rope_scaling type '%.40s' is not supported for %s (quench runs Llama's 'llama3' and "
+                             "'linear' and Phi-3's 'longrope' scalings, and rope_scaling null otherwise)",
                              type, qn_llm_arch_name(c->arch));
     c->rope_llama3 = 1;
     int rc;
@@ -94,6 +146,7 @@ static int parse_rope_scaling(json_t *root, qn_llm_config *c, const char *path, 
 
 int qn_hf_llm_config_parse(const char *path, const char *text, size_t len, qn_llm_config *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
+    c->rope_attention_factor = 1.0;
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) return qn_file_error(err, errlen, path, "not valid JSON: %.200s (line %d)", je.text, je.line);
@@ -178,6 +231,12 @@ int qn_hf_llm_config_parse(const char *path, const char *text, size_t len, qn_ll
         rc = qn_file_error(err, errlen, path, "qk_layernorm true is not supported (Phi-2 checkpoints have it false)");
         goto out;
     }
+    /* Phi-3 masks keys outside its window (transformers' create_sliding_window_causal_mask); a Llama or
+     * Phi-2 config may carry the key (null, or Qwen-style with use_sliding_window false) but neither
+     * model applies it, so it is not read there. */
+    if (c->arch == QN_LLM_PHI3 &&
+        (rc = get_int(root, "sliding_window", 0, 0, 1, MAX_DIM, &c->sliding_window, path, err, errlen)))
+        goto out;
     rc = parse_rope_scaling(root, c, path, err, errlen);
 out:
     json_decref(root);

@@ -149,7 +149,8 @@ static int parse_any(const char *path, const unsigned char *buf, size_t len, qn_
         else if (!strcmp(code, "i2")) size = 2;
         else if (!strcmp(code, "i4")) size = 4;
         else if (!strcmp(code, "i8")) size = 8;
-        if (!size) return fail(err, errlen, path, "unsupported dtype '%s' (expected int32 or int64)", descr);
+        else if (!strcmp(code, "b1")) size = 1; /* bool: bytes 0 and 1, read as int8 */
+        if (!size) return fail(err, errlen, path, "unsupported dtype '%s' (expected int32, int64 or bool)", descr);
     }
     big = order == '>';
     size_t n = 1;

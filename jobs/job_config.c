@@ -70,6 +70,7 @@ static const field fields[] = {
     {"llm.prompt_len", MEMBER(llm.prompt_len, int), F_INT, 1, 65536, 0, 0, NULL, 0},
     {"llm.max_new_tokens", MEMBER(llm.max_new_tokens, int), F_INT, 1, 65536, 0, 0, NULL, 0},
     {"llm.batch", MEMBER(llm.batch, int), F_INT, 1, 4096, 0, 0, NULL, 0},
+    {"llm.ignore_eos", MEMBER(llm.ignore_eos, char *), F_STR, 0, 0, 0, 0, "true|false", 0},
     {"llm.perplexity_file", MEMBER(llm.perplexity_file, char *), F_PATH, 0, 0, 0, 0, NULL, 0},
     {"llm.context", MEMBER(llm.context, int), F_INT, 2, 1 << 20, 0, 0, NULL, 0},
     {"llm.stride", MEMBER(llm.stride, int), F_INT, 1, 1 << 20, 0, 0, NULL, 0},
@@ -152,6 +153,7 @@ void qn_config_defaults(qn_trial_config *c) {
     c->llm.prompt_len = 8;
     c->llm.max_new_tokens = 16;
     c->llm.batch = 1;
+    snprintf(c->llm.ignore_eos, sizeof c->llm.ignore_eos, "false");
     c->llm.context = 128;
 }
 

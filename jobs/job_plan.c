@@ -190,6 +190,8 @@ char *qn_job_plan_text(const qn_job *job) {
         add(&b, "base llm model=%s precision=%s keep=%s prompt=%s prompt_len=%d max_new_tokens=%d batch=%d ppl=%s "
                 "context=%d stride=%d device=%s\n", c->llm.model, c->llm.precision, c->llm.keep, c->llm.prompt, c->llm.prompt_len,
             c->llm.max_new_tokens, c->llm.batch, c->llm.perplexity_file, c->llm.context, c->llm.stride, c->device.kind);
+    /* only when set, for the same reason */
+    if (!strcmp(c->model.arch, "llm") && !strcmp(c->llm.ignore_eos, "true")) add(&b, "base llm ignore_eos=true\n");
     for (int s = 0; s < job->nstages; s++) {
         const qn_stage *st = &job->stages[s];
         add(&b, "stage %s %s %lld trials from ", st->name, st->kind, (long long)st->ntrials);

@@ -160,6 +160,13 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
                  m->cfg.max_position);
         goto done;
     }
+    /* transformers' generate stops each sequence at its EOS (llm.ignore_eos: never) */
+    qn_llm_gen gen = {0};
+    qn_hf_generation stop;
+    if (strcmp(lc->ignore_eos, "true") != 0) {
+        if (qn_hf_generation_load(lc->model, &stop, err, errlen) != 0) goto done;
+        gen.eos = stop.eos, gen.neos = stop.neos, gen.pad_token_id = stop.pad_token_id;
+    }
     if (gpu >= 0) {
         /* a GPU worker decodes on its GPU; seed 004's memory is then the device's, counted from the
          * model resident (start) to the last step (end), as torch.cuda.memory_allocated */
@@ -169,31 +176,34 @@ int qn_inference_trial_execute(const qn_trial_config *cfg, uint64_t trial_seed, 
             goto done;
         }
         qn_llm_cuda_memory_of(dev, &dmem0);
-        if (qn_llm_cuda_generate_greedy(dev, prompt, B, T, S, generated, NULL, NULL, derr, sizeof derr) != 0) {
+        if (qn_llm_cuda_generate_greedy(dev, prompt, B, T, S, &gen, generated, NULL, NULL, derr, sizeof derr) != 0) {
             snprintf(err, errlen, "on the GPU: %s", derr);
             goto done;
         }
         qn_llm_cuda_times(dev, &m->prefill_s, &m->decode_s); /* read below as the CPU's */
-    } else if (qn_llm_generate_greedy(m, prompt, B, T, S, generated, NULL, NULL, err, errlen) != 0) {
+    } else if (qn_llm_generate_greedy(m, prompt, B, T, S, &gen, generated, NULL, NULL, err, errlen) != 0) {
         goto done;
     }
 
-    /* prefill_s runs to the first token's logits (llm_generate.c); decode_s covers the other S-1 steps */
+    /* prefill_s runs to the first token's logits (llm_generate.c); decode_s covers the other steps run,
+     * fewer than S - 1 when every sequence stopped at its EOS: the rates count the steps run */
     double prefill_ms = m->prefill_s * 1e3, decode_s = m->decode_s;
+    const int steps = gen.steps;
     qn_trial_result_set_metric(out, "load_s", load_s);
     qn_trial_result_set_metric(out, "quantize_s", quantize_s);
     qn_trial_result_set_metric(out, "prompt_tokens", T);
-    qn_trial_result_set_metric(out, "new_tokens", S);
+    qn_trial_result_set_metric(out, "new_tokens", steps);
+    qn_trial_result_set_metric(out, "generated_tokens", (double)gen.tokens);
     qn_trial_result_set_metric(out, "batch", B);
     qn_trial_result_set_metric(out, "prefill_ms", prefill_ms);
     qn_trial_result_set_metric(out, "ttft_ms", (tokenize_s + m->prefill_s) * 1e3);
-    if (S > 1) {
-        qn_trial_result_set_metric(out, "decode_ms_per_token", decode_s * 1e3 / (S - 1));
-        qn_trial_result_set_metric(out, "decode_tokens_per_s", decode_s > 0 ? (double)B * (S - 1) / decode_s : 0.0);
+    if (steps > 1) {
+        qn_trial_result_set_metric(out, "decode_ms_per_token", decode_s * 1e3 / (steps - 1));
+        qn_trial_result_set_metric(out, "decode_tokens_per_s", decode_s > 0 ? (double)B * (steps - 1) / decode_s : 0.0);
     }
     /* seed 004's throughput: all new tokens over the whole generation, prefill included */
     double gen_s = m->prefill_s + decode_s;
-    qn_trial_result_set_metric(out, "tokens_per_s", gen_s > 0 ? (double)B * S / gen_s : 0.0);
+    qn_trial_result_set_metric(out, "tokens_per_s", gen_s > 0 ? (double)B * steps / gen_s : 0.0);
     qn_trial_result_set_metric(out, "latency_ms", gen_s * 1e3);
     /* seed 002's "Memory Usage by dtype" */
     qn_trial_result_set_metric(out, "weights_float32_bytes", fp.float32);

@@ -7,8 +7,10 @@
  * heads, HD head size, I intermediate, V vocabulary, L layers, M = B*T rows.
  *
  * Contract:
- *  - Every sequence of a batch holds the same number of tokens (prompts of one length); position p
- *    of the cache is token p of each sequence.
+ *  - Every sequence of a batch holds the same number of cache slots; slot p is token p of each
+ *    sequence. Prompts of different lengths are left-padded (pad, below): a sequence's pad slots are
+ *    masked out of attention and its positions count from its first real token, as transformers'
+ *    attention_mask with padding_side='left'.
  *  - Weights stay where the loader put them (mapped or converted once); a Linear layer names its
  *    weight format, so packed precisions plug in at qn_llm_linear_forward alone.
  *  - Errors: 0, or 2 with one line in err (bad model directory, too many tokens).
@@ -67,16 +69,34 @@ void qn_llm_swiglu(float *out, const float *gu, int M, int I);
 void qn_llm_gelu_tanh(float *x, size_t n);
 
 /* RoPE, rotate_half convention (first half paired with second half of the rotary dims). inv_freq
- * (RD/2) from rope_theta and the scaling; cos/sin for one position (RD/2 each). */
+ * (RD) from rope_theta and the scaling: [0, RD/2) what a forward rotates with, [RD/2, RD) what one
+ * past longrope's original_max_position rotates with (the long factors; a copy of the first half
+ * for every other scaling). */
 void qn_llm_rope_inv_freq(const qn_llm_config *c, float *inv_freq);
-/* x (NHx, HD) of one token at position pos: its first RD dims of each head rotated. */
-void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, int pos);
+/* Which half of inv_freq a forward uses whose last cache slot is `last` (pad: (B) leading pad slots
+ * per sequence, or NULL): 1 when longrope's sequence length, transformers' max(position_ids) + 1,
+ * passes original_max_position (so the switch happens per forward: cached keys keep theirs). */
+int qn_llm_rope_long(const qn_llm_config *c, const int32_t *pad, int B, int last);
+/* x (NHx, HD) of one token at position pos: its first RD dims of each head rotated, cos and sin
+ * scaled by attention_factor (longrope's; 1 otherwise). */
+void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, float attention_factor, int pos);
+/* transformers' Phi-3 generate drops the KV cache the step a sequence first passes longrope's
+ * original_max_position (prepare_inputs_for_generation) and runs the whole sequence again, so every
+ * key turns with the long factors: 1 at decode step s (s >= 1) of prompts of T tokens when so. */
+int qn_llm_rope_recompute(const qn_llm_config *c, int T, int s);
 
 /* ---- attention (llm_attention.c) ---- */
 typedef struct qn_llm qn_llm;
-/* qkv (B,n,(NH+2NKV)HD) of tokens at positions pos0..pos0+n-1: rotates q and k in place, appends k
+/* qkv (B,n,(NH+2NKV)HD) of tokens in cache slots pos0..pos0+n-1: rotates q and k in place, appends k
  * and v to layer l's cache, writes the attention output (B,n,NH*HD) to out. scores: n*(pos0+n). */
 void qn_llm_attention(qn_llm *m, int l, float *qkv, int n, int pos0, float *out, float *scores);
+/* The RoPE position of cache slot i of sequence b: i - pad[b], and 1 for a pad slot (transformers'
+ * position_ids = cumsum(attention_mask) - 1 with pads filled with 1). */
+int qn_llm_position(const qn_llm *m, int b, int i);
+/* The first key slot query slot q of sequence b sees; it sees [that, q]: causal, after the sequence's
+ * pad slots, and within Phi-3's sliding window (q - W < k). A pad query, all of whose keys are
+ * padded, sees itself alone (transformers leaves such rows' values unspecified; nothing reads them). */
+int qn_llm_visible_keys(const qn_llm *m, int b, int q);
 
 /* ---- the model ---- */
 typedef struct {
@@ -97,10 +117,13 @@ struct qn_llm {
     qn_llm_layer *layers;            /* L */
     const float *final_w, *final_b;  /* final norm (bias: Phi-2) */
     qn_llm_linear lm_head;           /* (V,C), tied to embed where the config says */
-    float *inv_freq;                 /* RD/2 */
+    float *inv_freq;                 /* RD (qn_llm_rope_inv_freq) */
     /* KV cache: (L, B, NKV, Tmax, HD) each, rotated keys */
     int B, Tmax, pos;
     float *kcache, *vcache;
+    /* (B) leading pad slots of each sequence (left padding), borrowed from the caller for a run;
+     * NULL: none. qn_llm_reset clears it. */
+    const int32_t *pad;
     /* scratch for up to B*chunk rows, grown on demand */
     size_t scratch_rows;
     float *x, *h, *tmp, *qkv, *att, *mlp, *mlp_act, *scores, *norm_mean, *norm_rstd;
@@ -153,10 +176,36 @@ int qn_llm_check_step(const qn_llm_config *c, int pos, int Tmax, const int32_t *
 /* logits (rows,V) of hidden states (rows,C). */
 void qn_llm_logits(const qn_llm *m, const float *hidden, int rows, float *logits);
 
-/* Greedy generation: prompts (B,T), new_tokens out (B,S). step_logits (B,S,V) or NULL: the logits
- * each token was chosen from; prompt_logits (B,T,V) or NULL. Returns 0 or 2 with err. */
-int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
-                           float *prompt_logits, float *step_logits, char *err, size_t errlen);
+/* What a generation does beyond greedy choice, as transformers' generate does it; all zero: prompts
+ * of one length, no stop. */
+typedef struct {
+    const int32_t *pad;   /* (B) leading pad tokens of each prompt (left padding), or NULL: none */
+    const int32_t *eos;   /* neos stop ids (eos_token_id), or neos = 0: never stop */
+    int neos;
+    int32_t pad_token_id; /* what a stopped sequence holds after its EOS (and is fed) */
+    /* out */
+    int steps;            /* tokens generated per sequence: S, or fewer when every sequence stopped */
+    long tokens;          /* tokens up to and including each sequence's EOS, summed over sequences */
+} qn_llm_gen;
+
+/* Greedy generation: prompts (B,T), new_tokens out (B,S). gen (NULL: plain): padding and EOS
+ * stopping; positions past gen->steps hold pad_token_id. step_logits (B,S,V) or NULL: the logits each
+ * token was chosen from (steps not run: 0); prompt_logits (B,T,V) or NULL (pad positions: whatever
+ * the pad query computes). Returns 0 or 2 with err. */
+int qn_llm_generate_greedy(qn_llm *m, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen,
+                           int32_t *new_tokens, float *prompt_logits, float *step_logits, char *err, size_t errlen);
+/* The stopping rule of every backend's generator (transformers' generate): before a run, check gen
+ * against B prompts of T tokens and a vocabulary of V (0, or 2 with err) and zero done (B). Each
+ * step s: a sequence already done gets pad_token_id in place of its choice tok[b] (tok is what the
+ * next step feeds), the choice goes to new_tokens[b*S+s], and a sequence is done once it emits an
+ * EOS. Returns 1 when every sequence is done (the run stops: the rest of new_tokens is filled). */
+int qn_llm_gen_start(qn_llm_gen *gen, int B, int T, int V, unsigned char *done, char *err, size_t errlen);
+/* Longrope's recompute (qn_llm_rope_recompute) in a generation of S tokens from prompts of T: the
+ * most tokens per sequence one forward runs (T, or the sequence at the recompute), and the ids it
+ * runs at step s, the prompts then the s tokens fed so far (B, T+s; malloc'd, NULL when out of memory). */
+int qn_llm_longest_forward(const qn_llm_config *c, int T, int S);
+int32_t *qn_llm_sequence_ids(const int32_t *prompts, int B, int T, const int32_t *new_tokens, int S, int s);
+int qn_llm_gen_step(qn_llm_gen *gen, int B, int S, int s, int32_t *tok, unsigned char *done, int32_t *new_tokens);
 /* Perplexity of tokens (n) with windows of `context` tokens every `stride`, Hugging Face's
  * perplexity guide: a window scores only the tokens past the previous window's end (labels -100 on
  * the overlap); the result is exp of the mean negative log-likelihood over all scored tokens.

@@ -25,6 +25,10 @@ int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen)
     (void)B, (void)Tmax;
     NO_CUDA();
 }
+int qn_llm_cuda_set_padding(qn_llm_cuda *d, const int32_t *pad, char *err, size_t errlen) {
+    (void)pad;
+    NO_CUDA();
+}
 int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, size_t errlen) {
     (void)ids, (void)n;
     NO_CUDA();
@@ -37,9 +41,9 @@ int qn_llm_cuda_next_tokens(qn_llm_cuda *d, int32_t *tok, float *logits, char *e
     (void)tok, (void)logits;
     NO_CUDA();
 }
-int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
-                                float *prompt_logits, float *step_logits, char *err, size_t errlen) {
-    (void)prompts, (void)B, (void)T, (void)S, (void)new_tokens, (void)prompt_logits, (void)step_logits;
+int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen,
+                                int32_t *new_tokens, float *prompt_logits, float *step_logits, char *err, size_t errlen) {
+    (void)prompts, (void)B, (void)T, (void)S, (void)gen, (void)new_tokens, (void)prompt_logits, (void)step_logits;
     NO_CUDA();
 }
 int qn_llm_cuda_perplexity(qn_llm_cuda *d, const int32_t *tokens, int n, int context, int stride, double *ppl,
@@ -108,6 +112,8 @@ struct qn_llm_cuda {
     int B, Tmax, pos, last_n;
     float *kcache, *vcache;
     size_t cache_elems;
+    int *pad, pad_cap, pad_on; /* (B) leading pad slots per sequence (qn_llm_cuda_set_padding) */
+    int32_t pad_min;           /* the fewest of them: longrope's sequence length (qn_llm_rope_long) */
     /* activations for `rows` rows */
     size_t rows;
     float *x, *h, *tmp, *qkv, *att, *mlp, *mlp_act, *mean, *rstd, *hidden, *stat;
@@ -252,7 +258,7 @@ static int build(qn_llm_cuda *d, char *err, size_t errlen) {
     UP(d->final_w, m->final_w, C * sizeof(float));
     if (m->final_b) UP(d->final_b, m->final_b, C * sizeof(float));
     const int half = c->rotary_dim / 2;
-    if (half > 0) UP(d->inv_freq, m->inv_freq, (size_t)half * sizeof(float)); /* else no rotation at all */
+    if (half > 0) UP(d->inv_freq, m->inv_freq, (size_t)2 * half * sizeof(float)); /* both halves; else no rotation */
     float *zeros = calloc(C, sizeof(float)); /* a LayerNorm without bias adds these */
     if (!zeros) {
         snprintf(err, errlen, "out of host memory");
@@ -322,7 +328,32 @@ int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen)
         TRY(dmalloc(d, &v, per * sizeof(float), err, errlen));
         d->vcache = v, d->cache_elems = per;
     }
-    d->B = B, d->Tmax = Tmax, d->pos = 0, d->last_n = 0;
+    d->B = B, d->Tmax = Tmax, d->pos = 0, d->last_n = 0, d->pad_on = 0;
+    return 0;
+}
+
+int qn_llm_cuda_set_padding(qn_llm_cuda *d, const int32_t *pad, char *err, size_t errlen) {
+    d->pad_on = 0;
+    if (!pad) return 0;
+    if (d->B < 1 || d->pos > 0) {
+        snprintf(err, errlen, "padding is set after qn_llm_cuda_reset, before the first forward");
+        return 2;
+    }
+    for (int b = 0; b < d->B; b++)
+        if (pad[b] < 0 || pad[b] >= d->Tmax) {
+            snprintf(err, errlen, "sequence %d: %d pad tokens do not fit %d slots", b, (int)pad[b], d->Tmax);
+            return 2;
+        }
+    CUDA_TRY(cudaSetDevice(d->device));
+    if (d->B > d->pad_cap) {
+        dfree(d, d->pad), d->pad = NULL, d->pad_cap = 0;
+        void *p;
+        TRY(dmalloc(d, &p, (size_t)d->B * sizeof(int), err, errlen));
+        d->pad = p, d->pad_cap = d->B;
+    }
+    CUDA_TRY(cudaMemcpy(d->pad, pad, (size_t)d->B * sizeof(int), cudaMemcpyHostToDevice));
+    d->pad_on = 1, d->pad_min = pad[0];
+    for (int b = 1; b < d->B; b++) d->pad_min = pad[b] < d->pad_min ? pad[b] : d->pad_min;
     return 0;
 }
 
@@ -439,15 +470,19 @@ int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, si
     float *x = d->x, *h = d->h, *tmp = d->tmp;
     TRY(qn_cuda_llm_embed(x, d->ids, d->embed, M, C, err, errlen)); // (M,C)
     const size_t layer_cache = (size_t)B * NKV * d->Tmax * HD;
+    const int *pad = d->pad_on ? d->pad : NULL;
+    const float *inv_freq =
+        d->inv_freq + qn_llm_rope_long(c, d->pad_on ? &d->pad_min : NULL, 1, d->pos + n - 1) * (c->rotary_dim / 2);
     for (int l = 0; l < c->layers; l++) {
         const dev_layer *y = &d->layers[l];
         float *kc = d->kcache + (size_t)l * layer_cache, *vc = d->vcache + (size_t)l * layer_cache;
         TRY(norm(d, h, x, y->norm1_w, y->norm1_b, M, err, errlen));
         for (int k = 0, col = 0; k < y->nqkv; col += y->qkv[k].out, k++) // q | k | v (M,QKV)
             TRY(linear(d, &y->qkv[k], d->qkv + col, QKV, h, C, M, err, errlen));
-        TRY(qn_cuda_llm_rope_append(d->qkv, kc, vc, d->inv_freq, B, n, d->pos, NH, NKV, HD, c->rotary_dim, d->Tmax, err,
-                                    errlen));
-        TRY(qn_cuda_llm_attention(d->att, d->qkv, kc, vc, B, n, d->pos, NH, NKV, HD, d->Tmax, err, errlen)); // (M,NH*HD)
+        TRY(qn_cuda_llm_rope_append(d->qkv, kc, vc, inv_freq, (float)c->rope_attention_factor, pad, B, n, d->pos, NH, NKV,
+                                    HD, c->rotary_dim, d->Tmax, err, errlen));
+        TRY(qn_cuda_llm_attention(d->att, d->qkv, kc, vc, pad, c->sliding_window, B, n, d->pos, NH, NKV, HD, d->Tmax, err,
+                                  errlen)); // (M,NH*HD)
         TRY(linear(d, &y->o, tmp, C, d->att, y->o.in, M, err, errlen));
         // Phi-2: x = x + attn(h) + mlp(h), h = input_layernorm(x); the others norm again before the MLP
         TRY(qn_cuda_add(x, x, tmp, (size_t)M * C, err, errlen));
@@ -502,26 +537,49 @@ int qn_llm_cuda_next_tokens(qn_llm_cuda *d, int32_t *tok, float *logits, char *e
     return 0;
 }
 
-static int generate(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
+/* Longrope's recompute at step s (qn_llm_rope_recompute): the whole sequences again from slot 0. */
+static int forward_sequences(qn_llm_cuda *d, const int32_t *prompts, int B, int T, const int32_t *new_tokens, int S,
+                             int s, char *err, size_t errlen) {
+    int32_t *ids = qn_llm_sequence_ids(prompts, B, T, new_tokens, S, s);
+    if (!ids) {
+        snprintf(err, errlen, "out of host memory");
+        return 2;
+    }
+    d->pos = 0;
+    const int rc = qn_llm_cuda_forward(d, ids, T + s, err, errlen);
+    free(ids);
+    return rc;
+}
+
+static int generate(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen, int32_t *new_tokens,
                     float *prompt_logits, float *step_logits, cudaEvent_t ev[3], int32_t *tok, float *row_logits,
-                    char *err, size_t errlen) {
+                    unsigned char *done, char *err, size_t errlen) {
     const int V = d->host->cfg.vocab_size;
     d->prefill_s = d->decode_s = 0.0;
+    int rc = qn_llm_gen_start(gen, B, T, V, done, err, errlen);
+    if (rc) return rc;
+    TRY(qn_llm_cuda_set_padding(d, gen ? gen->pad : NULL, err, errlen));
+    if (step_logits) memset(step_logits, 0, (size_t)B * S * V * sizeof(float));
     CUDA_TRY(cudaEventRecord(ev[0], 0));
     TRY(qn_llm_cuda_forward(d, prompts, T, err, errlen)); // prefill (B,T)
     if (prompt_logits) TRY(qn_llm_cuda_logits(d, prompt_logits, err, errlen));
-    for (int s = 0; s < S; s++) {
+    int s = 0;
+    for (; s < S; s++) {
         if (s == 1) CUDA_TRY(cudaEventRecord(ev[1], 0)); // prefill up to the first token's logits
-        if (s > 0) TRY(qn_llm_cuda_forward(d, tok, 1, err, errlen)); // decode (B,1)
+        if (s > 0 && qn_llm_rope_recompute(&d->host->cfg, T, s))
+            TRY(forward_sequences(d, prompts, B, T, new_tokens, S, s, err, errlen)); // (B,T+s): next_tokens takes the last
+        else if (s > 0) TRY(qn_llm_cuda_forward(d, tok, 1, err, errlen));          // decode (B,1)
         TRY(qn_llm_cuda_next_tokens(d, tok, step_logits ? row_logits : NULL, err, errlen));
-        for (int b = 0; b < B; b++) {
-            new_tokens[(size_t)b * S + s] = tok[b];
-            if (step_logits)
+        if (step_logits)
+            for (int b = 0; b < B; b++)
                 memcpy(step_logits + ((size_t)b * S + s) * V, row_logits + (size_t)b * V, (size_t)V * sizeof(float));
+        if (qn_llm_gen_step(gen, B, S, s, tok, done, new_tokens)) { // the stopping rule of llm_generate.c
+            s++;
+            break;
         }
     }
     float ms = 0.0f;
-    if (S <= 1) {
+    if (s <= 1) {
         CUDA_TRY(cudaEventRecord(ev[1], 0));
         CUDA_TRY(cudaEventSynchronize(ev[1]));
         CUDA_TRY(cudaEventElapsedTime(&ms, ev[0], ev[1]));
@@ -537,23 +595,25 @@ static int generate(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S,
     return 0;
 }
 
-int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
-                                float *prompt_logits, float *step_logits, char *err, size_t errlen) {
+int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen,
+                                int32_t *new_tokens, float *prompt_logits, float *step_logits, char *err, size_t errlen) {
     const int V = d->host->cfg.vocab_size;
     TRY(qn_llm_cuda_reset(d, B, T + (S > 1 ? S - 1 : 0), err, errlen));
     int32_t *tok = malloc((size_t)B * sizeof *tok);
+    unsigned char *done = malloc((size_t)B);
     float *row_logits = step_logits ? malloc((size_t)B * V * sizeof *row_logits) : NULL;
     cudaEvent_t ev[3] = {NULL, NULL, NULL};
     int rc = -1;
-    if (!tok || (step_logits && !row_logits)) snprintf(err, errlen, "out of host memory");
+    if (!tok || !done || (step_logits && !row_logits)) snprintf(err, errlen, "out of host memory");
     else if (cudaEventCreate(&ev[0]) != cudaSuccess || cudaEventCreate(&ev[1]) != cudaSuccess ||
              cudaEventCreate(&ev[2]) != cudaSuccess)
         snprintf(err, errlen, "cudaEventCreate failed");
     else
-        rc = generate(d, prompts, B, T, S, new_tokens, prompt_logits, step_logits, ev, tok, row_logits, err, errlen);
+        rc = generate(d, prompts, B, T, S, gen, new_tokens, prompt_logits, step_logits, ev, tok, row_logits, done, err,
+                      errlen);
     for (int i = 0; i < 3; i++)
         if (ev[i]) cudaEventDestroy(ev[i]);
-    free(tok), free(row_logits);
+    free(tok), free(done), free(row_logits);
     return rc;
 }
 

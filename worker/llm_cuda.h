@@ -34,6 +34,9 @@ void qn_llm_cuda_free(qn_llm_cuda *d);
 
 /* qn_llm_reset: B sequences with room for Tmax tokens each (the device cache). */
 int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen);
+/* The leading pad slots of each sequence (pad (B) on the host, left padding; NULL: none), after
+ * reset and before the first forward (as qn_llm's pad). */
+int qn_llm_cuda_set_padding(qn_llm_cuda *d, const int32_t *pad, char *err, size_t errlen);
 /* qn_llm_forward: n more tokens of each sequence, ids (B,n) on the host. The final-normed hidden
  * states stay on the device for the two functions below. */
 int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, size_t errlen);
@@ -43,11 +46,12 @@ int qn_llm_cuda_logits(qn_llm_cuda *d, float *logits, char *err, size_t errlen);
  * rows at once), argmax on the device; tok (B) on the host; logits (B,V) to the host when not NULL. */
 int qn_llm_cuda_next_tokens(qn_llm_cuda *d, int32_t *tok, float *logits, char *err, size_t errlen);
 
-/* qn_llm_generate_greedy's contract (prompts (B,T), new_tokens (B,S), prompt_logits (B,T,V) and
- * step_logits (B,S,V) or NULL), timed with CUDA events: prefill up to the first token's logits,
- * then the S-1 decode steps (qn_llm_cuda_times). */
-int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, int32_t *new_tokens,
-                                float *prompt_logits, float *step_logits, char *err, size_t errlen);
+/* qn_llm_generate_greedy's contract (prompts (B,T), gen (padding, EOS stopping) or NULL, new_tokens
+ * (B,S), prompt_logits (B,T,V) and step_logits (B,S,V) or NULL), the same stopping rule
+ * (qn_llm_gen_step), timed with CUDA events: prefill up to the first token's logits, then the other
+ * decode steps run (qn_llm_cuda_times). */
+int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen,
+                                int32_t *new_tokens, float *prompt_logits, float *step_logits, char *err, size_t errlen);
 void qn_llm_cuda_times(const qn_llm_cuda *d, double *prefill_s, double *decode_s);
 /* qn_llm_perplexity's contract and windows (one sequence, the cache reset to `context` tokens); the
  * logits come to the host 32 rows at a time and the log-likelihood is summed there in double. */

@@ -39,7 +39,7 @@ int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen) {
             return 2;
         }
     }
-    m->B = B, m->Tmax = Tmax, m->pos = 0;
+    m->B = B, m->Tmax = Tmax, m->pos = 0, m->pad = NULL;
     return 0;
 }
 

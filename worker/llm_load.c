@@ -91,7 +91,7 @@ qn_llm *qn_llm_load(const char *dir, char *err, size_t errlen) {
     if (rc) goto fail;
     const int C = c->hidden, V = c->vocab_size;
     m->layers = calloc((size_t)c->layers, sizeof *m->layers);
-    m->inv_freq = malloc((size_t)c->rotary_dim / 2 * sizeof(float));
+    m->inv_freq = malloc((size_t)c->rotary_dim * sizeof(float)); // qn_llm_rope_inv_freq's two halves
     if (!m->layers || !m->inv_freq) {
         snprintf(err, errlen, "%s: out of memory", dir);
         goto fail;

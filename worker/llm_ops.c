@@ -1,5 +1,6 @@
 /* llm_ops.c: the decoder's elementwise ops and norms: RMSNorm, SwiGLU, gelu_new and rotary position
- * embeddings (with Llama 3's frequency scaling), each as transformers computes it in float32. */
+ * embeddings (with Llama's linear and Llama 3's scaling and Phi-3's longrope), each as transformers
+ * computes it in float32. */
 #include <math.h>
 
 #include "llm.h"
@@ -33,8 +34,15 @@ void qn_llm_gelu_tanh(float *x, size_t n) {
 }
 
 void qn_llm_rope_inv_freq(const qn_llm_config *c, float *inv_freq) {
-    int RD = c->rotary_dim;
-    for (int i = 0; i < RD / 2; i++) {
+    const int RD = c->rotary_dim, half = RD / 2;
+    for (int i = 0; i < half; i++) {
+        if (c->rope_longrope) {
+            // _compute_longrope_parameters: 1 / (ext_factors * theta^(arange(0, dim, 2) / dim)) in float32
+            const float p = (float)pow(c->rope_theta, (double)((float)(2 * i) / (float)RD));
+            inv_freq[i] = 1.0f / (c->rope_short_factor[i] * p);
+            inv_freq[half + i] = 1.0f / (c->rope_long_factor[i] * p);
+            continue;
+        }
         // 1 / theta^(2i/RD), in float32 as transformers' default rope init
         float f = (float)(1.0 / pow(c->rope_theta, (double)(float)(2 * i) / RD));
         if (c->rope_llama3) {
@@ -50,15 +58,29 @@ void qn_llm_rope_inv_freq(const qn_llm_config *c, float *inv_freq) {
             }
             f = (float)out;
         }
-        inv_freq[i] = f;
+        if (c->rope_linear) f /= (float)c->rope_factor; // positions / factor, as inv_freq / factor
+        inv_freq[i] = inv_freq[half + i] = f;
     }
 }
 
-void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, int pos) {
+int qn_llm_rope_long(const qn_llm_config *c, const int32_t *pad, int B, int last) {
+    if (!c->rope_longrope) return 0;
+    int min_pad = 0; // the least padded sequence holds the largest position
+    for (int b = 0; pad && b < B; b++)
+        if (b == 0 || pad[b] < min_pad) min_pad = pad[b];
+    return last - min_pad + 1 > c->rope_original_max_position;
+}
+
+int qn_llm_rope_recompute(const qn_llm_config *c, int T, int s) {
+    // the cache holds T+s-1 <= original_max tokens and the sequence reaches original_max + 1
+    return c->rope_longrope && s >= 1 && T + s == c->rope_original_max_position + 1;
+}
+
+void qn_llm_rope_apply(float *x, int nheads, int HD, int RD, const float *inv_freq, float attention_factor, int pos) {
     int half = RD / 2;
     for (int i = 0; i < half; i++) {
         float ang = (float)pos * inv_freq[i]; // freqs = position x inv_freq in float32
-        float c = cosf(ang), s = sinf(ang);
+        float c = cosf(ang) * attention_factor, s = sinf(ang) * attention_factor;
         for (int h = 0; h < nheads; h++) {
             float *xh = x + (size_t)h * HD;
             // x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x2, x1)

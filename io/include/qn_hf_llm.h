@@ -19,6 +19,10 @@
 
 typedef enum { QN_LLM_LLAMA = 0, QN_LLM_PHI3 = 1, QN_LLM_PHI2 = 2 } qn_llm_arch;
 
+/* longrope's factor lists in the config: rotary dims up to 512 (Phi-3's are 96), a fixed size so the
+ * config stays a plain value without a free. */
+enum { QN_LLM_MAX_ROPE_FACTORS = 256 };
+
 /* The shapes and constants of a decoder, as config.json gives them (HF's defaults where absent). */
 typedef struct {
     qn_llm_arch arch;
@@ -28,10 +32,20 @@ typedef struct {
     float norm_eps;           /* rms_norm_eps (Llama, Phi-3) or layer_norm_eps (Phi-2) */
     int tie_word_embeddings;
     int attention_bias, mlp_bias; /* Llama's optional biases on q/k/v/o and gate/up/down */
-    /* rope_scaling {rope_type: llama3}: 0 when absent */
-    int rope_llama3;
+    /* rope_scaling {rope_type: llama3}: 0 when absent; {rope_type: linear} (Llama): frequencies / factor */
+    int rope_llama3, rope_linear;
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
-    int rope_original_max_position;
+    int rope_original_max_position; /* llama3's, or Phi-3's top-level original_max_position_embeddings */
+    /* Phi-3's rope_scaling {type: longrope (or su)}: frequencies divided per dimension by short_factor
+     * while a forward's sequence (its largest position + 1) is within rope_original_max_position, by
+     * long_factor past it (rotary_dim / 2 each); cos and sin scaled by rope_attention_factor, which is
+     * 1 for every other scaling. */
+    int rope_longrope;
+    double rope_attention_factor;
+    float rope_short_factor[QN_LLM_MAX_ROPE_FACTORS], rope_long_factor[QN_LLM_MAX_ROPE_FACTORS];
+    /* Phi-3's sliding_window W: query q sees keys q - W < k <= q (0: every earlier key). Other
+     * model types never use it (transformers' Llama and Phi-2 have no sliding window). */
+    int sliding_window;
 } qn_llm_config;
 
 const char *qn_llm_arch_name(qn_llm_arch a);
@@ -40,6 +54,22 @@ const char *qn_llm_arch_name(qn_llm_arch a);
 int qn_hf_llm_config_parse(const char *path, const char *json, size_t len, qn_llm_config *c, char *err, size_t errlen);
 /* DIR/config.json */
 int qn_hf_llm_config_load(const char *dir, qn_llm_config *c, char *err, size_t errlen);
+
+/* The ids generation stops at and pads with, as transformers' generate takes them: each key of
+ * DIR/generation_config.json where the file has it (not null), else of DIR/config.json;
+ * eos_token_id an id or a list of ids (neos = 0: none), pad_token_id an id, else the first EOS id
+ * (has_pad = 0: neither). */
+enum { QN_HF_MAX_EOS = 64 };
+typedef struct {
+    int32_t eos[QN_HF_MAX_EOS];
+    int neos;
+    int32_t pad_token_id;
+    int has_pad;
+} qn_hf_generation;
+int qn_hf_generation_load(const char *dir, qn_hf_generation *g, char *err, size_t errlen);
+/* One file's text over g: sets only the keys it has. */
+int qn_hf_generation_parse(const char *path, const char *json, size_t len, qn_hf_generation *g, char *err,
+                           size_t errlen);
 
 /* model.safetensors.index.json: the weight map, tensor name -> shard file name (a plain file name in
  * the same directory). */

@@ -23,7 +23,7 @@ typedef struct {
 int qn_npy_read(const char *path, qn_npy *out, char *err, size_t errlen);
 /* Parse a .npy image already in memory (path names it in messages). */
 int qn_npy_parse(const char *path, const unsigned char *buf, size_t len, qn_npy *out, char *err, size_t errlen);
-/* Read an integer array (int8, int16, int32 or int64, either byte order) into ints. */
+/* Read an integer array (int8, int16, int32 or int64, either byte order, or bool as 0/1) into ints. */
 int qn_npy_read_ints(const char *path, qn_npy *out, char *err, size_t errlen);
 void qn_npy_free(qn_npy *a);
 

@@ -184,6 +184,7 @@ typedef struct {
     char prompt[512];     /* text (needs tokenizer.json in the model directory); "": llm.prompt_len random ids */
     int prompt_len;       /* random prompt ids (seeded by the trial) when there is no prompt text */
     int max_new_tokens, batch;
+    char ignore_eos[8];   /* "false" (default): a sequence stops at its EOS, as transformers' generate; "true": never */
     char perplexity_file[512]; /* "" : no perplexity */
     int context, stride;  /* perplexity windows (tokens) */
 } qn_llm_cfg;

@@ -328,19 +328,32 @@ __global__ void gelu_tanh_kernel(float *x, size_t n) {
     }
 }
 
+/* qn_llm_position: cache slot i of sequence b is at position i - pad[b] (1 for a pad slot). */
+__device__ int slot_position(const int *pad, int b, int i) {
+    const int p = pad ? pad[b] : 0;
+    return i >= p ? i - p : 1;
+}
+
+/* qn_llm_visible_keys: query slot q of sequence b sees keys [first, q]. */
+__device__ int first_visible_key(const int *pad, int window, int b, int q) {
+    int lo = pad ? pad[b] : 0;
+    if (window > 0 && q - window + 1 > lo) lo = q - window + 1;
+    return lo <= q ? lo : q;
+}
+
 /* One thread per (row, head among the NH + NKV rotated ones, pair i < RD/2). */
-__global__ void rope_kernel(float *qkv, const float *inv_freq, int rows, int n, int pos0, int heads, int HD, int RD,
-                            int QKV) {
+__global__ void rope_kernel(float *qkv, const float *inv_freq, float attention_factor, const int *pad, int rows, int n,
+                            int pos0, int heads, int HD, int RD, int QKV) {
     const int half = RD / 2;
     GRID_STRIDE(t, (size_t)rows * heads * half) {
         const int i = (int)(t % (size_t)half);
         const size_t rh = t / (size_t)half;
         const int hh = (int)(rh % (size_t)heads);
         const size_t r = rh / (size_t)heads;
-        const int pos = pos0 + (int)(r % (size_t)n);
+        const int pos = slot_position(pad, (int)(r / (size_t)n), pos0 + (int)(r % (size_t)n));
         float *xh = qkv + r * QKV + (size_t)hh * HD;
         const float ang = (float)pos * inv_freq[i];
-        const float c = cosf(ang), s = sinf(ang);
+        const float c = __fmul_rn(cosf(ang), attention_factor), s = __fmul_rn(sinf(ang), attention_factor);
         const float x1 = xh[i], x2 = xh[i + half];
         xh[i] = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
         xh[i + half] = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
@@ -363,14 +376,16 @@ __global__ void append_kernel(const float *qkv, float *kc, float *vc, int rows, 
     }
 }
 
-/* Block (t, h, b): query t of head h of sequence b against keys 0..pos0+t. Shared: q (HD), then
- * the scores, then the probabilities, in place (pos0 + n floats). */
-__global__ void attention_kernel(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0,
-                                 int NH, int NKV, int HD, int Tmax) {
+/* Block (t, h, b): query t of head h of sequence b against its visible keys lo..pos0+t (causal,
+ * padding, sliding window). Shared: q (HD), then the scores, then the probabilities, in place (at
+ * slots lo..pos0+t of pos0 + n floats). */
+__global__ void attention_kernel(float *out, const float *qkv, const float *kc, const float *vc, const int *pad,
+                                 int window, int n, int pos0, int NH, int NKV, int HD, int Tmax) {
     extern __shared__ float sh[];
     __shared__ float red[32];
     const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const int QKV = (NH + 2 * NKV) * HD, g = h / (NH / NKV), visible = pos0 + t + 1;
+    const int lo = first_visible_key(pad, window, b, pos0 + t);
     const float *q = qkv + ((size_t)b * n + t) * QKV + (size_t)h * HD;
     const float *K = kc + ((size_t)b * NKV + g) * Tmax * HD, *V = vc + ((size_t)b * NKV + g) * Tmax * HD;
     float *qs = sh, *p = sh + HD;
@@ -378,7 +393,7 @@ __global__ void attention_kernel(float *out, const float *qkv, const float *kc, 
     __syncthreads();
     const float scale = 1.0f / sqrtf((float)HD);
     float mx = -INFINITY;
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) {
+    for (int j = lo + threadIdx.x; j < visible; j += blockDim.x) {
         const float *k = K + (size_t)j * HD;
         float s = 0.0f;
         for (int d = 0; d < HD; d++) s = fmaf(qs[d], k[d], s);
@@ -387,14 +402,14 @@ __global__ void attention_kernel(float *out, const float *qkv, const float *kc, 
     }
     mx = block_max(mx, red);
     float sum = 0.0f;
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) sum += (p[j] = expf(p[j] - mx));
+    for (int j = lo + threadIdx.x; j < visible; j += blockDim.x) sum += (p[j] = expf(p[j] - mx));
     sum = block_sum(sum, red); /* its barriers also publish p */
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) p[j] = p[j] / sum;
+    for (int j = lo + threadIdx.x; j < visible; j += blockDim.x) p[j] = p[j] / sum;
     __syncthreads();
     float *o = out + (((size_t)b * n + t) * NH + h) * HD;
     for (int d = threadIdx.x; d < HD; d += blockDim.x) {
         float acc = 0.0f;
-        for (int j = 0; j < visible; j++) acc = fmaf(p[j], V[(size_t)j * HD + d], acc);
+        for (int j = lo; j < visible; j++) acc = fmaf(p[j], V[(size_t)j * HD + d], acc);
         o[d] = acc;
     }
 }
@@ -532,13 +547,14 @@ extern "C" int qn_cuda_llm_gelu_tanh(float *x, size_t n, char *err, size_t errle
     return 0;
 }
 
-extern "C" int qn_cuda_llm_rope_append(float *qkv, float *kc, float *vc, const float *inv_freq, int B, int n, int pos0,
-                                       int NH, int NKV, int HD, int RD, int Tmax, char *err, size_t errlen) {
+extern "C" int qn_cuda_llm_rope_append(float *qkv, float *kc, float *vc, const float *inv_freq, float attention_factor,
+                                       const int *pad, int B, int n, int pos0, int NH, int NKV, int HD, int RD, int Tmax,
+                                       char *err, size_t errlen) {
     const int rows = B * n, QKV = (NH + 2 * NKV) * HD;
     if (rows <= 0) return 0;
     if (RD >= 2) {
-        rope_kernel<<<grid_for((size_t)rows * (NH + NKV) * (RD / 2)), kThreads>>>(qkv, inv_freq, rows, n, pos0, NH + NKV,
-                                                                                  HD, RD, QKV);
+        rope_kernel<<<grid_for((size_t)rows * (NH + NKV) * (RD / 2)), kThreads>>>(qkv, inv_freq, attention_factor, pad,
+                                                                                  rows, n, pos0, NH + NKV, HD, RD, QKV);
         LAUNCH_CHECK(err, errlen);
     }
     append_kernel<<<grid_for((size_t)rows * NKV * HD), kThreads>>>(qkv, kc, vc, rows, n, pos0, NH, NKV, HD, Tmax, QKV);
@@ -556,16 +572,17 @@ extern "C" int qn_cuda_llm_attention_max_len(int HD) {
     return floats > 0 ? (int)floats : 0;
 }
 
-extern "C" int qn_cuda_llm_attention(float *out, const float *qkv, const float *kc, const float *vc, int B, int n,
-                                     int pos0, int NH, int NKV, int HD, int Tmax, char *err, size_t errlen) {
+extern "C" int qn_cuda_llm_attention(float *out, const float *qkv, const float *kc, const float *vc, const int *pad,
+                                     int window, int B, int n, int pos0, int NH, int NKV, int HD, int Tmax, char *err,
+                                     size_t errlen) {
     if (B <= 0 || n <= 0) return 0;
     const size_t smem = (size_t)(HD + pos0 + n) * sizeof(float);
     /* the default cap on dynamic shared memory is 48 KiB less the static part (red[32]) */
     if (smem + 32 * sizeof(float) > 48u * 1024u)
         QN_CUDA_TRY(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), err,
                     errlen);
-    attention_kernel<<<dim3((unsigned)n, (unsigned)NH, (unsigned)B), kAttnThreads, smem>>>(out, qkv, kc, vc, n, pos0, NH,
-                                                                                         NKV, HD, Tmax);
+    attention_kernel<<<dim3((unsigned)n, (unsigned)NH, (unsigned)B), kAttnThreads, smem>>>(out, qkv, kc, vc, pad, window,
+                                                                                         n, pos0, NH, NKV, HD, Tmax);
     LAUNCH_CHECK(err, errlen);
     return 0;
 }

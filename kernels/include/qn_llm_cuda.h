@@ -68,16 +68,19 @@ int qn_cuda_llm_swiglu(float *out, const float *gu, int M, int I, char *err, siz
 /* qn_llm_gelu_tanh, in place. */
 int qn_cuda_llm_gelu_tanh(float *x, size_t n, char *err, size_t errlen);
 
-/* The first half of qn_llm_attention: qkv (B, n, (NH+2NKV)HD) of positions pos0.. rotated in place
- * (q and k heads, first RD dims, rotate_half), k and v appended to one layer's caches kc, vc
- * (B, NKV, Tmax, HD). inv_freq (RD/2). */
-int qn_cuda_llm_rope_append(float *qkv, float *kc, float *vc, const float *inv_freq, int B, int n, int pos0, int NH,
-                            int NKV, int HD, int RD, int Tmax, char *err, size_t errlen);
-/* The second half: out (B, n, NH*HD) = softmax(q K^T / sqrt(HD), causal) V per query head over the
- * cache (GQA: head h reads kv head h / (NH/NKV)). One thread block per query row; its scores (up to
- * pos0+n of them) live in shared memory, so pos0+n <= qn_cuda_llm_attention_max_len(). */
-int qn_cuda_llm_attention(float *out, const float *qkv, const float *kc, const float *vc, int B, int n, int pos0,
-                          int NH, int NKV, int HD, int Tmax, char *err, size_t errlen);
+/* The first half of qn_llm_attention: qkv (B, n, (NH+2NKV)HD) of cache slots pos0.. rotated in place
+ * (q and k heads, first RD dims, rotate_half) at their positions (qn_llm_position: pad (B) leading
+ * pad slots per sequence, or NULL), k and v appended to one layer's caches kc, vc (B, NKV, Tmax, HD).
+ * inv_freq (RD/2: the half qn_llm_rope_long picks), cos and sin scaled by attention_factor. */
+int qn_cuda_llm_rope_append(float *qkv, float *kc, float *vc, const float *inv_freq, float attention_factor,
+                            const int *pad, int B, int n, int pos0, int NH, int NKV, int HD, int RD, int Tmax, char *err,
+                            size_t errlen);
+/* The second half: out (B, n, NH*HD) = softmax(q K^T / sqrt(HD) + mask) V per query head over the
+ * cache (GQA: head h reads kv head h / (NH/NKV)); the mask is qn_llm_visible_keys' (causal, pad (B)
+ * or NULL, sliding window W or 0). One thread block per query row; its scores (up to pos0+n of them)
+ * live in shared memory, so pos0+n <= qn_cuda_llm_attention_max_len(). */
+int qn_cuda_llm_attention(float *out, const float *qkv, const float *kc, const float *vc, const int *pad, int window,
+                          int B, int n, int pos0, int NH, int NKV, int HD, int Tmax, char *err, size_t errlen);
 /* The longest cache the attention kernel takes on the current device (its shared memory). */
 int qn_cuda_llm_attention_max_len(int HD);
 

@@ -81,6 +81,35 @@ sed 's/device.kind: \[rtx2080ti, l40s\]/device.kind: [cpu]/; s/device.kind: \[rt
 grep -q "device.kind: \[cpu\]" cpu.yaml || die "sed did not rewrite device.kind"
 "$QUENCH" run cpu.yaml -o cpu.h5 --progress plain >cpu.log 2>&1 || die "single-rank run failed: $(tail -5 cpu.log)"
 SRC="$SRC" check_rows cpu.h5 cpu || die "cpu.h5: rows or metrics wrong"
+# EOS stopping in a trial: eos_token_id set to a token the prompt generates after its first (found with
+# quench tokenize + generate); the trial stops there and rates count the steps run; llm.ignore_eos: true
+# runs all 6
+cp -r models/phi2_t models/phi2_eos
+ids=$("$QUENCH" tokenize --tokenizer models/phi2_t/tokenizer.json "hello the llama")
+"$PYTHON" -c 'import sys, numpy as np; np.save("eos_ids.npy", np.array([[int(t) for t in sys.argv[1].split()]]))' "$ids"
+toks=$("$QUENCH" generate --model models/phi2_t --input-ids eos_ids.npy --max-new-tokens 6 --ignore-eos 2>/dev/null)
+"$PYTHON" - "$toks" <<'PY'
+import json, sys
+toks = [int(t) for t in sys.argv[1].split()]
+c = json.load(open("models/phi2_eos/config.json"))
+eos = next((t for t in toks if t != toks[0]), toks[0])  # a later token, so that one step runs before it
+c["eos_token_id"] = eos
+json.dump(c, open("models/phi2_eos/config.json", "w"))
+open("eos_want.txt", "w").write(f"{toks.index(eos) + 1}\n")
+PY
+printf 'name: eos\nseed: 4\nmodel: {arch: llm}\nllm: {model: models/phi2_eos, prompt: "hello the llama", max_new_tokens: 6}\nstages:\n  - name: s\n    kind: inference\n    grid: {llm.ignore_eos: [false, true]}\n' >eos.yaml
+"$QUENCH" run eos.yaml -o eos.h5 --progress plain >eos.log 2>&1 || die "eos run failed: $(tail -5 eos.log)"
+SRC="$SRC" "$PYTHON" - "$(cat eos_want.txt)" <<'PY' || die "eos: metrics wrong"
+import os, sys
+sys.path.insert(0, os.environ["SRC"] + "/analysis")
+from quench_results import load_trials
+want = int(sys.argv[1])
+df = load_trials("eos.h5")
+for _, r in df.iterrows():
+    n = 6 if r["params/llm.ignore_eos"] in ("true", b"true") else want
+    assert r["status"] == "done" and r["metrics/new_tokens"] == n and r["metrics/generated_tokens"] == n, (dict(r), n)
+print(f"eos.h5: stopped after {want} tokens, 6 with llm.ignore_eos")
+PY
 # a kind no worker has: refused with the reason, not dispatched
 sed 's/device.kind: \[cpu\]/device.kind: [h200]/' cpu.yaml >h200.yaml
 set +e; "$QUENCH" run h200.yaml -o h200.h5 --progress plain >h200.log 2>&1; set -e

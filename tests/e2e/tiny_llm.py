@@ -36,12 +36,13 @@ MODELS = {
         rope_theta=10000.0, hidden_act="silu", tie_word_embeddings=True,
         rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
                           original_max_position_embeddings=16))),
-    # bf16 weights, attention biases, untied head, no scaling
+    # bf16 weights, attention biases, untied head, no scaling; a Qwen-style sliding_window that Llama
+    # never applies (transformers' LlamaModel has no sliding window)
     "llama_bf16": dict(dtype="BF16", shards=1, cfg=dict(
         model_type="llama", vocab_size=97, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6,
         rope_theta=500000.0, hidden_act="silu", tie_word_embeddings=False, attention_bias=True,
-        rope_scaling=None)),
+        rope_scaling=None, sliding_window=3, use_sliding_window=False)),
     # Phi-3: fused qkv_proj and gate_up_proj
     "phi3": dict(dtype="F32", shards=1, cfg=dict(
         model_type="phi3", vocab_size=101, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -54,8 +55,37 @@ MODELS = {
         rope_theta=10000.0, partial_rotary_factor=0.4, hidden_act="gelu_new", qk_layernorm=False,
         tie_word_embeddings=False)),
     "phi2_fp16": dict(dtype="F16", shards=1, cfg=None),  # phi2's config, weights in float16
+    # Phi-3 with a sliding window shorter than the prompts (7), the generation (7 + 5) and the
+    # perplexity windows (16): keys q - 5 < k <= q
+    "phi3_swa": dict(dtype="F32", shards=1, cfg=None),
 }
 MODELS["phi2_fp16"]["cfg"] = dict(MODELS["phi2"]["cfg"])
+MODELS["phi3_swa"]["cfg"] = dict(MODELS["phi3"]["cfg"], sliding_window=5)
+# Phi-3 longrope (the 128k models, Phi-3.5): short factors while a forward's sequence is within
+# original_max_position_embeddings (9 here), long ones past it. The prompts (7) and the generation's
+# first steps are short, generation crosses at 10 tokens (transformers' generate recomputes the cache
+# there), the full recompute (11) is long, and the perplexity windows of 10 are long but the last (9).
+# phi3_su: the older type name, partial rotary (12 of 16 dims), an explicit attention_factor, and a
+# crossing at 9 tokens.
+MODELS.update({
+    "phi3_longrope": dict(dtype="F32", shards=1, ppl=(10, 4), cfg=dict(
+        MODELS["phi3"]["cfg"], original_max_position_embeddings=9, rope_scaling=dict(
+            type="longrope", short_factor=[1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.1, 3.8],
+            long_factor=[1.0, 1.7, 2.9, 4.3, 7.1, 11.3, 18.7, 29.9]))),
+    # Llama's linear rope scaling (some Llama 2 fine-tunes): positions / factor
+    "llama_linear": dict(dtype="F32", shards=1, cfg=dict(
+        MODELS["phi3"]["cfg"], model_type="llama", num_key_value_heads=4, rope_scaling=dict(type="linear", factor=4.0))),
+    "phi3_su": dict(dtype="F32", shards=1, cfg=dict(
+        MODELS["phi3"]["cfg"], max_position_embeddings=32, original_max_position_embeddings=8,
+        partial_rotary_factor=0.75, rope_scaling=dict(
+            type="su", short_factor=[1.05, 1.2, 1.45, 1.9, 2.6, 3.3],
+            long_factor=[1.3, 2.1, 3.7, 6.1, 9.9, 15.2], attention_factor=1.3))),
+})
+
+# Left-padded batches (padding_side='left'): the prompts of ids.npy cut to these lengths, padded with
+# PAD_ID, against each prompt run alone unpadded (tiny_llm.py check).
+PADDED = ("llama", "phi3_swa", "phi2")
+PAD_LENGTHS, PAD_ID = (7, 3, 1), 0
 
 
 def dims(cfg):
@@ -169,10 +199,18 @@ def save_model(d, cfg, w, dtype, shards):
 
 # ---- the reference forward (full recompute, no cache), transformers' math in float32 ----
 
-def inv_freq(cfg, RD):
+def inv_freq(cfg, RD, seq_len=None):
+    """The inverse frequencies of a forward over seq_len tokens (max(position_ids) + 1)."""
     base = cfg.get("rope_theta", 10000.0)
-    inv = 1.0 / (base ** (torch.arange(0, RD, 2, dtype=torch.int64).float() / RD))
     rs = cfg.get("rope_scaling")
+    if rs and rs.get("rope_type", rs.get("type")) in ("longrope", "su"):   # _compute_longrope_parameters
+        orig = cfg.get("original_max_position_embeddings", 4096)              # Phi3Config's default
+        long = seq_len is not None and seq_len > orig                         # _longrope_frequency_update
+        ext = torch.tensor(rs["long_factor" if long else "short_factor"], dtype=torch.float32)
+        return 1.0 / (ext * base ** (torch.arange(0, RD, 2, dtype=torch.int64).float() / RD))
+    inv = 1.0 / (base ** (torch.arange(0, RD, 2, dtype=torch.int64).float() / RD))
+    if rs and rs.get("rope_type", rs.get("type")) == "linear":   # _compute_linear_scaling_rope_parameters
+        inv /= rs["factor"]
     if rs and rs.get("rope_type", rs.get("type")) == "llama3":   # _compute_llama3_parameters
         factor, lf, hf = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
         old = rs["original_max_position_embeddings"]
@@ -184,6 +222,18 @@ def inv_freq(cfg, RD):
         is_medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
         inv = torch.where(is_medium, smoothed, inv_l)
     return inv
+
+
+def attention_factor(cfg):
+    """What longrope scales cos and sin by: rope_scaling's attention_factor, else from the stretch."""
+    rs = cfg.get("rope_scaling")
+    if not rs or rs.get("rope_type", rs.get("type")) not in ("longrope", "su"):
+        return 1.0
+    if rs.get("attention_factor") is not None:
+        return rs["attention_factor"]
+    orig = cfg.get("original_max_position_embeddings", 4096)
+    factor = cfg["max_position_embeddings"] / orig
+    return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
 
 
 def rotate_half(x):
@@ -203,10 +253,14 @@ def forward(cfg, w, ids):
     mt = cfg["model_type"]
     Bn, Tn = ids.shape
     pos = torch.arange(Tn).float()
-    freqs = pos[:, None] * inv_freq(cfg, RD)[None, :]
+    freqs = pos[:, None] * inv_freq(cfg, RD, Tn)[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()
+    cos, sin = emb.cos() * attention_factor(cfg), emb.sin() * attention_factor(cfg)
     mask = torch.full((Tn, Tn), float("-inf")).triu(1)
+    if mt == "phi3" and cfg.get("sliding_window"):
+        # masking_utils.sliding_window_overlay: key k is visible to query q iff q - W < k (and k <= q)
+        qi, ki = torch.arange(Tn)[:, None], torch.arange(Tn)[None, :]
+        mask = mask.masked_fill(ki <= qi - cfg["sliding_window"], float("-inf"))
 
     def lin(x, name):
         y = x @ w[name + ".weight"].T
@@ -264,7 +318,9 @@ def forward(cfg, w, ids):
 
 
 def greedy(cfg, w, ids, steps):
-    """tokens (B, steps) and the logits each was chosen from (B, steps, V), recomputing everything."""
+    """tokens (B, steps) and the logits each was chosen from (B, steps, V), recomputing everything
+    (transformers' generate with its cache: for longrope too, as Phi-3's generate recomputes the
+    cache the step the sequence first passes original_max_position_embeddings)."""
     toks, logits = [], []
     for _ in range(steps):
         z = forward(cfg, w, ids)[:, -1]
@@ -312,18 +368,66 @@ def make(root):
             np.save(os.path.join(d, "ref_tokens.npy"), toks.numpy())
             np.save(os.path.join(d, "ref_step_logits.npy"), steps.numpy())
             # prompt + all but the last generated token: its prefill logits are the decode steps'
-            np.save(os.path.join(d, "ids_full.npy"), torch.cat((ids, toks[:, :-1]), 1).numpy().astype(np.int32))
+            full = torch.cat((ids, toks[:, :-1]), 1)
+            np.save(os.path.join(d, "ids_full.npy"), full.numpy().astype(np.int32))
+            np.save(os.path.join(d, "ref_full_logits.npy"), forward(cfg, w, full).numpy())
             ptoks = torch.randint(0, V, (PPL_N,), generator=gen)
             np.save(os.path.join(d, "ppl_tokens.npy"), ptoks.numpy().astype(np.int32))
-            ppl, count = perplexity(cfg, w, ptoks, PPL_CONTEXT, PPL_STRIDE)
+            context, stride = spec.get("ppl", (PPL_CONTEXT, PPL_STRIDE))
+            ppl, count = perplexity(cfg, w, ptoks, context, stride)
         with open(os.path.join(d, "ref_ppl.txt"), "w") as f:
             f.write(f"{ppl!r} {count}\n")
+        with open(os.path.join(d, "ppl_args"), "w") as f:  # llm_parity.sh's --perplexity options
+            f.write(f"--context {context} --stride {stride}\n")
+        if name in PADDED:
+            make_padded(d, cfg, w, ids)
+
+
+def make_padded(d, cfg, w, ids):
+    """pad_ids.npy and pad_mask.npy (left padding), and the references: each prompt alone, unpadded."""
+    V = cfg["vocab_size"]
+    pids = torch.full((B, T), PAD_ID, dtype=torch.int64)
+    mask = torch.zeros((B, T), dtype=torch.int64)
+    ref = np.full((B, T, V), np.nan, dtype=np.float32)
+    toks, steps = [], []
+    with torch.no_grad():
+        for b, n in enumerate(PAD_LENGTHS):
+            pids[b, T - n:], mask[b, T - n:] = ids[b, :n], 1
+            ref[b, T - n:] = forward(cfg, w, ids[b:b + 1, :n])[0].numpy()
+            t, z = greedy(cfg, w, ids[b:b + 1, :n], S)
+            toks.append(t[0]), steps.append(z[0])
+    np.save(os.path.join(d, "pad_ids.npy"), pids.numpy())
+    # as tokenizers return it: int64; the bool form goes through the CUDA-less path too (llm_parity.sh)
+    np.save(os.path.join(d, "pad_mask.npy"), mask.numpy())
+    np.save(os.path.join(d, "pad_mask_bool.npy"), mask.numpy().astype(bool))
+    np.save(os.path.join(d, "ref_pad_logits.npy"), ref)
+    np.save(os.path.join(d, "ref_pad_tokens.npy"), torch.stack(toks).numpy())
+    np.save(os.path.join(d, "ref_pad_step_logits.npy"), torch.stack(steps).numpy())
+
+
+def check_padded(d, name):
+    """The left-padded batch against each prompt alone: real positions' logits, steps, tokens."""
+    ref, out = np.load(f"{d}/ref_pad_logits.npy"), np.load(f"{d}/out_pad_logits.npy")
+    assert out.shape == ref.shape, (name, out.shape, ref.shape)
+    real = ~np.isnan(ref)
+    err = float(np.abs(out[real] - ref[real]).max())
+    assert err < 1e-4, f"{name}: padded prefill logits: max |quench - torch alone| = {err}"
+    sref, sout = np.load(f"{d}/ref_pad_step_logits.npy"), np.load(f"{d}/out_pad_step_logits.npy")
+    assert sout.shape == sref.shape, (name, sout.shape, sref.shape)
+    serr = float(np.abs(sout - sref).max())
+    assert serr < 1e-4, f"{name}: padded decode-step logits: max |quench - torch alone| = {serr}"
+    for f in ("out_pad_tokens.txt", "out_pad_tokens_bool.txt"):
+        toks = np.loadtxt(f"{d}/{f}", dtype=np.int64, ndmin=2)
+        rtoks = np.load(f"{d}/ref_pad_tokens.npy")
+        assert (toks == rtoks).all(), f"{name}: padded greedy tokens ({f}) differ:\n{toks}\n{rtoks}"
+    print(f"{name} left-padded (lengths {PAD_LENGTHS}): logits {err:.1e}, decode {serr:.1e}")
+    return max(err, serr)
 
 
 def check(root):
     worst = 0.0
     for name in MODELS:
-        d = os.path.join(root, name)
+        d, cfg = os.path.join(root, name), MODELS[name]["cfg"]
         ref, out = np.load(f"{d}/ref_logits.npy"), np.load(f"{d}/out_logits.npy")
         assert out.shape == ref.shape, (name, out.shape, ref.shape)
         err = float(np.abs(out - ref).max())
@@ -335,10 +439,17 @@ def check(root):
         toks = np.loadtxt(f"{d}/out_tokens.txt", dtype=np.int64, ndmin=2)
         rtoks = np.load(f"{d}/ref_tokens.npy")
         assert (toks == rtoks).all(), f"{name}: greedy tokens differ:\n{toks}\n{rtoks}"
-        # the KV cache against quench's own full recompute: decode steps 1.. are prefill positions T..
         full = np.load(f"{d}/out_full_logits.npy")
+        ferr = float(np.abs(full - np.load(f"{d}/ref_full_logits.npy")).max())
+        assert ferr < 1e-4, f"{name}: prefill logits of prompt + generation: max |quench - torch| = {ferr}"
+        # the KV cache against quench's own full recompute: decode steps 1.. are prefill positions T..
+        # (longrope: only the steps past original_max_position_embeddings, where both turn with the
+        # long factors; before it the steps are short, the full recompute long)
+        first = 0
+        if cfg.get("rope_scaling") and cfg["rope_scaling"].get("type") in ("longrope", "su"):
+            first = max(0, cfg.get("original_max_position_embeddings", 4096) + 1 - T)
         # (relative to the logits' scale: decode's GEMV and prefill's GEMM sum in different orders)
-        kv = float(np.abs(full[:, T - 1:] - sout).max()) / max(1.0, float(np.abs(sout).max()))
+        kv = float(np.abs(full[:, T - 1 + first:] - sout[:, first:]).max()) / max(1.0, float(np.abs(sout).max()))
         assert kv < 2e-6, f"{name}: decode with the KV cache vs full recompute: {kv} (relative)"
         rppl, count = open(f"{d}/ref_ppl.txt").read().split()
         line = open(f"{d}/out_ppl.txt").read().split()
@@ -346,7 +457,9 @@ def check(root):
         assert qcount == int(count), f"{name}: perplexity scored {qcount} tokens, torch {count}"
         assert abs(ppl / float(rppl) - 1) < 1e-5, f"{name}: perplexity {ppl} vs torch {rppl}"
         print(f"{name}: logits {err:.1e}, decode {serr:.1e}, kv {kv:.1e}, ppl {ppl:.4f} (torch {float(rppl):.4f})")
-        worst = max(worst, err, serr)
+        worst = max(worst, err, serr, ferr)
+        if name in PADDED:
+            worst = max(worst, check_padded(d, name))
     print(f"worst |quench - torch| = {worst:.2e}")
 
 

@@ -4,7 +4,9 @@
  * architecture and precision (every Linear quantized, lm_head included): the prefill logits of a
  * batch (B*T rows > the GEMV's 8: SGEMM, dequantized tiles, the int8 tiled GEMM), then decode steps
  * (B rows: the fused GEMVs) fed the CPU's greedy tokens, logits compared at each step. For float32
- * also the whole greedy generation (the same tokens) and perplexity with overlapping windows.
+ * also the whole greedy generation (the same tokens) and perplexity with overlapping windows, and on
+ * a Phi-3 with a sliding window shorter than the sequences: left-padded prompts and EOS stopping;
+ * on a Phi-3 with longrope scaling, generation across original_max_position_embeddings.
  * Exits 77 (ctest: skipped) without CUDA or GPU.
  *
  * Tolerances: both backends multiply by the same dequantized weight values and differ only in the
@@ -137,11 +139,11 @@ static void generation(const char *dir, const char *arch) {
     float *cpu_p = malloc((size_t)B * T * V * sizeof(float)), *gpu_p = malloc((size_t)B * T * V * sizeof(float));
     if (!cpu || !gpu || !cpu_p || !gpu_p) abort();
     if (d) {
-        int rc = qn_llm_generate_greedy(m, prompts, B, T, S, cpu_tok, cpu_p, cpu, err, sizeof err);
+        int rc = qn_llm_generate_greedy(m, prompts, B, T, S, NULL, cpu_tok, cpu_p, cpu, err, sizeof err);
         CHECK(rc == 0, "%s: cpu generate: %s", arch, err);
         qn_llm_cuda_memory mem0, mem1;
         qn_llm_cuda_memory_of(d, &mem0);
-        rc = rc || qn_llm_cuda_generate_greedy(d, prompts, B, T, S, gpu_tok, gpu_p, gpu, err, sizeof err);
+        rc = rc || qn_llm_cuda_generate_greedy(d, prompts, B, T, S, NULL, gpu_tok, gpu_p, gpu, err, sizeof err);
         CHECK(rc == 0, "%s: cuda generate: %s", arch, err);
         if (rc == 0) {
             CHECK(!memcmp(cpu_tok, gpu_tok, sizeof cpu_tok), "%s: fp32 greedy tokens differ", arch);
@@ -179,6 +181,45 @@ static void generation(const char *dir, const char *arch) {
     free(cpu), free(gpu), free(cpu_p), free(gpu_p);
 }
 
+/* Phi-3 with a sliding window (3) shorter than the sequences, prompts left-padded (0 and 3 pads):
+ * generation on both backends (positions, the padded and windowed mask in prefill and decode), then
+ * again stopping at an EOS that prompt 0 emits at its second step (the shared stopping rule). */
+static void masked(const char *dir) {
+    char err[512] = "";
+    qn_llm *m = qn_llm_load(dir, err, sizeof err);
+    CHECK(m && m->cfg.sliding_window == 3, "%s: %s", dir, err);
+    if (!m) return;
+    qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
+    CHECK(d, "phi3 window: qn_llm_cuda_new: %s", err);
+    int32_t prompts[B * T], cpu_tok[B * S], gpu_tok[B * S];
+    const int32_t pad[B] = {0, 3};
+    for (int i = 0; i < B * T; i++) prompts[i] = (i * 29 + 3) % V;
+    float *cpu = malloc((size_t)B * S * V * sizeof(float)), *gpu = malloc((size_t)B * S * V * sizeof(float));
+    float *cpu_p = malloc((size_t)B * T * V * sizeof(float)), *gpu_p = malloc((size_t)B * T * V * sizeof(float));
+    if (!cpu || !gpu || !cpu_p || !gpu_p) abort();
+    qn_llm_gen gc = {.pad = pad}, gg = {.pad = pad};
+    int rc = d ? qn_llm_generate_greedy(m, prompts, B, T, S, &gc, cpu_tok, cpu_p, cpu, err, sizeof err) : 1;
+    CHECK(rc == 0, "phi3 window: cpu generate: %s", err);
+    rc = rc || qn_llm_cuda_generate_greedy(d, prompts, B, T, S, &gg, gpu_tok, gpu_p, gpu, err, sizeof err);
+    CHECK(rc == 0, "phi3 window: cuda generate: %s", err);
+    if (rc == 0) {
+        CHECK(!memcmp(cpu_tok, gpu_tok, sizeof cpu_tok), "phi3 window, padded: greedy tokens differ");
+        compare("phi3 window, padded: prompt logits", cpu_p, gpu_p, (size_t)B * T * V, 1e-3);
+        compare("phi3 window, padded: step logits", cpu, gpu, (size_t)B * S * V, 1e-3);
+        const int32_t eos[1] = {cpu_tok[1]};
+        gc = (qn_llm_gen){.pad = pad, .eos = eos, .neos = 1, .pad_token_id = 0}, gg = gc;
+        rc = qn_llm_generate_greedy(m, prompts, B, T, S, &gc, cpu_tok, NULL, NULL, err, sizeof err) ||
+             qn_llm_cuda_generate_greedy(d, prompts, B, T, S, &gg, gpu_tok, NULL, NULL, err, sizeof err);
+        CHECK(rc == 0, "phi3 window, EOS: %s", err);
+        CHECK(rc || (!memcmp(cpu_tok, gpu_tok, sizeof cpu_tok) && gc.steps == gg.steps && gc.tokens == gg.tokens),
+              "phi3 window, EOS: cpu %d steps %ld tokens, cuda %d steps %ld tokens", gc.steps, gc.tokens, gg.steps,
+              gg.tokens);
+    }
+    qn_llm_cuda_free(d);
+    qn_llm_free(m);
+    free(cpu), free(gpu), free(cpu_p), free(gpu_p);
+}
+
 int main(void) {
     QN_GPU_TEST_SKIP_WITHOUT_GPU();
     static const struct {
@@ -195,6 +236,30 @@ int main(void) {
             return 1;
         }
         generation(dir, archs[a].name);
+        if (archs[a].arch == QN_LLM_PHI3) {
+            char swa[64] = "/tmp/qn-llm-cuda-XXXXXX";
+            if (!mkdtemp(swa) || qn_tiny_llm_write(swa, QN_LLM_PHI3, &tiny_dims, 2, 7) != 0 ||
+                qn_tiny_llm_config_add(swa, ", \"sliding_window\": 3") != 0) {
+                fprintf(stderr, "cannot write a model in /tmp\n");
+                return 1;
+            }
+            masked(swa);
+            remove_model(swa);
+            /* longrope: short factors up to original_max_position_embeddings 7, long past it: the
+             * generation crosses at its third step (both recompute the sequence), the perplexity
+             * windows of 8 are long, parity's decode steps switch per forward */
+            char lr[64] = "/tmp/qn-llm-cuda-XXXXXX";
+            if (!mkdtemp(lr) || qn_tiny_llm_write(lr, QN_LLM_PHI3, &tiny_dims, 2, 11) != 0 ||
+                qn_tiny_llm_config_add(lr, ", \"original_max_position_embeddings\": 7, \"rope_scaling\": {\"type\": "
+                                           "\"longrope\", \"short_factor\": [1, 1.2, 1.4, 1.9, 2.3, 3.1, 3.6, 4.2], "
+                                           "\"long_factor\": [1.1, 1.8, 2.9, 4.4, 7.3, 11.6, 17.9, 30.2]}") != 0) {
+                fprintf(stderr, "cannot write a model in /tmp\n");
+                return 1;
+            }
+            generation(lr, "phi3 longrope");
+            parity(lr, "phi3 longrope", "fp32");
+            remove_model(lr);
+        }
         for (size_t p = 0; p < sizeof precisions / sizeof precisions[0]; p++) parity(dir, archs[a].name, precisions[p]);
         remove_model(dir);
     }

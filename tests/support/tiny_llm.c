@@ -131,3 +131,20 @@ int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims 
     free(b);
     return rc;
 }
+
+int qn_tiny_llm_config_add(const char *dir, const char *members) {
+    char path[512], text[8192];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "r+");
+    if (!f) return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    char *brace = strrchr(text, '}');
+    int rc = -1;
+    if (brace && n < sizeof text - 1) { /* the members go before the closing brace: the file only grows */
+        *brace = 0;
+        rewind(f);
+        rc = fprintf(f, "%s%s}", text, members) > 0 ? 0 : -1;
+    }
+    return fclose(f) == 0 ? rc : -1;
+}

@@ -15,5 +15,7 @@ typedef struct {
  * dir, weights drawn from seed: Llama gets llama3 rope scaling, Phi-2 partial rotary (0.5) and
  * biases. Returns 0, or -1 when a file cannot be written. */
 int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims *d, int kv_heads, uint64_t seed);
+/* Add JSON members (e.g. ", \"sliding_window\": 3") at the end of dir/config.json. 0, or -1. */
+int qn_tiny_llm_config_add(const char *dir, const char *members);
 
 #endif

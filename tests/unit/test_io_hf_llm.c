@@ -64,6 +64,44 @@ Test(hf_config, phi2_and_phi3_defaults) {
     cr_expect_eq(c.tie_word_embeddings, 0);
 }
 
+/* Phi-3-mini-128k / Phi-3.5-mini: 96 rotary dims, 48 factors each, 131072 positions stretched from
+ * 4096; the attention factor sqrt(1 + ln(32) / ln(4096)) = sqrt(17/12) as transformers computes it. */
+Test(hf_config, phi3_longrope) {
+    char json[8192], list[2][1024] = {"", ""};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 48; i++)
+            snprintf(list[k] + strlen(list[k]), sizeof list[k] - strlen(list[k]), "%s%g", i ? ", " : "", 1.0 + (k + 1) * 0.25 * i);
+    snprintf(json, sizeof json,
+             "{\"model_type\": \"phi3\", \"vocab_size\": 32064, \"hidden_size\": 3072, \"num_hidden_layers\": 32,"
+             " \"num_attention_heads\": 32, \"intermediate_size\": 8192, \"max_position_embeddings\": 131072,"
+             " \"original_max_position_embeddings\": 4096, \"rope_scaling\": {\"type\": \"longrope\","
+             " \"short_factor\": [%s], \"long_factor\": [%s]}}",
+             list[0], list[1]);
+    qn_llm_config c;
+    char err[512] = "";
+    cr_assert_eq(parse(json, &c, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(c.rope_longrope, 1);
+    cr_expect_eq(c.rope_llama3, 0);
+    cr_expect_eq(c.rope_original_max_position, 4096);
+    cr_expect_float_eq(c.rope_attention_factor, sqrt(17.0 / 12.0), 1e-12);
+    cr_expect(c.rope_short_factor[0] == 1.0f && c.rope_short_factor[47] == 1.0f + 0.25f * 47);
+    cr_expect(c.rope_long_factor[1] == 1.5f && c.rope_long_factor[47] == 1.0f + 0.5f * 47);
+    /* the older name "su", an explicit attention_factor, and Phi3Config's default original 4096:
+     * 4096 positions are not stretched, so the factor is 1 unless the file says otherwise */
+    const char *su = "{\"model_type\": \"phi3\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
+                     " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"max_position_embeddings\": 4096,"
+                     " \"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1, 2], \"long_factor\": [3, 4]%s}}";
+    snprintf(json, sizeof json, su, "");
+    cr_assert_eq(parse(json, &c, err, sizeof err), 0, "%s", err);
+    cr_expect(c.rope_longrope == 1 && c.rope_original_max_position == 4096 && c.rope_attention_factor == 1.0);
+    snprintf(json, sizeof json, su, ", \"attention_factor\": 1.25");
+    cr_assert_eq(parse(json, &c, err, sizeof err), 0, "%s", err);
+    cr_expect_float_eq(c.rope_attention_factor, 1.25, 1e-12);
+    /* without rope_scaling every config has attention factor 1 */
+    cr_assert_eq(parse(llama_cfg, &c, err, sizeof err), 0, "%s", err);
+    cr_expect(c.rope_attention_factor == 1.0 && c.rope_longrope == 0);
+}
+
 Test(hf_config, refusals_name_the_problem) {
     static const struct {
         const char *json, *want;
@@ -81,17 +119,45 @@ Test(hf_config, refusals_name_the_problem) {
          " \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 4}",
          "not a multiple of num_key_value_heads"},
         {"{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
-         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}}",
-         "rope_scaling type 'linear' is not supported"},
+         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2}}",
+         "rope_scaling type 'dynamic' is not supported"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
+         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"linear\"}}",
+         "'factor' is missing"},
         {"{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
          " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 2}}",
          "'low_freq_factor' is missing"},
-        {"{\"model_type\": \"phi3\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
-         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"longrope\"}}",
-         "rope_scaling type 'longrope' is not supported for phi3"},
-        {"{\"model_type\": \"phi3\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
-         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"su\"}}",
-         "rope_scaling type 'su' is not supported for phi3"},
+#define PHI3_TINY                                                                                              \
+    "{\"model_type\": \"phi3\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"                   \
+    " \"num_attention_heads\": 2, \"intermediate_size\": 4, " /* 4 rotary dims: factor lists of 2 */
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\"}}", "rope_scaling 'short_factor' is missing"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1.0], \"long_factor\": [1, 2]}}",
+         "rope_scaling 'short_factor' must be a list of 2 numbers"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": \"1,2\", \"long_factor\": [1, 2]}}",
+         "rope_scaling 'short_factor' must be a list of 2 numbers"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1, 2]}}",
+         "rope_scaling 'long_factor' is missing"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, \"x\"]}}",
+         "rope_scaling 'long_factor'[1] must be a positive number"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [0, 2], \"long_factor\": [1, 2]}}",
+         "rope_scaling 'short_factor'[0] must be a positive number"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, 1e300]}}",
+         "rope_scaling 'long_factor'[1] must be a positive number"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, 2],"
+                   " \"attention_factor\": \"big\"}}",
+         "'attention_factor' must be a positive number"},
+        {PHI3_TINY "\"original_max_position_embeddings\": 1, \"rope_scaling\": {\"type\": \"longrope\","
+                   " \"short_factor\": [1, 2], \"long_factor\": [1, 2]}}",
+         "'original_max_position_embeddings' must be an integer"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}",
+         "rope_scaling type 'yarn' is not supported for phi3"},
+        {PHI3_TINY "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}",
+         "rope_scaling type 'linear' is not supported for phi3"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
+         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"rope_scaling\": {\"type\": \"longrope\","
+         " \"short_factor\": [1, 2], \"long_factor\": [1, 2]}}",
+         "rope_scaling type 'longrope' is not supported for llama"},
+#undef PHI3_TINY
         {"{\"model_type\": \"phi\", \"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1,"
          " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"qk_layernorm\": true}",
          "qk_layernorm true is not supported"},
@@ -164,6 +230,15 @@ static void fuzz(const char *base, int is_index) {
 }
 
 Test(hf_config, fuzz) { fuzz(llama_cfg, 0); }
+
+/* longrope's lists and the top-level original_max_position_embeddings */
+Test(hf_config, fuzz_longrope) {
+    fuzz("{\"model_type\": \"phi3\", \"vocab_size\": 10, \"hidden_size\": 16, \"num_hidden_layers\": 1,"
+         " \"num_attention_heads\": 2, \"intermediate_size\": 4, \"max_position_embeddings\": 64,"
+         " \"original_max_position_embeddings\": 8, \"rope_scaling\": {\"type\": \"longrope\","
+         " \"short_factor\": [1.0, 1.25, 1.5, 2.0], \"long_factor\": [1, 2.5, 4e0, 8.125], \"attention_factor\": 1.2}}",
+         0);
+}
 
 static const char *index_json =
     "{\"metadata\": {\"total_size\": 100}, \"weight_map\": {\"model.embed_tokens.weight\": "

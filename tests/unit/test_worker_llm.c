@@ -91,7 +91,7 @@ Test(llm, greedy_is_argmax_of_recompute) {
     enum { B = 2, T = 5, S = 6 };
     int32_t prompts[B * T] = {1, 2, 3, 4, 5, 30, 20, 10, 0, 36}, out[B * S];
     float *steps = malloc((size_t)B * S * V * sizeof(float));
-    cr_assert_eq(qn_llm_generate_greedy(m, prompts, B, T, S, out, NULL, steps, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qn_llm_generate_greedy(m, prompts, B, T, S, NULL, out, NULL, steps, err, sizeof err), 0, "%s", err);
     int32_t all[B * (T + S)];
     for (int b = 0; b < B; b++) {
         memcpy(all + b * (T + S), prompts + b * T, T * sizeof(int32_t));
@@ -158,7 +158,7 @@ Test(llm, bad_ids_and_full_cache_are_errors) {
 Test(llm, llama3_rope_frequencies_match_transformers) {
     qn_llm_config c = {.rotary_dim = 64, .rope_theta = 500000.0, .rope_llama3 = 1, .rope_factor = 32.0,
                        .rope_low_freq_factor = 1.0, .rope_high_freq_factor = 4.0, .rope_original_max_position = 8192};
-    float f[32];
+    float f[64];
     qn_llm_rope_inv_freq(&c, f);
     /* transformers' _compute_llama3_parameters for Llama 3.2 (tests/e2e/tiny_llm.py's copy of it):
      * 0 and 10 kept, 15-17 blended, 20 and 31 divided by the factor */
@@ -180,10 +180,54 @@ Test(llm, llama3_rope_frequencies_match_transformers) {
 Test(llm, rope_rotates_pairs_half_apart) {
     /* rotate_half pairs dim i with i + RD/2; dims past RD (partial rotary) stay */
     float x[8] = {1, 0, 0, 0, 0, 0, 5, 7}, inv[2] = {1.0f, 0.5f};
-    qn_llm_rope_apply(x, 1, 8, 4, inv, 1);
+    qn_llm_rope_apply(x, 1, 8, 4, inv, 1.0f, 1);
     cr_expect_float_eq(x[0], cosf(1.0f), 1e-6);
     cr_expect_float_eq(x[2], sinf(1.0f), 1e-6);
     cr_expect(x[1] == 0 && x[3] == 0 && x[6] == 5 && x[7] == 7);
+    /* longrope's attention factor scales cos and sin, so the rotated part grows by it */
+    float y[4] = {1, 0, 0, 0};
+    qn_llm_rope_apply(y, 1, 4, 4, inv, 1.5f, 1);
+    cr_expect_float_eq(y[0], 1.5f * cosf(1.0f), 1e-6);
+    cr_expect_float_eq(y[2], 1.5f * sinf(1.0f), 1e-6);
+}
+
+Test(llm, linear_rope_divides_the_frequencies) {
+    qn_llm_config c = {.rotary_dim = 8, .rope_theta = 10000.0};
+    float plain[8], linear[8];
+    qn_llm_rope_inv_freq(&c, plain);
+    c.rope_linear = 1, c.rope_factor = 4.0;
+    qn_llm_rope_inv_freq(&c, linear);
+    for (int i = 0; i < 8; i++)
+        cr_expect(linear[i] == plain[i] / 4.0f, "inv_freq[%d] = %g, want %g", i, linear[i], plain[i] / 4);
+}
+
+Test(llm, longrope_frequencies_and_switch_match_transformers) {
+    qn_llm_config c = {.rotary_dim = 8, .rope_theta = 10000.0, .rope_longrope = 1, .rope_original_max_position = 16,
+                       .rope_short_factor = {1.0f, 1.5f, 2.0f, 4.0f}, .rope_long_factor = {1.0f, 3.0f, 9.0f, 27.0f}};
+    float f[8];
+    qn_llm_rope_inv_freq(&c, f);
+    /* _compute_longrope_parameters: 1 / (ext_factors * 10000^(arange(0, 8, 2) / 8)), float32 */
+    static const double want[8] = {1.0, 0.06666666666666667, 0.005, 0.00025, 1.0, 0.03333333333333333,
+                                   0.0011111111111111111, 3.7037037037037037e-05};
+    for (int i = 0; i < 8; i++)
+        cr_expect_lt(fabs(f[i] / want[i] - 1), 1e-6, "inv_freq[%d] = %.9g, want %.9g", i, f[i], want[i]);
+    /* long factors once max(position_ids) + 1 > original_max: the last slot 16 (17 tokens), or 17
+     * with one pad slot in every sequence */
+    cr_expect_eq(qn_llm_rope_long(&c, NULL, 2, 15), 0);
+    cr_expect_eq(qn_llm_rope_long(&c, NULL, 2, 16), 1);
+    const int32_t pad[2] = {1, 3};
+    cr_expect_eq(qn_llm_rope_long(&c, pad, 2, 16), 0);
+    cr_expect_eq(qn_llm_rope_long(&c, pad, 2, 17), 1);
+    /* generate recomputes at the step the sequence first reaches 17 tokens, never after */
+    cr_expect_eq(qn_llm_rope_recompute(&c, 10, 7), 1);
+    cr_expect_eq(qn_llm_rope_recompute(&c, 10, 6) + qn_llm_rope_recompute(&c, 10, 8), 0);
+    cr_expect_eq(qn_llm_rope_recompute(&c, 17, 0), 0);
+    cr_expect_eq(qn_llm_longest_forward(&c, 10, 8), 17);
+    cr_expect_eq(qn_llm_longest_forward(&c, 10, 7), 10); /* the last step is 6 */
+    c.rope_longrope = 0; /* any other scaling: both halves the same */
+    qn_llm_rope_inv_freq(&c, f);
+    for (int i = 0; i < 4; i++) cr_expect(f[i] == f[i + 4]);
+    cr_expect_eq(qn_llm_rope_long(&c, NULL, 1, 100), 0);
 }
 
 Test(llm, linear_gemv_and_gemm_agree_whatever_the_threads) {

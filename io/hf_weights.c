@@ -1,16 +1,19 @@
 /* hf_weights.c: a Hugging Face directory's weights (see qn_hf_llm.h): model.safetensors, or the
- * shards model.safetensors.index.json names, each memory-mapped once; tensors handed out as float32
- * in place (aligned F32) or converted once (F16, BF16, F64, unaligned F32). */
+ * shards model.safetensors.index.json names, each memory-mapped once; tensors handed out in place
+ * (aligned F32, F16, BF16) or converted once (to float32 on request; F64, unaligned F32). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "file_error.h"
 #include "hf_internal.h"
 #include "qn_hf_llm.h"
+#include "qn_infer_formats.h"
 
 #define MAX_INDEX_BYTES ((size_t)64 << 20)
 
@@ -150,9 +153,9 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
-int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
-                      const float **out, char *err, size_t errlen) {
-    *out = NULL;
+/* The tensor `name` with its shard, checked against shape: 0, 1 (absent and optional) or 2 with err. */
+static int find_checked(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
+                        const qn_safetensors **st_out, const qn_st_tensor **t_out, char *err, size_t errlen) {
     const qn_safetensors *st = NULL;
     const qn_st_tensor *t = NULL;
     for (int i = 0; i < w->nshards && !t; i++)
@@ -171,22 +174,107 @@ int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_
         return qn_file_error(err, errlen, st->path, "tensor '%.120s' has shape %s where config.json implies %s; the config and the weights do not belong together",
                              name, have, want);
     }
+    if (t->dtype != QN_ST_F32 && t->dtype != QN_ST_F16 && t->dtype != QN_ST_BF16 && t->dtype != QN_ST_F64)
+        return qn_file_error(err, errlen, st->path, "tensor '%.120s' is %s; weights must be F32, F16 or BF16", name,
+                             qn_st_dtype_name(t->dtype));
+    *st_out = st, *t_out = t;
+    return 0;
+}
+
+/* A buffer of `bytes` the weights own (counted in bytes_converted) for a copy of `what`, or NULL with err. */
+static void *owned_buffer(qn_hf_weights *w, size_t bytes, const char *path, const char *what, char *err, size_t errlen) {
+    void **owned = realloc(w->owned, ((size_t)w->nowned + 1) * sizeof *owned);
+    void *buf = owned ? malloc(bytes ? bytes : 1) : NULL;
+    if (owned) w->owned = owned;
+    if (!buf) {
+        qn_file_error(err, errlen, path, "out of memory for a copy of %.160s", what);
+        return NULL;
+    }
+    w->owned[w->nowned++] = buf;
+    w->bytes_converted += bytes;
+    return buf;
+}
+
+int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
+                      const float **out, char *err, size_t errlen) {
+    *out = NULL;
+    const qn_safetensors *st;
+    const qn_st_tensor *t;
+    int rc = find_checked(w, name, ndim, shape, optional, &st, &t, err, errlen);
+    if (rc) return rc;
     const void *data = qn_st_data(st, t);
     if (t->dtype == QN_ST_F32 && ((uintptr_t)data & 3) == 0) {
         *out = data;
         return 0;
     }
-    if (t->dtype != QN_ST_F32 && t->dtype != QN_ST_F16 && t->dtype != QN_ST_BF16 && t->dtype != QN_ST_F64)
-        return qn_file_error(err, errlen, st->path, "tensor '%.120s' is %s; weights must be F32, F16 or BF16", name,
-                             qn_st_dtype_name(t->dtype));
-    float **owned = realloc(w->owned, ((size_t)w->nowned + 1) * sizeof *owned);
-    if (!owned) return qn_file_error(err, errlen, st->path, "out of memory");
-    w->owned = owned;
-    float *buf = malloc(t->numel ? t->numel * sizeof(float) : 1);
-    if (!buf) return qn_file_error(err, errlen, st->path, "out of memory converting '%.120s' to float32", name);
+    float *buf = owned_buffer(w, t->numel * sizeof(float), st->path, name, err, errlen);
+    if (!buf) return 2;
     qn_st_read_f32(st, t, buf);
-    w->owned[w->nowned++] = buf;
-    w->bytes_converted += t->numel * sizeof(float);
     *out = buf;
     return 0;
+}
+
+int qn_hf_weights_view(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
+                       qn_hf_view *out, char *err, size_t errlen) {
+    *out = (qn_hf_view){0};
+    const qn_safetensors *st;
+    const qn_st_tensor *t;
+    int rc = find_checked(w, name, ndim, shape, optional, &st, &t, err, errlen);
+    if (rc) return rc;
+    const void *data = qn_st_data(st, t);
+    if (t->dtype == QN_ST_F16 || t->dtype == QN_ST_BF16) {
+        if ((uintptr_t)data & 1) { /* an odd offset: realigned, still 16 bits */
+            void *buf = owned_buffer(w, t->numel * 2, st->path, name, err, errlen);
+            if (!buf) return 2;
+            memcpy(buf, data, t->numel * 2);
+            data = buf;
+        }
+        *out = (qn_hf_view){t->dtype, data, t->numel};
+        return 0;
+    }
+    const float *f;
+    if ((rc = qn_hf_weights_f32(w, name, ndim, shape, optional, &f, err, errlen)) != 0) return rc;
+    *out = (qn_hf_view){QN_ST_F32, f, t->numel};
+    return 0;
+}
+
+void qn_hf_view_to_f32(const qn_hf_view *v, size_t i0, size_t n, float *out) {
+    switch (v->dtype) {
+    case QN_ST_F16: {
+        const uint16_t *h = (const uint16_t *)v->data + i0;
+        for (size_t i = 0; i < n; i++) out[i] = qn_f16_to_f32(h[i]);
+        break;
+    }
+    case QN_ST_BF16: {
+        const uint16_t *h = (const uint16_t *)v->data + i0;
+        for (size_t i = 0; i < n; i++) out[i] = qn_bf16_to_f32(h[i]);
+        break;
+    }
+    default: memcpy(out, (const float *)v->data + i0, n * sizeof(float)); break;
+    }
+}
+
+int qn_hf_weights_widen(qn_hf_weights *w, const qn_hf_view *v, const float **out, char *err, size_t errlen) {
+    if (v->dtype == QN_ST_F32) {
+        *out = v->data;
+        return 0;
+    }
+    float *buf = owned_buffer(w, v->numel * sizeof(float), w->dir, "a 16-bit weight in float32", err, errlen);
+    if (!buf) return 2;
+    qn_hf_view_to_f32(v, 0, v->numel, buf);
+    *out = buf;
+    return 0;
+}
+
+void qn_hf_weights_release(const qn_hf_weights *w, const void *data, size_t bytes) {
+    const unsigned char *p = data;
+    for (int i = 0; i < w->nshards; i++) {
+        const qn_safetensors *st = &w->shards[i];
+        if (!st->mapped || p < st->buf || p >= st->buf + st->len || bytes > (size_t)(st->buf + st->len - p)) continue;
+        /* only pages wholly inside: a neighbour sharing the first or last page may still be in use */
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        return;
+    }
 }

@@ -50,6 +50,7 @@ typedef struct {
     float *absmax;      /* W8A16, INT8: per output row */
     float threshold;    /* INT8: outlier columns have some |x| >= threshold (0: none) */
     qn_4bit_tensor t;   /* 4BIT */
+    int h_mapped;       /* h is the checkpoint's storage (qn_llm_load's view of an F16/BF16 tensor): not freed */
 } qn_llm_packed;
 
 /* y (M, ldy) columns [0, out): x (M,in) with rows ldx apart. */
@@ -113,7 +114,8 @@ typedef struct {
 struct qn_llm {
     qn_llm_config cfg;
     qn_hf_weights weights;           /* owns the mapping and converted copies */
-    const float *embed;              /* (V,C) */
+    const float *embed;              /* (V,C) float32, or NULL: the lookup widens rows of embed_view */
+    qn_hf_view embed_view;           /* the embedding as stored (F16/BF16 stay so; qn_llm_embed_rows) */
     qn_llm_layer *layers;            /* L */
     const float *final_w, *final_b;  /* final norm (bias: Phi-2) */
     qn_llm_linear lm_head;           /* (V,C), tied to embed where the config says */
@@ -131,16 +133,25 @@ struct qn_llm {
     /* qn_llm_quantize: the packed weights (freed by qn_llm_free), the precision, the footprint parts */
     qn_llm_packed *packed;
     int npacked;
+    /* qn_llm_load: Linear weights stored F16/BF16, format F16/BF16 over the checkpoint (h_mapped) */
+    qn_llm_packed *views;
+    int nviews;
     char precision[64];
     double fp_f16, fp_i8, fp_other, fp_f32_dropped;
     double prefill_s, decode_s;      /* the last qn_llm_generate_greedy: prefill, all decode steps */
 };
 
-/* Load DIR (config.json + weights). Returns NULL with err (one line). */
+/* Load DIR (config.json + weights). Returns NULL with err (one line). Nothing is converted that the
+ * precision may not need: F16/BF16 Linear weights stay as stored (their format F16/BF16, packed a
+ * view of the mapping) and so does the embedding (qn_llm_embed_rows); norms and biases become
+ * float32. qn_llm_quantize then sets every Linear's format; a model not quantized by the first
+ * qn_llm_reset (or qn_llm_cuda_new) runs at fp32, as a float32 checkpoint does. */
 qn_llm *qn_llm_load(const char *dir, char *err, size_t errlen);
 void qn_llm_free(qn_llm *m);
 /* Weight bytes as the forward reads them (float32 here). */
 size_t qn_llm_weight_bytes(const qn_llm *m);
+/* Rows [r0, r1) of the embedding (V,C) as float32 into out ((r1-r0), C): exact for every stored dtype. */
+void qn_llm_embed_rows(const qn_llm *m, int r0, int r1, float *out);
 
 /* ---- precisions (llm_quant.c) ---- */
 /* Convert the loaded model's Linear weights to `precision`: "fp32" (no change), "fp16", "bf16",
@@ -148,7 +159,12 @@ size_t qn_llm_weight_bytes(const qn_llm *m);
  * written as NAME or NAME:key=value,key=value. Layers whose name (HF tensor prefix, e.g.
  * "model.layers.3.mlp.down_proj", "lm_head") matches any fnmatch pattern of keep stay fp32; keep ==
  * NULL keeps {"lm_head"} (seed 002's default); nkeep == 0 with keep != NULL keeps none.
- * Call once, after qn_llm_load and before qn_llm_reset. 0, or 2 with a one-line err. */
+ * Call once, after qn_llm_load and before qn_llm_reset. 0, or 2 with a one-line err.
+ * Weights stored F16/BF16: fp16 of F16 and bf16 of BF16 stay in the mapping (no copy); the other
+ * 16-bit format is converted element by element; w8a16, int8, nf4 and fp4 widen one layer at a time
+ * into a reused float32 scratch; fp32 and kept layers are widened to float32 (a tied lm_head so kept
+ * widens the embedding, which its lookup then reads). Results are those of a float32 checkpoint
+ * holding the same values, bit for bit. */
 int qn_llm_quantize(qn_llm *m, const char *precision, const char *const *keep, int nkeep, char *err, size_t errlen);
 
 /* Weight bytes by storage dtype, as seed 002 prints "Memory Usage by dtype": float32, float16 (fp16

@@ -184,6 +184,37 @@ static int upload(qn_llm_cuda *d, void **p, const void *src, size_t bytes, char 
         (field) = p_;                                                                              \
     } while (0)
 
+/* rows x cols float32 on the device from a host source that widens rows [r0, r1) (a 16-bit embedding
+ * or weight as stored), staged TILE_ELEMS at a time: the host never holds the whole float32 copy. */
+typedef void (*widen_rows_fn)(const void *src, int r0, int r1, float *out);
+static void embed_rows(const void *m, int r0, int r1, float *out) { qn_llm_embed_rows(m, r0, r1, out); }
+static void linear_rows(const void *l, int r0, int r1, float *out) { qn_llm_linear_dequantize(l, r0, r1, out); }
+static int upload_widened(qn_llm_cuda *d, void **p, widen_rows_fn rows_of, const void *src, int rows, int cols,
+                          char *err, size_t errlen) {
+    TRY(dmalloc(d, p, (size_t)rows * cols * sizeof(float), err, errlen));
+    int step = (int)(TILE_ELEMS / (size_t)cols);
+    if (step < 1) step = 1;
+    if (step > rows) step = rows;
+    float *stage = malloc((size_t)step * cols * sizeof(float));
+    if (!stage) {
+        snprintf(err, errlen, "out of host memory");
+        return -1;
+    }
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        int r1 = r0 + step < rows ? r0 + step : rows;
+        rows_of(src, r0, r1, stage);
+        cudaError_t e = cudaMemcpy((float *)*p + (size_t)r0 * cols, stage, (size_t)(r1 - r0) * cols * sizeof(float),
+                                   cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) {
+            free(stage);
+            snprintf(err, errlen, "cudaMemcpy: %s", cudaGetErrorString(e));
+            return -1;
+        }
+    }
+    free(stage);
+    return 0;
+}
+
 /* One Linear layer in its packed layout (llm_quant.c's qn_llm_packed), byte for byte. */
 static int upload_linear(qn_llm_cuda *d, const qn_llm_linear *l, qn_cuda_llm_weight *w, char *err, size_t errlen) {
     const size_t n = (size_t)l->out * (size_t)l->in;
@@ -196,7 +227,20 @@ static int upload_linear(qn_llm_cuda *d, const qn_llm_linear *l, qn_cuda_llm_wei
         else UP(w->w, l->w, n * sizeof(float));
         break;
     case QN_LLM_WEIGHT_F16:
-    case QN_LLM_WEIGHT_BF16: UP(w->h, p->h, n * sizeof(uint16_t)); break;
+    case QN_LLM_WEIGHT_BF16:
+        if (!d->host->precision[0]) { /* a 16-bit checkpoint never quantized: fp32, as qn_llm_reset makes it */
+            w->format = QN_LLM_WEIGHT_F32;
+            if (p->h == d->host->embed_view.data) {
+                w->w = d->embed; /* tied LM head: the embedding's copy */
+            } else {
+                void *f;
+                TRY(upload_widened(d, &f, linear_rows, l, l->out, l->in, err, errlen));
+                w->w = f;
+            }
+            break;
+        }
+        UP(w->h, p->h, n * sizeof(uint16_t));
+        break;
     case QN_LLM_WEIGHT_W8A16:
     case QN_LLM_WEIGHT_INT8:
         UP(w->q, p->q, n);
@@ -252,8 +296,17 @@ static int build(qn_llm_cuda *d, char *err, size_t errlen) {
         snprintf(err, errlen, "cublasCreate failed on GPU %d", d->device);
         return -1;
     }
-    cublasSetMathMode(d->blas, CUBLAS_DEFAULT_MATH); /* float32 products: no TF32 */
-    UP(d->embed, m->embed, (size_t)c->vocab_size * C * sizeof(float));
+    if (cublasSetMathMode(d->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) { /* float32 products: no TF32 */
+        snprintf(err, errlen, "cublasSetMathMode failed on GPU %d", d->device);
+        return -1;
+    }
+    if (m->embed) {
+        UP(d->embed, m->embed, (size_t)c->vocab_size * C * sizeof(float));
+    } else { /* stored 16-bit: widened on the way (the device lookup reads float32) */
+        void *e;
+        TRY(upload_widened(d, &e, embed_rows, m, c->vocab_size, (int)C, err, errlen));
+        d->embed = e;
+    }
     d->weights += (double)c->vocab_size * C * sizeof(float);
     UP(d->final_w, m->final_w, C * sizeof(float));
     if (m->final_b) UP(d->final_b, m->final_b, C * sizeof(float));

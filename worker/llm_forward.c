@@ -24,6 +24,7 @@ int qn_llm_check_batch(const qn_llm_config *c, int B, int Tmax, char *err, size_
 int qn_llm_reset(qn_llm *m, int B, int Tmax, char *err, size_t errlen) {
     const qn_llm_config *c = &m->cfg;
     if (qn_llm_check_batch(c, B, Tmax, err, errlen)) return 2;
+    if (!m->precision[0] && qn_llm_quantize(m, "fp32", NULL, 0, err, errlen)) return 2; /* never quantized: fp32 */
     size_t per = (size_t)c->layers * B * c->kv_heads * Tmax * c->head_dim;
     if (per > ((size_t)1 << 40) / sizeof(float)) {
         snprintf(err, errlen, "a KV cache for %d sequences of %d tokens is too large", B, Tmax);
@@ -109,7 +110,7 @@ int qn_llm_forward(qn_llm *m, const int32_t *ids, int n, float *hidden, char *er
         return 2;
     }
     float *x = m->x, *h = m->h, *tmp = m->tmp;
-    for (int i = 0; i < M; i++) memcpy(x + (size_t)i * C, m->embed + (size_t)ids[i] * C, C * sizeof(float)); // (M,C)
+    for (int i = 0; i < M; i++) qn_llm_embed_rows(m, ids[i], ids[i] + 1, x + (size_t)i * C); // (M,C)
     for (int l = 0; l < c->layers; l++) {
         const qn_llm_layer *y = &m->layers[l];
         norm(m, h, x, y->norm1_w, y->norm1_b, M);

@@ -128,7 +128,8 @@ static int kept(const char *name, const char *const *keep, int nkeep) {
 }
 
 static void free_packed(qn_llm_packed *p) {
-    free(p->h), free(p->q), free(p->absmax);
+    if (!p->h_mapped) free(p->h);
+    free(p->q), free(p->absmax);
     qn_4bit_free(&p->t);
 }
 
@@ -138,27 +139,28 @@ void qn_llm_quant_free(qn_llm *m) {
     m->packed = NULL, m->npacked = 0;
 }
 
-/* Pack one weight; adds its bytes to the footprint parts. 0, or -1 out of memory. */
-static int pack(qn_llm *m, const qn_llm_linear *l, const precision_spec *s, qn_llm_packed *p, double *bytes) {
+/* Pack the float32 weight w (out,in) of l; adds its bytes to the footprint parts. 0, or -1 out of memory. */
+static int pack(qn_llm *m, const qn_llm_linear *l, const float *w, const precision_spec *s, qn_llm_packed *p,
+                double *bytes) {
     size_t n = (size_t)l->out * (size_t)l->in;
     *p = (qn_llm_packed){.threshold = s->threshold};
     switch (s->format) {
     case QN_LLM_WEIGHT_F16:
     case QN_LLM_WEIGHT_BF16:
         if (!(p->h = malloc(n * sizeof *p->h))) return -1;
-        for (size_t i = 0; i < n; i++) p->h[i] = s->bf16 ? qn_f32_to_bf16(l->w[i]) : qn_f32_to_f16(l->w[i]);
+        for (size_t i = 0; i < n; i++) p->h[i] = s->bf16 ? qn_f32_to_bf16(w[i]) : qn_f32_to_f16(w[i]);
         m->fp_f16 += (double)n * 2, *bytes = (double)n * 2;
         return 0;
     case QN_LLM_WEIGHT_W8A16:
     case QN_LLM_WEIGHT_INT8:
         p->q = malloc(n), p->absmax = malloc((size_t)l->out * sizeof(float));
         if (!p->q || !p->absmax) return -1;
-        qn_int8_rowwise_quantize(l->w, l->out, l->in, p->q, p->absmax);
+        qn_int8_rowwise_quantize(w, l->out, l->in, p->q, p->absmax);
         m->fp_i8 += (double)n, m->fp_other += (double)l->out * 4;
         *bytes = (double)n + (double)l->out * 4;
         return 0;
     case QN_LLM_WEIGHT_4BIT: {
-        if (qn_4bit_quantize(l->w, n, s->type4, s->block_size, s->double_quant, &p->t)) return -1;
+        if (qn_4bit_quantize(w, n, s->type4, s->block_size, s->double_quant, &p->t)) return -1;
         /* the codes, and the absmax: fp32 each, or 8-bit codes, fp32 per 256 and the offset */
         size_t nb = (n + (size_t)s->block_size - 1) / (size_t)s->block_size;
         double b = (double)((n + 1) / 2) + (s->double_quant ? (double)nb + 4.0 * (double)((nb + 255) / 256) + 4.0 : 4.0 * (double)nb);
@@ -170,6 +172,45 @@ static int pack(qn_llm *m, const qn_llm_linear *l, const precision_spec *s, qn_l
     return 0;
 }
 
+/* The stored 16-bit weight of a Linear still as qn_llm_load left it (F16/BF16 over the checkpoint). */
+static qn_hf_view stored_view(const qn_llm_linear *l) {
+    const qn_llm_packed *p = l->packed;
+    return (qn_hf_view){l->format == QN_LLM_WEIGHT_BF16 ? QN_ST_BF16 : QN_ST_F16, p->h, (size_t)l->out * l->in};
+}
+static int is_stored_view(const qn_llm_linear *l) {
+    const qn_llm_packed *p = l->packed;
+    return l->format != QN_LLM_WEIGHT_F32 && p && p->h_mapped;
+}
+
+/* A stored 16-bit Linear to float32 (fp32, or kept): a copy the weights own. A tied head widens the
+ * embedding instead, and the lookup reads that float32 copy from then on (one copy for both). */
+static int widen_linear(qn_llm *m, qn_llm_linear *l, int tied, char *err, size_t errlen) {
+    const float *w;
+    const qn_hf_view v = tied ? m->embed_view : stored_view(l);
+    if (tied && m->embed) {
+        w = m->embed;
+    } else {
+        if (qn_hf_weights_widen(&m->weights, &v, &w, err, errlen)) return 2;
+        qn_hf_weights_release(&m->weights, v.data, v.numel * 2); /* read once: the copy replaces it */
+        if (tied) m->embed = w;
+    }
+    l->format = QN_LLM_WEIGHT_F32, l->w = w, l->packed = NULL;
+    return 0;
+}
+
+/* A stored 16-bit Linear at the other 16-bit format: each element widened (exact) and rounded once,
+ * what packing its float32 conversion gives. */
+static int pack_other_half(qn_llm *m, const qn_llm_linear *l, const precision_spec *s, qn_llm_packed *p, double *bytes) {
+    const uint16_t *src = ((const qn_llm_packed *)l->packed)->h;
+    size_t n = (size_t)l->out * (size_t)l->in;
+    *p = (qn_llm_packed){.threshold = s->threshold};
+    if (!(p->h = malloc(n * sizeof *p->h))) return -1;
+    for (size_t i = 0; i < n; i++)
+        p->h[i] = s->bf16 ? qn_f32_to_bf16(qn_f16_to_f32(src[i])) : qn_f32_to_f16(qn_bf16_to_f32(src[i]));
+    m->fp_f16 += (double)n * 2, *bytes = (double)n * 2;
+    return 0;
+}
+
 int qn_llm_quantize(qn_llm *m, const char *precision, const char *const *keep, int nkeep, char *err, size_t errlen) {
     precision_spec s;
     if (parse_precision(precision ? precision : "", &s, err, errlen)) return 2;
@@ -178,31 +219,63 @@ int qn_llm_quantize(qn_llm *m, const char *precision, const char *const *keep, i
         return 2;
     }
     snprintf(m->precision, sizeof m->precision, "%s", precision);
-    if (s.format == QN_LLM_WEIGHT_F32) return 0;
-    int n = qn_llm_linears(m, NULL, NULL, 0);
+    int n = qn_llm_linears(m, NULL, NULL, 0), rc = 0;
     qn_llm_linear **lin = malloc((size_t)n * sizeof *lin);
     char (*names)[96] = malloc((size_t)n * sizeof *names);
+    float *scratch = NULL; /* one stored 16-bit layer in float32 at a time, for the formats packed from float32 */
+    size_t scratch_n = 0;
     m->packed = calloc((size_t)n, sizeof *m->packed);
     if (!lin || !names || !m->packed) goto oom;
     qn_llm_linears(m, lin, names, n);
     for (int i = 0; i < n; i++) {
         qn_llm_linear *l = lin[i];
-        if (kept(names[i], keep, nkeep)) continue;
-        qn_llm_packed *p = &m->packed[m->npacked++];
+        const int tied = l == &m->lm_head && m->cfg.tie_word_embeddings;
+        const size_t nw = (size_t)l->out * (size_t)l->in;
+        if (s.format == QN_LLM_WEIGHT_F32 || kept(names[i], keep, nkeep)) {
+            if (is_stored_view(l) && (rc = widen_linear(m, l, tied, err, errlen)) != 0) goto out;
+            continue;
+        }
         double bytes = 0;
-        if (pack(m, l, &s, p, &bytes)) goto oom;
-        /* a tied lm_head shares the embedding, which stays float32 for the lookup */
-        double f32 = (double)l->out * l->in * sizeof(float);
-        if (l->w != m->embed) m->fp_f32_dropped += f32, m->weight_bytes -= (size_t)f32;
+        const int from_view = is_stored_view(l);
+        if (from_view && l->format == s.format) {
+            /* fp16 of F16, bf16 of BF16: the stored weight is the packed one, read in place */
+            m->fp_f16 += (double)nw * 2, bytes = (double)nw * 2;
+        } else {
+            const qn_hf_view v = from_view ? stored_view(l) : (qn_hf_view){QN_ST_F32, l->w, nw};
+            qn_llm_packed *p = &m->packed[m->npacked++];
+            if (from_view && (s.format == QN_LLM_WEIGHT_F16 || s.format == QN_LLM_WEIGHT_BF16)) {
+                if (pack_other_half(m, l, &s, p, &bytes)) goto oom;
+            } else {
+                const float *w = l->w;
+                if (from_view) {
+                    if (nw > scratch_n) {
+                        free(scratch);
+                        if (!(scratch = malloc(nw * sizeof *scratch))) goto oom;
+                        scratch_n = nw;
+                    }
+                    qn_hf_view_to_f32(&v, 0, nw, scratch);
+                    w = scratch;
+                }
+                if (pack(m, l, w, &s, p, &bytes)) goto oom;
+            }
+            /* the stored weight is not read again (a tied head's is: the embedding lookup) */
+            if (!tied) qn_hf_weights_release(&m->weights, v.data, nw * (v.dtype == QN_ST_F32 ? sizeof(float) : 2));
+            l->packed = p;
+        }
+        /* a tied lm_head shares the embedding, which the footprint counts once, as float32 (what its
+         * lookup yields, however it is stored) */
+        double f32 = (double)nw * sizeof(float);
+        if (!tied) m->fp_f32_dropped += f32, m->weight_bytes -= (size_t)f32;
         m->weight_bytes += (size_t)bytes;
-        l->format = s.format, l->packed = p, l->w = NULL;
+        l->format = s.format, l->w = NULL;
     }
-    free(lin), free(names);
-    return 0;
+    goto out;
 oom:
-    free(lin), free(names);
     snprintf(err, errlen, "out of memory quantizing to %s", precision);
-    return 2;
+    rc = 2;
+out:
+    free(lin), free(names), free(scratch);
+    return rc;
 }
 
 void qn_llm_footprint_of(const qn_llm *m, qn_llm_footprint *out) {

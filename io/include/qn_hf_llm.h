@@ -5,9 +5,10 @@
  * Contract:
  *  - Parsers never crash on any input; bad input gives 2 and one line "PATH: what is wrong; what to
  *    do" in err (they are fuzzed: tests/unit/test_io_hf_llm.c).
- *  - Shards are memory-mapped once; a floating tensor is handed out as float32 in place when stored
- *    as aligned F32, else converted once into a buffer the weights own (fp16, bf16): no byte of the
- *    checkpoint is read twice.
+ *  - Shards are memory-mapped once; a floating tensor is handed out as a view (qn_hf_weights_view): in
+ *    place when stored as aligned F32, F16 or BF16, else converted once (F64, unaligned F32 to
+ *    float32) or realigned once (F16, BF16 at an odd address) into a buffer the weights own; or as
+ *    float32 (qn_hf_weights_f32), F16/BF16 converted once. No byte of the checkpoint is read twice.
  */
 #ifndef QN_HF_LLM_H
 #define QN_HF_LLM_H
@@ -88,8 +89,9 @@ typedef struct {
     int nshards;
     qn_safetensors *shards;
     int nowned;
-    float **owned;            /* float32 copies made of fp16/bf16 (or unaligned) tensors */
-    size_t bytes_mapped, bytes_converted;
+    void **owned;             /* float32 copies (converted tensors) and realigned 16-bit copies */
+    size_t bytes_mapped;
+    size_t bytes_converted;   /* bytes of those copies: 0 when every tensor is used in place */
 } qn_hf_weights;
 
 /* Open DIR's weights: the index and its shards when DIR/model.safetensors.index.json exists, else
@@ -101,5 +103,26 @@ void qn_hf_weights_close(qn_hf_weights *w);
  * err for absent (not optional), wrong shape or a non-floating dtype. */
 int qn_hf_weights_f32(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
                       const float **out, char *err, size_t errlen);
+
+/* A floating tensor as the checkpoint stores it: F32 (float), F16 or BF16 (uint16_t), aligned. */
+typedef struct {
+    qn_st_dtype dtype;        /* QN_ST_F32, QN_ST_F16 or QN_ST_BF16 */
+    const void *data;
+    size_t numel;
+} qn_hf_view;
+/* Tensor `name` (checked as qn_hf_weights_f32 checks it) without converting a 16-bit tensor: F16 and
+ * BF16 stay as stored, in place (copied once only when at an odd address); F64 and unaligned F32 are
+ * converted to float32 once. Returns 0, 1 (absent and optional: out->data NULL) or 2 with err. */
+int qn_hf_weights_view(qn_hf_weights *w, const char *name, int ndim, const int64_t *shape, int optional,
+                       qn_hf_view *out, char *err, size_t errlen);
+/* Elements [i0, i0 + n) of a view as float32 into out: exact (every fp16 and bf16 value is a float). */
+void qn_hf_view_to_f32(const qn_hf_view *v, size_t i0, size_t n, float *out);
+/* A view as float32: in place for F32, else a copy the weights own (counted in bytes_converted).
+ * 0, or 2 with err (out of memory). */
+int qn_hf_weights_widen(qn_hf_weights *w, const qn_hf_view *v, const float **out, char *err, size_t errlen);
+/* The caller is done with bytes [data, data + bytes) of a mapped shard (a weight converted or packed
+ * for good): the whole pages inside the range leave the process's resident set (MADV_DONTNEED; the
+ * file stays in the page cache). Anything else (owned copies, unmapped shards) is left alone. */
+void qn_hf_weights_release(const qn_hf_weights *w, const void *data, size_t bytes);
 
 #endif

@@ -103,7 +103,7 @@ __global__ void dq_groups_kernel(float *absmax, size_t nb, const float *offset) 
     float amax2 = red[0], r = 1.0f / amax2;
     for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         unsigned char q = qn_dynamic8_encode_elem(c_dyn8, (absmax[i] - off) * r);
-        absmax[i] = c_dyn8[q] * amax2 + off;
+        absmax[i] = __fadd_rn(__fmul_rn(c_dyn8[q], amax2), off); /* qn_4bit_block_absmax's roundings: no FMA */
     }
 }
 
@@ -117,13 +117,18 @@ __global__ void fourbit_kernel(const float *x, float *y, size_t n, size_t bs, co
     }
 }
 
+/* __constant__ memory is per device: the tables go to each device the process uses (bit d of done:
+ * device d has them; devices past 63 get them at every call). */
 int upload_tables(char *err, size_t errlen) {
-    static int done;
-    if (done) return 0;
+    static unsigned long long done;
+    int dev = 0;
+    QN_CUDA_TRY(cudaGetDevice(&dev), err, errlen);
+    const unsigned long long bit = dev >= 0 && dev < 64 ? 1ull << dev : 0;
+    if (done & bit) return 0;
     QN_CUDA_TRY(cudaMemcpyToSymbol(c_nf4, qn_nf4_code, sizeof qn_nf4_code), err, errlen);
     QN_CUDA_TRY(cudaMemcpyToSymbol(c_fp4, qn_fp4_code, sizeof qn_fp4_code), err, errlen);
     QN_CUDA_TRY(cudaMemcpyToSymbol(c_dyn8, qn_dynamic8_code(), 256 * sizeof(float)), err, errlen);
-    done = 1;
+    done |= bit;
     return 0;
 }
 
@@ -152,13 +157,17 @@ extern "C" int qn_cuda_infer_format_apply(const qn_format *f, const float *d_x, 
         QN_CUDA_TRY(cudaMalloc(&absmax, (2 * nb + 1) * sizeof(float)), err, errlen);
         float *raw = absmax + nb, *offset = absmax + 2 * nb;
         absmax_blocks_kernel<<<(unsigned)nb, kThreads>>>(d_x, n, bs, raw);
-        cudaMemcpy(absmax, raw, nb * sizeof(float), cudaMemcpyDeviceToDevice);
+        cudaError_t e = cudaMemcpy(absmax, raw, nb * sizeof(float), cudaMemcpyDeviceToDevice);
+        if (e != cudaSuccess) {
+            cudaFree(absmax);
+            QN_CUDA_TRY(e, err, errlen);
+        }
         if (f->double_quant) {
             dq_mean_kernel<<<1, kThreads>>>(raw, nb, offset);
             dq_groups_kernel<<<(unsigned)((nb + 255) / 256), kThreads>>>(absmax, nb, offset);
         }
         fourbit_kernel<<<grid_for(n), kThreads>>>(d_x, d_y, n, bs, absmax, raw, f->kind == QN_FMT_NF4);
-        cudaError_t e = cudaGetLastError();
+        e = cudaGetLastError();
         cudaFree(absmax);
         QN_CUDA_TRY(e, err, errlen);
         return 0;

@@ -22,6 +22,10 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxRows = QN_CUDA_LLM_GEMV_ROWS;
 constexpr int kAttnThreads = 128;
+constexpr int kAttnRed = 32; /* the attention kernel's static shared memory: one float per warp */
+static_assert(kAttnRed * sizeof(float) == QN_CUDA_LLM_ATTN_STATIC_SMEM, "qn_llm_cuda.h's launch arithmetic");
+/* gridDim.y and gridDim.z are at most 65535 on every architecture (gridDim.x: 2^31 - 1) */
+constexpr int kMaxGridYZ = 65535;
 constexpr float kInv127 = 7.874015718698502e-3f; /* float(1/127), as kernels/cpu/int8_absmax.c */
 
 unsigned grid_for(size_t n) {
@@ -137,7 +141,8 @@ __global__ void gemv_kernel(qn_cuda_llm_weight w, code_tables tab, const float *
         const int i = threadIdx.x;
         float s = 0.0f;
         for (int wi = 0; wi < kWarps; wi++) s += partial[wi][i];
-        if constexpr (F == QN_CUDA_W_W8A16) s = s * (w.absmax[j] * kInv127);
+        /* rounded before the bias as the CPU's (which adds it afterwards): no FMA */
+        if constexpr (F == QN_CUDA_W_W8A16) s = __fmul_rn(s, w.absmax[j] * kInv127);
         if (w.bias) s += w.bias[j];
         y[(size_t)i * ldy + j] = s;
     }
@@ -178,7 +183,7 @@ __global__ void int8_flags_kernel(const float *x, int ldx, int M, int in, float 
 
 /* One block: the outlier columns in ascending order. Each thread takes a contiguous chunk of
  * columns; the chunks' counts are scanned in shared memory (Hillis-Steele) to place them. */
-__global__ void int8_compact_kernel(const uint8_t *flags, int in, int *cols, int *nout) {
+__global__ void __launch_bounds__(1024) int8_compact_kernel(const uint8_t *flags, int in, int *cols, int *nout) {
     __shared__ int count[1024];
     const int t = threadIdx.x, nt = blockDim.x;
     const int per = (in + nt - 1) / nt, c0 = t * per, c1 = c0 + per < in ? c0 + per : in;
@@ -323,8 +328,9 @@ __global__ void swiglu_kernel(float *out, const float *gu, int M, int I) {
 __global__ void gelu_tanh_kernel(float *x, size_t n) {
     const float k = 0.7978845608028654f;
     GRID_STRIDE(i, n) {
-        const float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+        /* the CPU's roundings, left to right (nvcc would fuse v + c v^3 into an FMA) */
+        const float v = x[i], v3 = __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, v), v), v);
+        x[i] = __fmul_rn(__fmul_rn(0.5f, v), __fadd_rn(1.0f, tanhf(__fmul_rn(k, __fadd_rn(v, v3)))));
     }
 }
 
@@ -382,7 +388,7 @@ __global__ void append_kernel(const float *qkv, float *kc, float *vc, int rows, 
 __global__ void attention_kernel(float *out, const float *qkv, const float *kc, const float *vc, const int *pad,
                                  int window, int n, int pos0, int NH, int NKV, int HD, int Tmax) {
     extern __shared__ float sh[];
-    __shared__ float red[32];
+    __shared__ float red[kAttnRed];
     const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const int QKV = (NH + 2 * NKV) * HD, g = h / (NH / NKV), visible = pos0 + t + 1;
     const int lo = first_visible_key(pad, window, b, pos0 + t);
@@ -506,9 +512,13 @@ extern "C" int qn_cuda_llm_int8_matmul(const qn_cuda_llm_weight *w, const int8_t
     if (M <= 0 || w->out <= 0) return 0;
     if (M <= kMaxRows) {
         int8_gemv_kernel<<<(unsigned)w->out, kThreads>>>(w->q, w->absmax, w->in, xq, stat, M, y, ldy);
-    } else {
-        const dim3 grid((unsigned)((w->out + kTile8 - 1) / kTile8), (unsigned)((M + kTile8 - 1) / kTile8));
-        int8_gemm_kernel<<<grid, dim3(kTile8, kTile8)>>>(w->q, w->absmax, w->out, w->in, xq, stat, M, y, ldy);
+    } else { /* row tiles on grid.y: slices of at most kMaxGridYZ tiles */
+        for (int i0 = 0; i0 < M; i0 += kMaxGridYZ * kTile8) {
+            const int m = M - i0 < kMaxGridYZ * kTile8 ? M - i0 : kMaxGridYZ * kTile8;
+            const dim3 grid((unsigned)((w->out + kTile8 - 1) / kTile8), (unsigned)((m + kTile8 - 1) / kTile8));
+            int8_gemm_kernel<<<grid, dim3(kTile8, kTile8)>>>(w->q, w->absmax, w->out, w->in, xq + (size_t)i0 * w->in,
+                                                             stat + i0, m, y + (size_t)i0 * ldy, ldy);
+        }
     }
     LAUNCH_CHECK(err, errlen);
     int8_outliers_kernel<<<grid_for((size_t)M * w->out), kThreads>>>(w->q, w->absmax, w->out, w->in, x, ldx, M, cols,
@@ -567,23 +577,26 @@ extern "C" int qn_cuda_llm_attention_max_len(int HD) {
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
         return 0;
-    /* the kernel's static shared memory (32 floats) and some slack */
-    const long floats = ((long)optin - 1024) / (long)sizeof(float) - HD;
-    return floats > 0 ? (int)floats : 0;
+    return qn_cuda_llm_attention_len_for(optin, HD);
 }
 
 extern "C" int qn_cuda_llm_attention(float *out, const float *qkv, const float *kc, const float *vc, const int *pad,
                                      int window, int B, int n, int pos0, int NH, int NKV, int HD, int Tmax, char *err,
                                      size_t errlen) {
     if (B <= 0 || n <= 0) return 0;
-    const size_t smem = (size_t)(HD + pos0 + n) * sizeof(float);
-    /* the default cap on dynamic shared memory is 48 KiB less the static part (red[32]) */
-    if (smem + 32 * sizeof(float) > 48u * 1024u)
+    const size_t smem = qn_cuda_llm_attention_smem(HD, pos0 + n);
+    /* past the default cap (48 KiB with the static part) the kernel must opt in, on each device */
+    if (qn_cuda_llm_attention_needs_optin(HD, pos0 + n))
         QN_CUDA_TRY(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), err,
                     errlen);
-    attention_kernel<<<dim3((unsigned)n, (unsigned)NH, (unsigned)B), kAttnThreads, smem>>>(out, qkv, kc, vc, pad, window,
-                                                                                         n, pos0, NH, NKV, HD, Tmax);
-    LAUNCH_CHECK(err, errlen);
+    const size_t QKV = (size_t)(NH + 2 * NKV) * HD, cache = (size_t)NKV * Tmax * HD;
+    for (int b0 = 0; b0 < B; b0 += kMaxGridYZ) { /* sequences on grid.z: slices of at most kMaxGridYZ */
+        const int nb = B - b0 < kMaxGridYZ ? B - b0 : kMaxGridYZ;
+        attention_kernel<<<dim3((unsigned)n, (unsigned)NH, (unsigned)nb), kAttnThreads, smem>>>(
+            out + (size_t)b0 * n * NH * HD, qkv + (size_t)b0 * n * QKV, kc + (size_t)b0 * cache,
+            vc + (size_t)b0 * cache, pad ? pad + b0 : NULL, window, n, pos0, NH, NKV, HD, Tmax);
+        LAUNCH_CHECK(err, errlen);
+    }
     return 0;
 }
 

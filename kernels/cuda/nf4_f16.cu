@@ -33,10 +33,13 @@ __global__ void nf4_f16_kernel(const qn_nf4_block64 *in, size_t words, uint4 *ou
 extern "C" int qn_cuda_nf4_to_f16(const qn_nf4_block64 *d_in, size_t nblocks, uint16_t *d_out, char *err,
                                   size_t errlen) {
     if (nblocks == 0) return 0;
-    static int uploaded = 0;
-    if (!uploaded) {
+    static unsigned long long uploaded; /* bit d: device d holds c_nf4 (__constant__ is per device) */
+    int dev = 0;
+    QN_CUDA_TRY(cudaGetDevice(&dev), err, errlen);
+    const unsigned long long bit = dev >= 0 && dev < 64 ? 1ull << dev : 0;
+    if (!(uploaded & bit)) {
         QN_CUDA_TRY(cudaMemcpyToSymbol(c_nf4, qn_nf4_code, sizeof c_nf4), err, errlen);
-        uploaded = 1;
+        uploaded |= bit;
     }
     const size_t words = nblocks * 8;
     const unsigned grid = (unsigned)(words / 256 + 1 < 65536 ? words / 256 + 1 : 65536);

@@ -12,6 +12,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The attention kernel's launch arithmetic, pure (tests/unit checks it in every build): its dynamic
+ * shared memory for a cache of len slots (q, then one score per slot), whether that passes the 48 KiB
+ * a kernel gets without opting in (cudaFuncAttributeMaxDynamicSharedMemorySize), and the longest
+ * cache that optin_bytes per block (cudaDevAttrMaxSharedMemoryPerBlockOptin) hold, the kernel's
+ * static part and 896 bytes of slack aside. */
+enum { QN_CUDA_LLM_ATTN_STATIC_SMEM = 32 * 4, QN_CUDA_LLM_SMEM_DEFAULT = 48 * 1024 };
+static inline size_t qn_cuda_llm_attention_smem(int HD, int len) { return ((size_t)HD + (size_t)len) * sizeof(float); }
+static inline int qn_cuda_llm_attention_needs_optin(int HD, int len) {
+    return qn_cuda_llm_attention_smem(HD, len) + QN_CUDA_LLM_ATTN_STATIC_SMEM > QN_CUDA_LLM_SMEM_DEFAULT;
+}
+static inline int qn_cuda_llm_attention_len_for(long optin_bytes, int HD) {
+    const long floats = (optin_bytes - 1024) / (long)sizeof(float) - HD;
+    return floats > 0 ? (int)floats : 0;
+}
+
 #ifdef QUENCH_HAVE_CUDA
 
 #ifdef __cplusplus

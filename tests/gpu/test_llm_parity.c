@@ -6,7 +6,8 @@
  * (B rows: the fused GEMVs) fed the CPU's greedy tokens, logits compared at each step. For float32
  * also the whole greedy generation (the same tokens) and perplexity with overlapping windows, and on
  * a Phi-3 with a sliding window shorter than the sequences: left-padded prompts and EOS stopping;
- * on a Phi-3 with longrope scaling, generation across original_max_position_embeddings.
+ * on a Phi-3 with longrope scaling, generation across original_max_position_embeddings; and a cache
+ * long enough that the attention kernel's scores need more than 48 KiB of shared memory (the opt-in).
  * Exits 77 (ctest: skipped) without CUDA or GPU.
  *
  * Tolerances: both backends multiply by the same dequantized weight values and differ only in the
@@ -25,6 +26,7 @@
 #include "../../worker/llm.h"
 #include "../../worker/llm_cuda.h"
 #include "qn_kernels.h"
+#include "qn_llm_cuda.h"
 #include "../support/tiny_llm.h"
 
 #ifdef QUENCH_HAVE_CUDA
@@ -170,9 +172,11 @@ static void generation(const char *dir, const char *arch) {
             CHECK(rc == 0, "%s: cuda perplexity: %s", arch, err);
             CHECK(rc || (nc == ng && fabs(pg - pc) <= 1e-4 * pc), "%s: perplexity cpu %.9g (%ld) cuda %.9g (%ld)", arch,
                   pc, nc, pg, ng);
-            /* bad input is a one-line error (2), not a crash */
+            /* bad input is a one-line error (2), not a crash (after a reset: perplexity filled the cache) */
             int32_t bad[B] = {V, 0};
-            CHECK(qn_llm_cuda_forward(d, bad, 1, err, sizeof err) == 2, "%s: an id outside the vocabulary", arch);
+            CHECK(qn_llm_cuda_reset(d, B, T, err, sizeof err) == 0, "%s: reset: %s", arch, err);
+            CHECK(qn_llm_cuda_forward(d, bad, 1, err, sizeof err) == 2 && strstr(err, "vocabulary"),
+                  "%s: an id outside the vocabulary: %s", arch, err);
             CHECK(qn_llm_cuda_reset(d, B, 65, err, sizeof err) == 2, "%s: more tokens than max_position", arch);
         }
     }
@@ -220,6 +224,72 @@ static void masked(const char *dir) {
     free(cpu), free(gpu), free(cpu_p), free(gpu_p);
 }
 
+/* config.json's max_position_embeddings (64 as tiny_llm writes it) set to n. 0, or -1. */
+static int set_max_position(const char *dir, int n) {
+    char path[512], text[8192];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = 0;
+    static const char key[] = "\"max_position_embeddings\": 64";
+    const char *at = strstr(text, key);
+    if (!at || !(f = fopen(path, "w"))) return -1;
+    int ok = fprintf(f, "%.*s\"max_position_embeddings\": %d%s", (int)(at - text), text, n, at + strlen(key)) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* A one-layer Llama whose cache passes 48 KiB of attention scores per block (the kernel's opt-in to
+ * more dynamic shared memory, which the short sequences above never need): LONG - TAIL - 1 tokens
+ * fed in chunks, then TAIL more (logits compared) and one decode step, on both backends. */
+enum { LONG = 12800, TAIL = 500, CHUNK = 1100 };
+static void long_cache(const char *dir) {
+    char err[512] = "";
+    qn_llm *m = qn_llm_load(dir, err, sizeof err);
+    CHECK(m, "%s: %s", dir, err);
+    if (!m) return;
+    qn_llm_cuda *d = qn_llm_cuda_new(m, 0, err, sizeof err);
+    CHECK(d, "long cache: qn_llm_cuda_new: %s", err);
+    int32_t *ids = malloc((size_t)LONG * sizeof(int32_t)), tok[1], gtok[1];
+    float *hidden = malloc((size_t)CHUNK * C * sizeof(float));
+    float *cpu = malloc((size_t)TAIL * V * sizeof(float)), *gpu = malloc((size_t)TAIL * V * sizeof(float));
+    if (!ids || !hidden || !cpu || !gpu) abort();
+    for (int i = 0; i < LONG; i++) ids[i] = (i * 37 + 11) % V;
+    int rc = !d || qn_llm_reset(m, 1, LONG, err, sizeof err) || qn_llm_cuda_reset(d, 1, LONG, err, sizeof err);
+    CHECK(rc == 0, "long cache: reset to %d tokens: %s", LONG, err);
+    const int head = LONG - TAIL - 1;
+    for (int p = 0, n; p < head && rc == 0; p += n) {
+        n = head - p < CHUNK ? head - p : CHUNK;
+        rc = qn_llm_forward(m, ids + p, n, NULL, err, sizeof err) ||
+             qn_llm_cuda_forward(d, ids + p, n, err, sizeof err);
+        CHECK(rc == 0, "long cache: tokens %d..%d: %s", p, p + n, err);
+    }
+    if (rc == 0) {
+        const int HDL = m->cfg.head_dim;
+        CHECK(qn_cuda_llm_attention_needs_optin(HDL, head + TAIL), "long cache: %d slots do not reach the opt-in",
+              head + TAIL);
+        rc = qn_llm_forward(m, ids + head, TAIL, hidden, err, sizeof err) ||
+             qn_llm_cuda_forward(d, ids + head, TAIL, err, sizeof err) || qn_llm_cuda_logits(d, gpu, err, sizeof err);
+        CHECK(rc == 0, "long cache: the last %d tokens: %s", TAIL, err);
+    }
+    if (rc == 0) {
+        qn_llm_logits(m, hidden, TAIL, cpu);
+        compare("long cache: logits past 48 KiB of scores", cpu, gpu, (size_t)TAIL * V, 1e-3);
+        tok[0] = argmax(cpu + (size_t)(TAIL - 1) * V, V);
+        rc = qn_llm_forward(m, tok, 1, hidden, err, sizeof err) || qn_llm_cuda_forward(d, tok, 1, err, sizeof err) ||
+             qn_llm_cuda_next_tokens(d, gtok, gpu, err, sizeof err);
+        CHECK(rc == 0, "long cache: decode at %d: %s", LONG - 1, err);
+        if (rc == 0) {
+            qn_llm_logits(m, hidden, 1, cpu);
+            compare("long cache: decode logits", cpu, gpu, (size_t)V, 1e-3);
+        }
+    }
+    qn_llm_cuda_free(d);
+    qn_llm_free(m);
+    free(ids), free(hidden), free(cpu), free(gpu);
+}
+
 int main(void) {
     QN_GPU_TEST_SKIP_WITHOUT_GPU();
     static const struct {
@@ -263,6 +333,28 @@ int main(void) {
         for (size_t p = 0; p < sizeof precisions / sizeof precisions[0]; p++) parity(dir, archs[a].name, precisions[p]);
         remove_model(dir);
     }
+    /* a 16-bit checkpoint, tied as Llama 3.2's: never quantized (its Linears and embedding widened on
+     * the way up), bf16 in place, fp16 converted from it, nf4 packed a layer at a time */
+    char half[64] = "/tmp/qn-llm-cuda-XXXXXX";
+    const qn_tiny_llm_storage bf16_tied = {QN_ST_BF16, QN_ST_BF16, 1};
+    if (!mkdtemp(half) || qn_tiny_llm_write_stored(half, QN_LLM_LLAMA, &tiny_dims, 2, 17, &bf16_tied) != 0) {
+        fprintf(stderr, "cannot write a model in /tmp\n");
+        return 1;
+    }
+    generation(half, "llama bf16 tied");
+    static const char *half_precisions[] = {"fp32", "bf16", "fp16", "nf4"};
+    for (size_t p = 0; p < sizeof half_precisions / sizeof half_precisions[0]; p++)
+        parity(half, "llama bf16 tied", half_precisions[p]);
+    remove_model(half);
+    char longdir[64] = "/tmp/qn-llm-cuda-XXXXXX";
+    const qn_tiny_llm_dims long_dims = {V, C, NH, HD, I, 1};
+    if (!mkdtemp(longdir) || qn_tiny_llm_write(longdir, QN_LLM_LLAMA, &long_dims, 2, 13) != 0 ||
+        set_max_position(longdir, LONG) != 0) {
+        fprintf(stderr, "cannot write a model in /tmp\n");
+        return 1;
+    }
+    long_cache(longdir);
+    remove_model(longdir);
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;

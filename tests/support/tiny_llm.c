@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qn_infer_formats.h"
 #include "qn_kernels.h"
 
 typedef struct {
@@ -13,6 +14,8 @@ typedef struct {
     float *data;
     size_t n, cap;
     qn_rng rng;
+    int bits16, bf16;  /* stored as 16 bits: IEEE half or bfloat16 */
+    int round16, round_bf16; /* values rounded to a 16-bit format (whatever is stored) */
 } st_builder;
 
 /* A tensor of shape (d0) or (d0, d1) with entries base + scale * N(0, 1). */
@@ -23,14 +26,20 @@ static void add(st_builder *b, const char *name, int64_t d0, int64_t d1, float b
         b->data = realloc(b->data, b->cap * sizeof(float));
         if (!b->data) abort();
     }
-    for (size_t i = 0; i < numel; i++) b->data[b->n + i] = base + scale * qn_rng_normal(&b->rng);
+    for (size_t i = 0; i < numel; i++) {
+        float v = base + scale * qn_rng_normal(&b->rng);
+        if (b->round16) v = b->round_bf16 ? qn_bf16_to_f32(qn_f32_to_bf16(v)) : qn_f16_to_f32(qn_f32_to_f16(v));
+        b->data[b->n + i] = v;
+    }
     char e[256];
+    const char *dtype = !b->bits16 ? "F32" : b->bf16 ? "BF16" : "F16";
+    const size_t es = b->bits16 ? 2 : 4;
     if (d1)
-        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
-                 b->header[1] ? ", " : "", name, (long long)d0, (long long)d1, b->n * 4, (b->n + numel) * 4);
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [%lld, %lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, dtype, (long long)d0, (long long)d1, b->n * es, (b->n + numel) * es);
     else
-        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
-                 b->header[1] ? ", " : "", name, (long long)d0, b->n * 4, (b->n + numel) * 4);
+        snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [%lld], \"data_offsets\": [%zu, %zu]}",
+                 b->header[1] ? ", " : "", name, dtype, (long long)d0, b->n * es, (b->n + numel) * es);
     if (strlen(b->header) + strlen(e) + 2 >= sizeof b->header) abort(); /* a test's model, never this large */
     strcat(b->header, e);
     b->n += numel;
@@ -100,8 +109,29 @@ static int write_config(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dim
 }
 
 int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims *d, int kv_heads, uint64_t seed) {
+    return qn_tiny_llm_write_stored(dir, arch, d, kv_heads, seed, NULL);
+}
+
+/* The data as stored: float32, or each value (already rounded) in 16 bits. */
+static int write_data(FILE *f, const st_builder *b) {
+    if (!b->bits16) return fwrite(b->data, sizeof(float), b->n, f) == b->n;
+    uint16_t chunk[4096];
+    for (size_t i = 0; i < b->n;) {
+        size_t k = 0;
+        for (; k < 4096 && i < b->n; k++, i++) chunk[k] = b->bf16 ? qn_f32_to_bf16(b->data[i]) : qn_f32_to_f16(b->data[i]);
+        if (fwrite(chunk, 2, k, f) != k) return 0;
+    }
+    return 1;
+}
+
+int qn_tiny_llm_write_stored(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims *d, int kv_heads, uint64_t seed,
+                             const qn_tiny_llm_storage *storage) {
     st_builder *b = calloc(1, sizeof *b);
     if (!b) return -1;
+    const qn_tiny_llm_storage plain = {QN_ST_F32, QN_ST_F32, 0}, *s = storage ? storage : &plain;
+    b->bits16 = s->dtype == QN_ST_F16 || s->dtype == QN_ST_BF16, b->bf16 = s->dtype == QN_ST_BF16;
+    b->round16 = b->bits16 || s->round_to == QN_ST_F16 || s->round_to == QN_ST_BF16;
+    b->round_bf16 = b->bits16 ? b->bf16 : s->round_to == QN_ST_BF16;
     strcpy(b->header, "{");
     qn_rng_seed(&b->rng, seed);
     add(b, "model.embed_tokens.weight", d->vocab, d->hidden, 0.0f, 0.5f);
@@ -112,7 +142,7 @@ int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims 
         lin(b, "lm_head", d->vocab, d->hidden, 1);
     } else {
         add(b, "model.norm.weight", d->hidden, 0, 1.0f, 0.1f);
-        lin(b, "lm_head", d->vocab, d->hidden, 0);
+        if (!s->tied) lin(b, "lm_head", d->vocab, d->hidden, 0);
     }
     strcat(b->header, "}");
     while (strlen(b->header) % 8) strcat(b->header, " "); /* the data starts 8-byte aligned */
@@ -122,11 +152,11 @@ int qn_tiny_llm_write(const char *dir, qn_llm_arch arch, const qn_tiny_llm_dims 
     int rc = -1;
     if (f) {
         uint64_t h = strlen(b->header);
-        int ok = fwrite(&h, 8, 1, f) == 1 && fwrite(b->header, 1, h, f) == h &&
-                 fwrite(b->data, sizeof(float), b->n, f) == b->n;
+        int ok = fwrite(&h, 8, 1, f) == 1 && fwrite(b->header, 1, h, f) == h && write_data(f, b);
         rc = fclose(f) == 0 && ok ? 0 : -1;
     }
     if (rc == 0) rc = write_config(dir, arch, d, kv_heads);
+    if (rc == 0 && s->tied) rc = qn_tiny_llm_config_add(dir, ", \"tie_word_embeddings\": true");
     free(b->data);
     free(b);
     return rc;

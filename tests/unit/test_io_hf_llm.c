@@ -349,3 +349,56 @@ Test(hf_weights, mapped_shards_in_place_and_converted) {
     unlink(path);
     rmdir(dir);
 }
+
+/* 16-bit tensors as views: in place when aligned, realigned once (still 16 bits) at an odd offset,
+ * F32 in place; widening copies into the weights and counts the bytes. */
+Test(hf_weights, views_of_16_bit_tensors) {
+    char dir[] = "/tmp/qn-hfv-XXXXXX", path[256];
+    cr_assert(mkdtemp(dir));
+    /* data: F16 h at [0, 4), a U8 at [4, 5), BF16 b at [5, 9) (odd), F32 a at [12, 20) */
+    unsigned char data[20] = {0};
+    const uint16_t h[2] = {0x3C00, 0xC000}, b[2] = {0x3F80, 0xBF00}; /* f16 1, -2; bf16 1, -0.5 */
+    const float a[2] = {0.5f, 3.0f};
+    memcpy(data, h, 4), memcpy(data + 5, b, 4), memcpy(data + 12, a, 8);
+    char hdr[512] = "{\"h\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [0, 4]}, "
+                    "\"u\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [4, 5]}, "
+                    "\"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [5, 9]}, "
+                    "\"p\": {\"dtype\": \"U8\", \"shape\": [3], \"data_offsets\": [9, 12]}, "
+                    "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [12, 20]}}";
+    while (strlen(hdr) % 8) strcat(hdr, " ");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_st(path, hdr, data, sizeof data);
+    qn_hf_weights w;
+    char err[512] = "";
+    cr_assert_eq(qn_hf_weights_open(dir, &w, err, sizeof err), 0, "%s", err);
+    const unsigned char *lo = w.shards[0].buf, *hi = lo + w.shards[0].len;
+    const int64_t s2[1] = {2};
+    qn_hf_view v;
+    float f[2];
+    cr_assert_eq(qn_hf_weights_view(&w, "h", 1, s2, 0, &v, err, sizeof err), 0, "%s", err);
+    cr_expect(v.dtype == QN_ST_F16 && v.numel == 2 && (const unsigned char *)v.data >= lo && (const unsigned char *)v.data < hi);
+    qn_hf_view_to_f32(&v, 0, 2, f);
+    cr_expect(f[0] == 1.0f && f[1] == -2.0f);
+    cr_expect_eq(w.bytes_converted, 0, "an aligned 16-bit tensor is used in place");
+    cr_assert_eq(qn_hf_weights_view(&w, "b", 1, s2, 0, &v, err, sizeof err), 0, "%s", err);
+    cr_expect(v.dtype == QN_ST_BF16 && ((uintptr_t)v.data & 1) == 0);
+    cr_expect((const unsigned char *)v.data < lo || (const unsigned char *)v.data >= hi, "an odd offset is realigned");
+    cr_expect_eq(w.bytes_converted, 4, "in 16 bits");
+    qn_hf_view_to_f32(&v, 1, 1, f);
+    cr_expect(f[0] == -0.5f);
+    const float *wide;
+    cr_assert_eq(qn_hf_weights_widen(&w, &v, &wide, err, sizeof err), 0, "%s", err);
+    cr_expect(wide[0] == 1.0f && wide[1] == -0.5f);
+    cr_expect_eq(w.bytes_converted, 4 + 8);
+    cr_assert_eq(qn_hf_weights_view(&w, "a", 1, s2, 0, &v, err, sizeof err), 0, "%s", err);
+    cr_expect(v.dtype == QN_ST_F32 && (const unsigned char *)v.data >= lo && (const unsigned char *)v.data < hi);
+    cr_assert_eq(qn_hf_weights_widen(&w, &v, &wide, err, sizeof err), 0, "%s", err);
+    cr_expect(wide == v.data && w.bytes_converted == 12, "a float32 view widens to itself");
+    cr_expect_eq(qn_hf_weights_view(&w, "u", 1, (const int64_t[1]){1}, 0, &v, err, sizeof err), 2);
+    cr_expect(strstr(err, "tensor 'u' is U8"), "%s", err);
+    cr_expect_eq(qn_hf_weights_view(&w, "zz", 1, s2, 1, &v, err, sizeof err), 1);
+    cr_expect_null(v.data);
+    qn_hf_weights_close(&w);
+    unlink(path);
+    rmdir(dir);
+}

@@ -21,50 +21,45 @@ int qn_bert_cuda_supported(const qn_bert *host, char *err, size_t errlen) {
 }
 
 #ifndef QUENCH_HAVE_CUDA
+#include "no_cuda.h"
 
 qn_bert_cuda *qn_bert_cuda_new(qn_bert *host, int device, char *err, size_t errlen) {
     (void)host, (void)device;
-    snprintf(err, errlen, "quench was built without CUDA");
+    snprintf(err, errlen, QN_NO_CUDA_MESSAGE);
     return NULL;
 }
 void qn_bert_cuda_free(qn_bert_cuda *d) { (void)d; }
 
-#define NO_CUDA()                                                                               \
-    do {                                                                                           \
-        (void)d;                                                                                   \
-        snprintf(err, errlen, "quench was built without CUDA");                                    \
-        return -1;                                                                                 \
-    } while (0)
 int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, char *err, size_t errlen) {
     (void)adam_mask;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_download(qn_bert_cuda *d, int what, char *err, size_t errlen) {
     (void)what;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
-int qn_bert_cuda_download_inputs(qn_bert_cuda *d, char *err, size_t errlen) { NO_CUDA(); }
+int qn_bert_cuda_download_inputs(qn_bert_cuda *d, char *err, size_t errlen) { QN_NO_CUDA_FAIL(d); }
 int qn_bert_cuda_forward(qn_bert_cuda *d, const int32_t *ids, const int32_t *lengths, const int32_t *labels, int B,
                          qn_rng *rng, float *loss, char *err, size_t errlen) {
     (void)ids, (void)lengths, (void)labels, (void)B, (void)rng, (void)loss;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_forward_masked(qn_bert_cuda *d, const int32_t *ids, const int32_t *mask, const int32_t *labels,
                                 int B, qn_rng *rng, float *loss, char *err, size_t errlen) {
     (void)ids, (void)mask, (void)labels, (void)B, (void)rng, (void)loss;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_backward(qn_bert_cuda *d, const int32_t *ids, const int32_t *labels, int B, char *err,
                           size_t errlen) {
     (void)ids, (void)labels, (void)B;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                        char *err, size_t errlen) {
     (void)lr, (void)beta1, (void)beta2, (void)eps, (void)weight_decay, (void)t;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
-int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen) { NO_CUDA(); }
+int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen) { QN_NO_CUDA_FAIL(d); }
 float *qn_bert_cuda_grads(qn_bert_cuda *d) {
     (void)d;
     return NULL;

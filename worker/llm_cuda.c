@@ -7,49 +7,43 @@
 #include <string.h>
 
 #ifndef QUENCH_HAVE_CUDA
-
-#define NO_CUDA()                                                                                  \
-    do {                                                                                           \
-        (void)d;                                                                                   \
-        snprintf(err, errlen, "quench was built without CUDA");                                    \
-        return -1;                                                                                 \
-    } while (0)
+#include "no_cuda.h"
 
 qn_llm_cuda *qn_llm_cuda_new(const qn_llm *host, int device, char *err, size_t errlen) {
     (void)host, (void)device;
-    snprintf(err, errlen, "quench was built without CUDA");
+    snprintf(err, errlen, QN_NO_CUDA_MESSAGE);
     return NULL;
 }
 void qn_llm_cuda_free(qn_llm_cuda *d) { (void)d; }
 int qn_llm_cuda_reset(qn_llm_cuda *d, int B, int Tmax, char *err, size_t errlen) {
     (void)B, (void)Tmax;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_set_padding(qn_llm_cuda *d, const int32_t *pad, char *err, size_t errlen) {
     (void)pad;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_forward(qn_llm_cuda *d, const int32_t *ids, int n, char *err, size_t errlen) {
     (void)ids, (void)n;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_logits(qn_llm_cuda *d, float *logits, char *err, size_t errlen) {
     (void)logits;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_next_tokens(qn_llm_cuda *d, int32_t *tok, float *logits, char *err, size_t errlen) {
     (void)tok, (void)logits;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_generate_greedy(qn_llm_cuda *d, const int32_t *prompts, int B, int T, int S, qn_llm_gen *gen,
                                 int32_t *new_tokens, float *prompt_logits, float *step_logits, char *err, size_t errlen) {
     (void)prompts, (void)B, (void)T, (void)S, (void)gen, (void)new_tokens, (void)prompt_logits, (void)step_logits;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 int qn_llm_cuda_perplexity(qn_llm_cuda *d, const int32_t *tokens, int n, int context, int stride, double *ppl,
                            long *scored, char *err, size_t errlen) {
     (void)tokens, (void)n, (void)context, (void)stride, (void)ppl, (void)scored;
-    NO_CUDA();
+    QN_NO_CUDA_FAIL(d);
 }
 void qn_llm_cuda_times(const qn_llm_cuda *d, double *prefill_s, double *decode_s) {
     (void)d;
@@ -66,7 +60,7 @@ double qn_llm_cuda_device_used(const qn_llm_cuda *d) {
 }
 int qn_llm_cuda_copy_bandwidth(int device, size_t bytes, double *bytes_per_s, char *err, size_t errlen) {
     (void)device, (void)bytes, (void)bytes_per_s;
-    snprintf(err, errlen, "quench was built without CUDA");
+    snprintf(err, errlen, QN_NO_CUDA_MESSAGE);
     return -1;
 }
 

@@ -54,6 +54,15 @@ QN_HD static inline float qn_block_fp_elem(float xi, float E, int m) {
     return qn_passthrough(xi, sgn * p * (s / two_m)); /* MASE: sign * 2**exponent * mantissa */
 }
 
+/* The zero-block fill of MASE's blocking, `per_block_max[per_block_max != 0].min()`, as a reduction
+ * step over block maxima (>= 0 or NaN): start from -1 (no non-zero maximum yet, then the fill is 1),
+ * skip zeros, and let a NaN win as torch's min does (a NaN anywhere makes every zero block NaN). */
+QN_HD static inline float qn_zero_fill_step(float acc, float m) {
+    if (m == 0.0f || isnan(acc)) return acc;
+    if (isnan(m) || acc < 0.0f || m < acc) return m;
+    return acc;
+}
+
 /* mxint element: p = 2^ceil(log2 max), scale = 2^(clamped code - 127), half = 2^(k-1). */
 QN_HD static inline float qn_mxint_elem(float xi, float p, float scale, float half) {
     float e = qn_clampf(rintf(xi / p * half), -half, half - 1.0f);
@@ -92,10 +101,9 @@ QN_HD static inline float qn_mxfp_elem(float yv, int fb, int bias, int emax_code
     return signbit(yv) ? -v : v;
 }
 
-/* float32 with subnormals flushed to (signed) zero, as MASE's mxfp does on its input. */
-QN_HD static inline float qn_flush_subnormal(float x) {
-    return fabsf(x) < 0x1p-126f ? 0.0f * x : x; /* NaN compares false and passes */
-}
+/* float32 with subnormals (and -0.0) flushed to +0.0, as MASE's mxfp does on its input with
+ * torch.where(flush, 0.0, x). NaN compares false and passes. */
+QN_HD static inline float qn_flush_subnormal(float x) { return fabsf(x) < 0x1p-126f ? 0.0f : x; }
 
 /* ---- branch-free versions for the CPU loops (they vectorize). Each equals the exact function
  * above whenever qn_log2_slow(v) is false; the loops recompute the few other elements exactly. */
@@ -119,8 +127,11 @@ static inline float qn_f32_from_bits(uint32_t b) {
 static inline float qn_exp2i_fast(float E) { return qn_f32_from_bits((uint32_t)((int)E + 127) << 23); }
 
 static inline float qn_rne_fast(float v) {
-    const float magic = 12582912.0f; /* 1.5 * 2^23: (v + magic) - magic rounds half to even */
-    float r = fabsf(v) < 8388608.0f ? (v + magic) - magic : v;
+    /* rintf for any v: |v| < 2^23 plus 2^23 lies where the float step is 1, so the sum rounds half
+     * to even; (v + 1.5 * 2^23) would misround |v| >= 2^22 */
+    const float two23 = 8388608.0f;
+    float a = fabsf(v);
+    float r = a < two23 ? (a + two23) - two23 : a;
     return copysignf(r, v);
 }
 

@@ -1,5 +1,6 @@
 /* format_spec.c: format names, MASE's keys and defaults, "NAME:key=value,..." parsing and checks. */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,8 @@ static int in_list(const char *list, const char *key) {
     return 0;
 }
 
-#define UNSET (-1)
+/* Outside every key's range (qn_format_set takes |value| <= 1e6): -1 is a valid frac_width. */
+#define UNSET INT_MIN
 
 void qn_format_defaults(qn_format_kind kind, qn_format *f) {
     memset(f, 0, sizeof *f);

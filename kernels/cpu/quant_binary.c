@@ -9,35 +9,65 @@
 #include "qn_formats.h"
 #include "stream_store.h"
 
-/* sum |x| in double over 8 interleaved partial sums (a fixed order, and it vectorizes). */
-QN_SIMD_CLONES static double sum_abs(const float *x, size_t n) {
-    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+/* MASE's per-row statistics are torch.sum / torch.mean over float32 rows, and torch's CPU kernel adds
+ * a contiguous row in a fixed order: 8-lane vectors (its AVX2 kernels), four vectors side by side,
+ * each lane cascading through four levels of accumulators (level k+1 takes level k every 2^lp rows
+ * of four vectors); then the leftover vectors, the four vectors into the first, the scalar tail and
+ * the 8 lanes, in that order. Rows shorter than 8 go through the same cascade on scalars, four at a
+ * time. Reproducing that order gives MASE's float32 sums bit for bit (checked against torch 1.13
+ * single-threaded, tests/unit/test_kernels_mase_vectors.c); a double sum would be off by an ulp in
+ * about half the rows. kept_abs is MASE's masked |x|: (|x| > delta) * |x|, all of |x| for delta -1. */
+enum { TS_LANES = 8, TS_ILP = 4, TS_GROUP = TS_LANES * TS_ILP, TS_LEVELS = 4 };
+
+static inline float kept_abs(float v, float delta) {
+    float a = fabsf(v);
+    return (a > delta ? 1.0f : 0.0f) * a;
+}
+
+/* The cascade over `rows` consecutive groups of `width` floats (width 32 or 4); per-slot sums to out. */
+static inline __attribute__((always_inline)) void torch_cascade(const float *x, size_t rows, size_t width,
+                                                                float delta, float *out) {
+    float acc[TS_LEVELS][TS_GROUP] = {{0.0f}};
+    int lp = 1;
+    if (rows > 2)
+        for (size_t v = rows - 1; v >>= 1;) lp++; /* ceil(log2(rows)) */
+    lp = lp / TS_LEVELS > 4 ? lp / TS_LEVELS : 4;
+    const size_t step = (size_t)1 << lp, mask = step - 1;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) part[k] += fabsf(x[i + (size_t)k]);
-    double s = 0.0;
-    for (; i < n; i++) s += fabsf(x[i]);
-    for (int k = 0; k < 8; k++) s += part[k];
+    while (i + step <= rows) {
+        for (size_t end = i + step; i < end; i++)
+            for (size_t k = 0; k < width; k++) acc[0][k] += kept_abs(x[i * width + k], delta);
+        for (int j = 1; j < TS_LEVELS; j++) {
+            for (size_t k = 0; k < width; k++) acc[j][k] += acc[j - 1][k], acc[j - 1][k] = 0.0f;
+            if (i & (mask << (j * lp))) break;
+        }
+    }
+    for (; i < rows; i++)
+        for (size_t k = 0; k < width; k++) acc[0][k] += kept_abs(x[i * width + k], delta);
+    for (int j = 1; j < TS_LEVELS; j++)
+        for (size_t k = 0; k < width; k++) acc[0][k] += acc[j][k];
+    for (size_t k = 0; k < width; k++) out[k] = acc[0][k];
+}
+
+/* torch.sum of kept_abs over a row of n floats, in torch's order (above). */
+QN_SIMD_CLONES static float torch_row_sum(const float *x, size_t n, float delta) {
+    float part[TS_GROUP];
+    if (n < TS_LANES) { /* scalars, four side by side */
+        torch_cascade(x, n / TS_ILP, TS_ILP, delta, part);
+        for (size_t i = n / TS_ILP * TS_ILP; i < n; i++) part[0] += kept_abs(x[i], delta);
+        return ((part[0] + part[1]) + part[2]) + part[3];
+    }
+    const size_t nvec = n / TS_LANES, groups = nvec / TS_ILP;
+    torch_cascade(x, groups, TS_GROUP, delta, part);
+    for (size_t v = groups * TS_ILP; v < nvec; v++) /* leftover vectors into the first */
+        for (int l = 0; l < TS_LANES; l++) part[l] += kept_abs(x[v * TS_LANES + (size_t)l], delta);
+    for (int k = 1; k < TS_ILP; k++)
+        for (int l = 0; l < TS_LANES; l++) part[l] += part[k * TS_LANES + l];
+    float s = 0.0f;
+    for (size_t i = nvec * TS_LANES; i < n; i++) s += kept_abs(x[i], delta);
+    for (int l = 0; l < TS_LANES; l++) s += part[l];
     return s;
 }
-
-/* sum_abs of two rows at once, each in sum_abs's order: two independent chains of additions, so the
- * adder's latency is paid once for both. */
-QN_SIMD_CLONES static void sum_abs2(const float *x0, const float *x1, size_t n, double sums[2]) {
-    double p0[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            p0[k] += fabsf(x0[i + (size_t)k]);
-            p1[k] += fabsf(x1[i + (size_t)k]);
-        }
-    double s0 = 0.0, s1 = 0.0;
-    for (; i < n; i++) s0 += fabsf(x0[i]), s1 += fabsf(x1[i]);
-    for (int k = 0; k < 8; k++) s0 += p0[k], s1 += p1[k];
-    sums[0] = s0, sums[1] = s1;
-}
-
-static double mean_abs(const float *x, size_t n) { return n ? sum_abs(x, n) / (double)n : 0.0; }
 
 static inline float bipolar_elem(float x) { return x >= 0.0f ? 1.0f : -1.0f; } /* -0.0 and 0 give +1 */
 
@@ -115,8 +145,9 @@ void qn_quant_binary(const float *x, float *y, size_t lead, size_t rest, int bip
     }
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
-        float alpha = (float)mean_abs(xr, rest);
-        for (size_t i = 0; i < rest; i++) y[r * rest + i] = xr[i] > 0.0f ? alpha : 0.0f;
+        float alpha = torch_row_sum(xr, rest, -1.0f) / (float)rest; /* MASE: |x|.mean() */
+        /* MASE: pos_one * alpha, so a NaN mean reaches every element */
+        for (size_t i = 0; i < rest; i++) y[r * rest + i] = (xr[i] > 0.0f ? 1.0f : 0.0f) * alpha;
     }
 }
 
@@ -125,24 +156,18 @@ QN_SIMD_CLONES void qn_quant_ternary(const float *x, float *y, size_t lead, size
     const int large = lead * rest >= QN_STREAM_MIN_FLOATS;
     const int isa = qn_fakequant_isa(), vec = isa != QN_FQ_PORTABLE; /* vector loops: no L1 buffer */
     int stream = large && (vec || rest <= QN_STREAM_CHUNK);
-    double sums[2] = {0.0, 0.0};
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
         if (stream && r + 2 < lead && !vec) /* a later row arrives while this one computes */
             for (size_t k = 0; k < rest; k += 16) __builtin_prefetch(xr + 2 * rest + k);
-        if ((r & 1) == 0) { /* rows in pairs */
-            if (r + 1 < lead) sum_abs2(xr, xr + rest, rest, sums);
-            else sums[0] = sum_abs(xr, rest);
-        }
         /* MASE: 0.75 * torch.sum(|x|) / n, in that order */
-        float delta = rest ? 0.75f * (float)sums[r & 1] / (float)rest : 0.0f;
+        float delta = rest ? 0.75f * torch_row_sum(xr, rest, -1.0f) / (float)rest : 0.0f;
         float alpha = 1.0f;
         if (scaling_factor) {
-            double s = 0.0;
+            /* MASE: sum((|x| > delta) * |x|) / count(|x| > delta); 0 / 0 is NaN for an empty set */
             size_t k = 0;
-            for (size_t i = 0; i < rest; i++)
-                if (fabsf(xr[i]) > delta) s += fabsf(xr[i]), k++;
-            alpha = k ? (float)(s / (double)k) : NAN; /* MASE: mean over an empty set is NaN */
+            for (size_t i = 0; i < rest; i++) k += fabsf(xr[i]) > delta;
+            alpha = torch_row_sum(xr, rest, delta) / (float)k;
         }
 #ifdef QN_FAKEQUANT_X86
         if (vec) {

@@ -5,7 +5,7 @@
  * Blocks are block_size consecutive elements of a row; a partial last block is zero-padded (padding
  * only enters the block maximum). As MASE's blocking does, a block whose maximum is 0 takes the
  * smallest non-zero block maximum of the whole tensor, or 1 when every block is zero. A NaN in a
- * block makes the block maximum NaN, as torch's max does. */
+ * block makes the block maximum NaN, as torch's max does, and then the smallest (torch's min) too. */
 #include <stdlib.h>
 
 #include "format_elem.h"
@@ -17,7 +17,7 @@ static float *block_maxima(const float *x, size_t rows, size_t cols, size_t bs, 
     size_t count = rows * nb > 0 ? rows * nb : 1;
     float *mx = malloc(count * sizeof *mx);
     if (!mx) return NULL;
-    float smallest = INFINITY;
+    float fill = -1.0f; /* qn_zero_fill_step: none yet */
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < nb; j++) {
             float m = 0.0f;
@@ -28,9 +28,9 @@ static float *block_maxima(const float *x, size_t rows, size_t cols, size_t bs, 
                 if (isnan(m)) break;
             }
             mx[r * nb + j] = m;
-            if (m > 0.0f && m < smallest) smallest = m;
+            fill = qn_zero_fill_step(fill, m);
         }
-    float fill = isinf(smallest) ? 1.0f : smallest;
+    if (fill < 0.0f) fill = 1.0f;
     for (size_t k = 0; k < rows * nb; k++)
         if (mx[k] == 0.0f) mx[k] = fill;
     *nblocks_per_row = nb;

@@ -7,12 +7,15 @@
 #include "log2_exact.h"
 #include "qn_kernels.h"
 
-/* rintf without a libm call, so the loop vectorizes on any x86-64: adding and removing 1.5 * 2^23
- * rounds to an integer with ties to even (default rounding mode; quench is never built with
- * -ffast-math). Values of 2^23 and above are integers already; copysign keeps -0.0 (rint(-0.3) = -0.0). */
+/* rintf without a libm call, so the loop vectorizes on any x86-64: adding and removing 2^23 to |v|
+ * < 2^23 rounds it to an integer with ties to even (the sum lies in [2^23, 2^24), where the float
+ * step is 1; default rounding mode, quench is never built with -ffast-math). Values of 2^23 and
+ * above are integers already; copysign keeps -0.0 (rint(-0.3) = -0.0). Adding 1.5 * 2^23 to v
+ * itself would misround |v| >= 2^22 (widths 24 and up). */
 static inline float rne(float v) {
-    const float magic = 12582912.0f; /* 1.5 * 2^23 */
-    float r = fabsf(v) < 8388608.0f ? (v + magic) - magic : v;
+    const float two23 = 8388608.0f;
+    float a = fabsf(v);
+    float r = a < two23 ? (a + two23) - two23 : a;
     return copysignf(r, v);
 }
 

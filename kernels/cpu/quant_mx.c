@@ -45,8 +45,8 @@ void qn_quant_mxfp(const float *x, float *y, size_t rows, size_t cols, int block
                 float a = fabsf(qn_flush_subnormal(xb[i]));
                 if (a > M || isnan(a)) M = a;
             }
-            if (M == 0.0f) {
-                for (size_t i = 0; i < len; i++) yb[i] = isnan(xb[i]) ? xb[i] : 0.0f * xb[i];
+            if (M == 0.0f) { /* every element flushed: +0.0, as MASE (no NaN here: it would be M) */
+                for (size_t i = 0; i < len; i++) yb[i] = 0.0f;
                 continue;
             }
             float se = qn_clampf(qn_floor_log2f(M) - (float)emax, -127.0f, 128.0f);

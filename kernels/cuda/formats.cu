@@ -60,20 +60,23 @@ __global__ void block_max_kernel(const float *x, size_t rows, size_t cols, size_
     }
 }
 
-/* MASE's blocking: zero maxima take the smallest non-zero maximum of the tensor (1 if none). One CTA. */
+/* MASE's blocking: zero maxima take the smallest non-zero maximum of the tensor (1 if none, NaN if
+ * any maximum is NaN: qn_zero_fill_step). One CTA. */
 __global__ void zero_block_fill_kernel(float *mx, size_t count) {
     __shared__ float smallest[kThreads];
-    float s = INFINITY;
-    for (size_t k = threadIdx.x; k < count; k += blockDim.x)
-        if (mx[k] > 0.0f && mx[k] < s) s = mx[k];
+    float s = -1.0f;
+    for (size_t k = threadIdx.x; k < count; k += blockDim.x) s = qn_zero_fill_step(s, mx[k]);
     smallest[threadIdx.x] = s;
     __syncthreads();
     for (int w = blockDim.x / 2; w > 0; w /= 2) {
-        if ((int)threadIdx.x < w && smallest[threadIdx.x + w] < smallest[threadIdx.x])
-            smallest[threadIdx.x] = smallest[threadIdx.x + w];
+        if ((int)threadIdx.x < w) {
+            /* a partial result of -1 (none) is skipped like a zero maximum */
+            float other = smallest[threadIdx.x + w];
+            if (other != -1.0f) smallest[threadIdx.x] = qn_zero_fill_step(smallest[threadIdx.x], other);
+        }
         __syncthreads();
     }
-    float fill = isinf(smallest[0]) ? 1.0f : smallest[0];
+    float fill = smallest[0] < 0.0f ? 1.0f : smallest[0];
     for (size_t k = threadIdx.x; k < count; k += blockDim.x)
         if (mx[k] == 0.0f) mx[k] = fill;
 }
@@ -113,8 +116,8 @@ __global__ void block_apply_kernel(const float *x, float *y, size_t rows, size_t
             break;
         }
         default: { /* QN_FMT_MXFP */
-            if (M == 0.0f) {
-                out = isnan(xi) ? xi : 0.0f * xi;
+            if (M == 0.0f) { /* every element flushed: +0.0, as MASE (no NaN here: it would be M) */
+                out = 0.0f;
                 break;
             }
             float se = qn_clampf(qn_floor_log2f(M) - p.emax, -127.0f, 128.0f);
@@ -169,7 +172,7 @@ __global__ void lead_apply_kernel(const float *x, float *y, size_t lead, size_t 
         size_t r = i / rest;
         float xi = x[i];
         if (!ternary) {
-            y[i] = xi > 0.0f ? alpha[r] : 0.0f;
+            y[i] = (xi > 0.0f ? 1.0f : 0.0f) * alpha[r]; /* MASE's pos_one * alpha: a NaN mean reaches all */
         } else {
             float t = xi > delta[r] ? 1.0f : xi < -delta[r] ? -1.0f : 0.0f;
             y[i] = scaled ? t * alpha[r] : t;

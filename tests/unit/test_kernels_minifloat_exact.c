@@ -79,28 +79,62 @@ Test(minifloat_exact, add_path_equals_element_emulation_for_every_width, .timeou
     cr_expect_eq(bad, 0, "%ld elements differ", bad);
 }
 
-/* ternary (rows summed two at a time, the next rows prefetched, streamed output) against a scalar
- * transcription of its definition: sum |x| per row in double over 8 interleaved partial sums, delta =
- * 0.75 * sum / n, alpha the mean |x| over the kept elements. Odd and even row counts, row lengths
- * around the 8-wide blocks, arrays below and above the streaming threshold, NaN and inf rows. */
+/* ternary (the next rows prefetched, streamed output) against a scalar transcription of its
+ * definition: MASE's float32 sums in torch's CPU order (8 lanes, four vectors side by side, four
+ * cascade levels; test_kernels_mase_vectors.c checks that order against MASE itself), delta =
+ * 0.75 * sum / n, alpha the kept |x| summed the same way over the count kept. Odd and even row
+ * counts, row lengths around the 8-wide blocks, arrays below and above the streaming threshold, NaN
+ * and inf rows. */
+static float kept(float v, float delta) { return (fabsf(v) > delta ? 1.0f : 0.0f) * fabsf(v); }
+
+/* slots[k] over groups g of `width` values, level-cascaded every 2^lp groups (lp = max(4, ceil(log2 groups) / 4)) */
+static void cascade_reference(const float *x, size_t groups, size_t width, float delta, float *slots) {
+    float lvl[4][32] = {{0}};
+    int c = 1;
+    while (groups > 2 && ((size_t)1 << c) < groups) c++;
+    const int lp = c / 4 > 4 ? c / 4 : 4;
+    size_t g = 0;
+    for (; g + ((size_t)1 << lp) <= groups;) {
+        for (size_t j = 0; j < ((size_t)1 << lp); j++, g++)
+            for (size_t k = 0; k < width; k++) lvl[0][k] += kept(x[g * width + k], delta);
+        for (int l = 1; l < 4; l++) {
+            for (size_t k = 0; k < width; k++) lvl[l][k] += lvl[l - 1][k], lvl[l - 1][k] = 0.0f;
+            if (g % ((size_t)1 << (lp * (l + 1))) != 0) break;
+        }
+    }
+    for (; g < groups; g++)
+        for (size_t k = 0; k < width; k++) lvl[0][k] += kept(x[g * width + k], delta);
+    for (size_t k = 0; k < width; k++) slots[k] = ((lvl[0][k] + lvl[1][k]) + lvl[2][k]) + lvl[3][k];
+}
+
+static float torch_sum_reference(const float *x, size_t n, float delta) {
+    float slots[32];
+    if (n < 8) {
+        cascade_reference(x, n / 4, 4, delta, slots);
+        for (size_t i = n / 4 * 4; i < n; i++) slots[0] += kept(x[i], delta);
+        return ((slots[0] + slots[1]) + slots[2]) + slots[3];
+    }
+    size_t vecs = n / 8;
+    cascade_reference(x, vecs / 4, 32, delta, slots);
+    for (size_t v = vecs / 4 * 4; v < vecs; v++)
+        for (int l = 0; l < 8; l++) slots[l] += kept(x[v * 8 + (size_t)l], delta);
+    for (int l = 0; l < 8; l++) slots[l] = ((slots[l] + slots[8 + l]) + slots[16 + l]) + slots[24 + l];
+    float s = 0.0f;
+    for (size_t i = vecs * 8; i < n; i++) s += kept(x[i], delta);
+    for (int l = 0; l < 8; l++) s += slots[l];
+    return s;
+}
+
 static void ternary_reference(const float *x, float *y, size_t lead, size_t rest, int scaling_factor) {
     for (size_t r = 0; r < lead; r++) {
         const float *xr = x + r * rest;
-        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s = 0.0;
-        size_t i = 0;
-        for (; i + 8 <= rest; i += 8)
-            for (int k = 0; k < 8; k++) part[k] += fabsf(xr[i + (size_t)k]);
-        for (; i < rest; i++) s += fabsf(xr[i]);
-        for (int k = 0; k < 8; k++) s += part[k];
-        float delta = rest ? 0.75f * (float)s / (float)rest : 0.0f, alpha = 1.0f;
+        float delta = rest ? 0.75f * torch_sum_reference(xr, rest, -1.0f) / (float)rest : 0.0f, alpha = 1.0f;
         if (scaling_factor) {
-            double a = 0.0;
-            size_t kept = 0;
-            for (i = 0; i < rest; i++)
-                if (fabsf(xr[i]) > delta) a += fabsf(xr[i]), kept++;
-            alpha = kept ? (float)(a / (double)kept) : NAN;
+            size_t count = 0;
+            for (size_t i = 0; i < rest; i++) count += fabsf(xr[i]) > delta;
+            alpha = torch_sum_reference(xr, rest, delta) / (float)count; /* 0 / 0: NaN, as MASE */
         }
-        for (i = 0; i < rest; i++) {
+        for (size_t i = 0; i < rest; i++) {
             float t = xr[i] > delta ? 1.0f : xr[i] < -delta ? -1.0f : 0.0f;
             y[r * rest + i] = scaling_factor ? t * alpha : t;
         }

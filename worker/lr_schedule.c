@@ -5,7 +5,8 @@
 #include <string.h>
 
 double qn_lr_factor(const qn_train_cfg *t, long step, long total) {
-    long warmup = lround(t->warmup_ratio * (double)total);
+    /* Hugging Face's Trainer: math.ceil(num_training_steps * warmup_ratio), the same double product */
+    long warmup = (long)ceil((double)total * t->warmup_ratio);
     if (step < warmup) return (double)step / (double)(warmup > 1 ? warmup : 1);
     if (!strcmp(t->lr_schedule, "linear")) {
         long rest = total - warmup;

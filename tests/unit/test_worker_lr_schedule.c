@@ -50,6 +50,20 @@ Test(lr_schedule, cosine_follows_half_a_cosine) {
     NEAR(qn_lr_factor(&w, 3, 4), 0.5);
 }
 
+/* Hugging Face's Trainer warms up for math.ceil(num_training_steps * warmup_ratio) updates: a
+ * fraction of an update counts as a whole one, including the one a double product leaves over */
+Test(lr_schedule, warmup_length_rounds_up_as_the_trainer) {
+    qn_train_cfg t = cfg("constant", 0.12); /* 1.2 of 10: 2 updates */
+    NEAR(qn_lr_factor(&t, 1, 10), 0.5);
+    NEAR(qn_lr_factor(&t, 2, 10), 1.0);
+    qn_train_cfg odd = cfg("constant", 0.07); /* 100 * 0.07 is 7.000000000000001 in doubles: 8 updates */
+    NEAR(qn_lr_factor(&odd, 7, 100), 0.875);
+    NEAR(qn_lr_factor(&odd, 8, 100), 1.0);
+    qn_train_cfg tiny = cfg("linear", 0.01); /* 0.06 of 6: 1 update, at rate 0 */
+    NEAR(qn_lr_factor(&tiny, 0, 6), 0.0);
+    NEAR(qn_lr_factor(&tiny, 1, 6), 1.0);
+}
+
 Test(lr_schedule, one_update_gets_the_full_rate) {
     qn_train_cfg t = cfg("linear", 0.0);
     NEAR(qn_lr_factor(&t, 0, 1), 1.0);

@@ -229,32 +229,32 @@ void qn_bert_backward(qn_bert *m, const int32_t *ids, const int32_t *labels, int
     memset(m->dcls, 0, (size_t)B * C * sizeof(float));
     qn_tanh_backward(m->dcls, m->pooled, m->dpooled, (size_t)B * C);      /* -> d pooled_pre */
     qn_linear_backward(&m->pooler, m->dcls, m->dpooled, B, 0);            /* -> d cls (B,C) */
-    memset(m->dx, 0, nC * sizeof(float));
-    for (int b = 0; b < B; b++) memcpy(m->dx + (size_t)b * T * C, m->dpooled + (size_t)b * C, (size_t)C * sizeof(float));
+    /* Three (BT,C) gradient buffers take turns: dx, the gradient at the layer's output; da and db,
+     * at its two LayerNorms' inputs. A residual's gradient is the LayerNorm's input gradient itself,
+     * the branch's Linear adding into it: the same sums as a copy of it added into, without the
+     * copy. The _write backwards store their result, so no buffer is zeroed first. */
+    float *dx = m->dx, *da = m->dres, *db = m->dh;
+    memset(dx, 0, nC * sizeof(float));
+    for (int b = 0; b < B; b++) memcpy(dx + (size_t)b * T * C, m->dpooled + (size_t)b * C, (size_t)C * sizeof(float));
     for (int l = c->layers - 1; l >= 0; l--) {
         qn_bert_layer *y = &m->layer[l];
         /* out = LN2(ffn_out + h1) */
-        memset(m->dres, 0, nC * sizeof(float));
-        qn_layernorm_backward(m->dres, y->dln2_w, y->dln2_b, m->dx, y->res2, y->ln2_w, y->mean2, y->rstd2, BT, C);
-        memcpy(m->dh, m->dres, nC * sizeof(float));                         /* the residual into h1 */
-        qn_linear_backward(&y->lin[QN_BERT_LIN_OUT], m->dres, m->dgelu, BT, 0); /* -> dgelu (BT,I) */
-        memset(m->dinter, 0, (size_t)BT * I * sizeof(float));
-        qn_gelu_backward(m->dinter, y->inter, m->dgelu, (size_t)BT * I);
-        qn_linear_backward(&y->lin[QN_BERT_LIN_INTER], m->dinter, m->dh, BT, 1); /* dh1 += */
+        qn_layernorm_backward_write(da, y->dln2_w, y->dln2_b, dx, y->res2, y->ln2_w, y->mean2, y->rstd2, BT, C);
+        qn_linear_backward(&y->lin[QN_BERT_LIN_OUT], da, m->dgelu, BT, 0); /* -> dgelu (BT,I) */
+        qn_gelu_backward_write(m->dinter, y->inter, m->dgelu, (size_t)BT * I);
+        qn_linear_backward(&y->lin[QN_BERT_LIN_INTER], m->dinter, da, BT, 1); /* da: d h1 = residual + FFN */
         /* h1 = LN1(att_out + x) */
-        memset(m->dres, 0, nC * sizeof(float));
-        qn_layernorm_backward(m->dres, y->dln1_w, y->dln1_b, m->dh, y->res1, y->ln1_w, y->mean1, y->rstd1, BT, C);
-        memcpy(m->dx, m->dres, nC * sizeof(float));                         /* the residual into x */
-        qn_linear_backward(&y->lin[QN_BERT_LIN_ATT_OUT], m->dres, m->dctx, BT, 0);
-        memset(m->dq, 0, nC * sizeof(float)), memset(m->dk, 0, nC * sizeof(float)), memset(m->dv, 0, nC * sizeof(float));
-        qn_attention_backward(m->dq, m->dk, m->dv, m->dctx, y->att, y->q, y->k, y->v, B, T, C, NH);
-        qn_linear_backward(&y->lin[QN_BERT_LIN_Q], m->dq, m->dx, BT, 1);
-        qn_linear_backward(&y->lin[QN_BERT_LIN_K], m->dk, m->dx, BT, 1);
-        qn_linear_backward(&y->lin[QN_BERT_LIN_V], m->dv, m->dx, BT, 1);
+        qn_layernorm_backward_write(db, y->dln1_w, y->dln1_b, da, y->res1, y->ln1_w, y->mean1, y->rstd1, BT, C);
+        qn_linear_backward(&y->lin[QN_BERT_LIN_ATT_OUT], db, m->dctx, BT, 0);
+        qn_attention_backward_write(m->dq, m->dk, m->dv, m->dctx, y->att, y->q, y->k, y->v, B, T, C, NH);
+        qn_linear_backward(&y->lin[QN_BERT_LIN_Q], m->dq, db, BT, 1); /* db: d x = residual + Q, K, V */
+        qn_linear_backward(&y->lin[QN_BERT_LIN_K], m->dk, db, BT, 1);
+        qn_linear_backward(&y->lin[QN_BERT_LIN_V], m->dv, db, BT, 1);
+        float *free_buf = dx;
+        dx = db, db = free_buf; /* the layer below's output gradient */
     }
     /* embeddings: LayerNorm, then the three tables */
-    memset(m->demb, 0, nC * sizeof(float));
-    qn_layernorm_backward(m->demb, m->demb_ln_w, m->demb_ln_b, m->dx, m->emb, m->emb_ln_w, m->emb_mean, m->emb_rstd, BT, C);
+    qn_layernorm_backward_write(m->demb, m->demb_ln_w, m->demb_ln_b, dx, m->emb, m->emb_ln_w, m->emb_mean, m->emb_rstd, BT, C);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const float *d = m->demb + ((size_t)b * T + t) * C;

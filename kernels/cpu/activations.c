@@ -69,18 +69,26 @@ QN_CLONES static void gelu_forward(float *restrict out, const float *restrict in
     }
 }
 
+/* dout * GELU'(x) */
+static inline float gelu_grad(float x, float dout) {
+    const float e = exp_neg(-0.5f * (x * x));
+    return dout * (normal_cdf(x, e) + x * (INV_SQRT_2PI * e));
+}
+
+/* dinp += (accumulate) or = dout * GELU'(x): two loops, so that the storing one never reads dinp */
 QN_CLONES static void gelu_backward(float *restrict dinp, const float *restrict inp, const float *restrict dout,
-                                    size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        const float x = inp[i], e = exp_neg(-0.5f * (x * x));
-        dinp[i] += dout[i] * (normal_cdf(x, e) + x * (INV_SQRT_2PI * e));
-    }
+                                    size_t n, int accumulate) {
+    if (accumulate)
+        for (size_t i = 0; i < n; i++) dinp[i] += gelu_grad(inp[i], dout[i]);
+    else
+        for (size_t i = 0; i < n; i++) dinp[i] = gelu_grad(inp[i], dout[i]);
 }
 
 /* chunks of elements on the kernels' threads (elementwise: any split gives the same floats) */
 typedef struct {
     float *out;
     const float *inp, *dout;
+    int accumulate;
 } gelu_args;
 enum { GELU_CHUNK = 1 << 14 };
 
@@ -91,16 +99,21 @@ static void gelu_forward_chunk(void *ctx, size_t lo, size_t hi) {
 
 static void gelu_backward_chunk(void *ctx, size_t lo, size_t hi) {
     const gelu_args *a = ctx;
-    gelu_backward(a->out + lo, a->inp + lo, a->dout + lo, hi - lo);
+    gelu_backward(a->out + lo, a->inp + lo, a->dout + lo, hi - lo, a->accumulate);
 }
 
 void qn_gelu_forward(float *out, const float *inp, size_t n) {
-    gelu_args a = {out, inp, NULL};
+    gelu_args a = {out, inp, NULL, 0};
     qn_parallel_for(n, GELU_CHUNK, gelu_forward_chunk, &a);
 }
 
 void qn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    gelu_args a = {dinp, inp, dout};
+    gelu_args a = {dinp, inp, dout, 1};
+    qn_parallel_for(n, GELU_CHUNK, gelu_backward_chunk, &a);
+}
+
+void qn_gelu_backward_write(float *dinp, const float *inp, const float *dout, size_t n) {
+    gelu_args a = {dinp, inp, dout, 0};
     qn_parallel_for(n, GELU_CHUNK, gelu_backward_chunk, &a);
 }
 

@@ -11,6 +11,7 @@
 #include "parallel.h"
 #include "qn_kernels.h"
 #include "qn_sdpa.h"
+#include "softmax_row.h"
 
 /* Query rows and keys per tile of the fused kernel: the 64 x 128 scores (32 KiB), the 64 x D output
  * and a 128-key tile of K and V (64 KiB each at D = 128) stay in L2 while the query rows use them.
@@ -19,63 +20,8 @@ enum { SDPA_BR = 64, SDPA_BC = 128 };
 
 size_t qn_sdpa_naive_scores(int B, int H, int T) { return (size_t)B * H * T * T; }
 
-/* The softmax's row work, shared by both kernels so that they differ only in what they keep in
- * memory. It costs as much as the two products at D = 64 with libm's scalar expf, so it is written
- * to vectorise: a branch-free exp, and 16 explicit lanes for the max and the sum (which fixes the
- * order of every addition: each instruction set below gives the same bits). */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SDPA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SDPA_CLONES
-#endif
-enum { LANES = 16 };
-
-static inline float bits_to_float(uint32_t u) {
-    union {
-        uint32_t u;
-        float f;
-    } c = {.u = u};
-    return c.f;
-}
-
-/* exp(x) for x <= 0 to about 1 ulp (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-6
- * polynomial for exp(r), times 2^n). Below -86 it gives exp(-86) ~ 4e-38 instead of smaller: next
- * to the row's largest term, 1, that is nothing. */
-static inline float exp_nonpositive(float x) {
-    x = x < -86.0f ? -86.0f : x;
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint: 1.5 * 2^23 */
-    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float y = p * r * r + r + 1.0f;
-    return y * bits_to_float((uint32_t)((int32_t)n + 127) << 23);
-}
-
-SDPA_CLONES static float row_max(const float *restrict x, int n, float init) {
-    float acc[LANES], m = init;
-    for (int k = 0; k < LANES; k++) acc[k] = init;
-    int j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] = x[j + k] > acc[k] ? x[j + k] : acc[k];
-    for (int k = 0; k < LANES; k++) m = acc[k] > m ? acc[k] : m;
-    for (; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-/* x[j] = exp(x[j] - mx) for j < n (mx >= every x[j]); returns their sum. */
-SDPA_CLONES static float exp_sum(float *restrict x, int n, float mx) {
-    float acc[LANES] = {0}, sum = 0.0f;
-    int j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += (x[j + k] = exp_nonpositive(x[j + k] - mx));
-    for (int k = 0; k < LANES; k++) sum += acc[k];
-    for (; j < n; j++) sum += (x[j] = exp_nonpositive(x[j] - mx));
-    return sum;
-}
+/* The softmax's row work (softmax_row.h) is shared by both kernels, so that they differ only in
+ * what they keep in memory. */
 
 typedef struct {
     float *out, *scores;
@@ -95,7 +41,7 @@ static void naive_heads(void *ctx, size_t lo, size_t hi) {
         for (int i = 0; i < T; i++) {
             float *row = s + (size_t)i * T;
             const int n = x->causal ? i + 1 : T; /* keys past the query get probability 0 */
-            const float inv = 1.0f / exp_sum(row, n, row_max(row, n, -INFINITY));
+            const float inv = 1.0f / qn_exp_sum(row, n, qn_row_max(row, n, -INFINITY));
             for (int j = 0; j < n; j++) row[j] *= inv;
             for (int j = n; j < T; j++) row[j] = 0.0f;
         }
@@ -128,9 +74,9 @@ static void fused_tile(const sdpa_args *x, size_t bh, int i0, float *restrict s,
             int n = bc; /* keys j0 + n .. are in the query's future */
             if (x->causal && j0 + bc > i0 + i + 1) n = i0 + i + 1 - j0 > 0 ? i0 + i + 1 - j0 : 0;
             /* mt is finite: key 0 is in every query's past, and tile 0 comes first */
-            const float mt = row_max(si, n, m[i]);
-            const float alpha = m[i] == -INFINITY ? 0.0f : exp_nonpositive(m[i] - mt);
-            const float sum = exp_sum(si, n, mt);
+            const float mt = qn_row_max(si, n, m[i]);
+            const float alpha = m[i] == -INFINITY ? 0.0f : qn_exp_nonpositive(m[i] - mt);
+            const float sum = qn_exp_sum(si, n, mt);
             for (int j = n; j < bc; j++) si[j] = 0.0f;
             l[i] = l[i] * alpha + sum;
             m[i] = mt;

@@ -4,7 +4,9 @@
  *
  * Contract:
  *  - Backward functions accumulate into their gradient outputs (+=), so a tensor used twice sums
- *    its gradients; callers zero the gradient buffer once per step.
+ *    its gradients; callers zero the gradient buffer once per step. The _write variants store the
+ *    input gradient instead (=, the same floats as zeros then +=) without a pass of zeros first;
+ *    parameter gradients (LayerNorm's dweight, dbias) still accumulate.
  *  - Forward functions save what their backward needs in caller-owned buffers named in the
  *    signature (mean/rstd, att).
  */
@@ -24,10 +26,13 @@ void qn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
                           const float *bias, int N, int C, float eps);
 void qn_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, const float *mean, const float *rstd, int N, int C);
+void qn_layernorm_backward_write(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                 const float *weight, const float *mean, const float *rstd, int N, int C);
 
 /* ---- GELU, the exact (erf) form of BERT: 0.5 x (1 + erf(x / sqrt 2)). (n) */
 void qn_gelu_forward(float *out, const float *inp, size_t n);
 void qn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void qn_gelu_backward_write(float *dinp, const float *inp, const float *dout, size_t n);
 
 /* ---- tanh (the pooler's activation). */
 void qn_tanh_forward(float *out, const float *inp, size_t n);
@@ -44,6 +49,8 @@ void qn_attention_forward(float *out, float *att, const float *q, const float *k
                           const int32_t *mask, int B, int T, int C, int NH);
 void qn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, int B, int T, int C, int NH);
+void qn_attention_backward_write(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                                 const float *k, const float *v, int B, int T, int C, int NH);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* lowbit_gemv.c: decode GEMVs of the packed LLM weights (qn_lowbit_gemv.h). Decode is memory-bound:
+/* lowbit_gemv.c: decode GEMVs of the packed LLM weights (qn_lowbit_gemv.h) and the choice of path.
+ * CPUs with AVX-512 take lowbit_gemv_avx512.c. Decode is memory-bound:
  * the AVX2 path reads each packed byte once and widens it in registers (int8 -> fp32, half/bfloat16
  * -> fp32 with F16C or a shift, 4-bit codes -> fp32 through a 16-entry table in two permutes), then
  * FMAs it into every activation row. The portable path widens 256 weights at a time into an L1
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lowbit_gemv_avx512.h"
 #include "qn_lowbit_gemv.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -103,9 +105,10 @@ AVX2_FN static inline float hsum8(__m256 v) {
  * sum is the same operations whatever M is (a sequence's result does not depend on the batch); the
  * only loop-carried dependency is one add per 32 columns. Columns past the last multiple of 32 go
  * through the portable widening. */
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #define GEMV_AVX2(NAME, SETUP, LOAD32)                                                                          \
-    AVX2_FN static void NAME(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx, int M, \
-                             float *y, int ldy) {                                                                \
+    AVX2_INLINE void NAME##_m(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx,     \
+                              const int M, float *y, int ldy) {                                                 \
         const int in = s->in, k32 = in / 32 * 32;                                                               \
         float tailw[32];                                                                                        \
         for (int j = j0; j < j1; j++) {                                                                         \
@@ -116,7 +119,10 @@ AVX2_FN static inline float hsum8(__m256 v) {
             for (int i = 0; i < M; i++) a[i] = _mm256_setzero_ps();                                             \
             for (int k = 0; k < k32; k += 32) {                                                                 \
                 LOAD32;                                                                                         \
-                for (int i = 0; i < M; i++) {                                                                   \
+                /* in registers: GCC would fold the weight loads into each row's FMAs */                        \
+                if (M > 1)                                                                                      \
+                    for (int u = 0; u < 4; u++) __asm__("" : "+x"(w[u]));                                       \
+                _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {                                           \
                     const float *xr = x + (size_t)i * ldx + k;                                                  \
                     __m256 p = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xr), _mm256_mul_ps(w[1], _mm256_loadu_ps(xr + 8)));     \
                     p = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xr + 16), p);                                     \
@@ -130,6 +136,17 @@ AVX2_FN static inline float hsum8(__m256 v) {
                     for (int k = k32; k < in; k++) r[i] += tailw[k - k32] * x[(size_t)i * ldx + k];             \
             }                                                                                                   \
             for (int i = 0; i < M; i++) y[(size_t)i * ldy + j] = scale ? r[i] * (scale[j] * INV127) : r[i];     \
+        }                                                                                                       \
+    }                                                                                                           \
+    /* M a constant in each instance: the accumulators stay in registers */                                     \
+    AVX2_FN static void NAME(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx, int M, \
+                             float *y, int ldy) {                                                                \
+        switch (M) {                                                                                            \
+        case 1: NAME##_m(s, scale, j0, j1, x, ldx, 1, y, ldy); break;                                           \
+        case 2: NAME##_m(s, scale, j0, j1, x, ldx, 2, y, ldy); break;                                           \
+        case 3: NAME##_m(s, scale, j0, j1, x, ldx, 3, y, ldy); break;                                           \
+        case 4: NAME##_m(s, scale, j0, j1, x, ldx, 4, y, ldy); break;                                           \
+        default: NAME##_m(s, scale, j0, j1, x, ldx, M, y, ldy); break;                                          \
         }                                                                                                       \
     }
 
@@ -260,8 +277,9 @@ AVX2_FN static void gemv_4bit_avx2_t(const rowsrc *s, int j0, int j1, const floa
             }
             y[j] = hsum8(_mm256_add_ps(a0, a1));
         } else {
-            __m256 a[MAX_M];
-            for (int i = 0; i < M; i++) a[i] = _mm256_setzero_ps();
+            /* each activation row summed in the batch-1 order above: a result does not depend on M */
+            __m256 a0[MAX_M], a1[MAX_M];
+            for (int i = 0; i < M; i++) a0[i] = _mm256_setzero_ps(), a1[i] = _mm256_setzero_ps();
             for (int k = 0; k < in; k += 64) {
                 if ((k & (bs - 1)) == 0) {
                     __m256 amax = _mm256_set1_ps(block_absmax(t, dyn, (e0 + (size_t)k) / (size_t)bs));
@@ -271,53 +289,16 @@ AVX2_FN static void gemv_4bit_avx2_t(const rowsrc *s, int j0, int j1, const floa
                 __m256 w[8] = {LOOKUP(0), LOOKUP(1), LOOKUP(2), LOOKUP(3), LOOKUP(4), LOOKUP(5), LOOKUP(6), LOOKUP(7)};
                 for (int i = 0; i < M; i++) {
                     const float *xk = xd + (size_t)i * in + k;
-                    __m256 p0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xk), _mm256_mul_ps(w[1], _mm256_loadu_ps(xk + 8)));
-                    __m256 p1 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xk + 16), _mm256_mul_ps(w[3], _mm256_loadu_ps(xk + 24)));
-                    p0 = _mm256_fmadd_ps(w[4], _mm256_loadu_ps(xk + 32), p0);
-                    p1 = _mm256_fmadd_ps(w[5], _mm256_loadu_ps(xk + 40), p1);
-                    p0 = _mm256_fmadd_ps(w[6], _mm256_loadu_ps(xk + 48), p0);
-                    p1 = _mm256_fmadd_ps(w[7], _mm256_loadu_ps(xk + 56), p1);
-                    a[i] = _mm256_add_ps(a[i], _mm256_add_ps(p0, p1));
+                    for (int p = 0; p < 8; p += 2) {
+                        a0[i] = _mm256_fmadd_ps(w[p], _mm256_loadu_ps(xk + 8 * p), a0[i]);
+                        a1[i] = _mm256_fmadd_ps(w[p + 1], _mm256_loadu_ps(xk + 8 * p + 8), a1[i]);
+                    }
                 }
             }
-            for (int i = 0; i < M; i++) y[(size_t)i * ldy + j] = hsum8(a[i]);
+            for (int i = 0; i < M; i++) y[(size_t)i * ldy + j] = hsum8(_mm256_add_ps(a0[i], a1[i]));
         }
     }
 #undef LOOKUP
-}
-
-/* AVX-512: one permute looks up 16 codes in the whole 16-entry table. The high nibbles of 16 bytes are
- * the even elements of 32, the low ones the odd: x is split into its even and odd elements once per
- * call (xd) instead of interleaving the weights on every row. */
-__attribute__((target("avx512f"))) static void gemv_4bit_avx512(const rowsrc *s, int j0, int j1, const float *x,
-                                                                int ldx, int M, float *y, int ldy, float *xd) {
-    const qn_4bit_tensor *t = s->t;
-    const int in = s->in, bs = t->blocksize;
-    const float *code = t->type == QN_4BIT_FP4 ? qn_fp4_code : qn_nf4_code, *dyn = qn_dynamic8_code();
-    for (int i = 0; i < M; i++)
-        for (int k = 0; k < in; k += 32)
-            for (int u = 0; u < 16; u++) {
-                xd[(size_t)i * in + k + u] = x[(size_t)i * ldx + k + 2 * u];
-                xd[(size_t)i * in + k + 16 + u] = x[(size_t)i * ldx + k + 2 * u + 1];
-            }
-    const __m512 table = _mm512_loadu_ps(code);
-    for (int j = j0; j < j1; j++) {
-        const size_t e0 = (size_t)j * in;
-        const uint8_t *bytes = t->packed + e0 / 2;
-        __m512 a[MAX_M], b[MAX_M], tab = table;
-        for (int i = 0; i < M; i++) a[i] = _mm512_setzero_ps(), b[i] = _mm512_setzero_ps();
-        for (int k = 0; k < in; k += 32) {
-            if ((k & (bs - 1)) == 0) tab = _mm512_mul_ps(table, _mm512_set1_ps(block_absmax(t, dyn, (e0 + (size_t)k) / (size_t)bs)));
-            if ((k & 127) == 0) _mm_prefetch((const char *)(bytes + k / 2 + PREFETCH_AHEAD), _MM_HINT_T0);
-            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(bytes + k / 2)));
-            __m512 we = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tab), wo = _mm512_permutexvar_ps(v, tab);
-            for (int i = 0; i < M; i++) {
-                a[i] = _mm512_fmadd_ps(we, _mm512_loadu_ps(xd + (size_t)i * in + k), a[i]);
-                b[i] = _mm512_fmadd_ps(wo, _mm512_loadu_ps(xd + (size_t)i * in + k + 16), b[i]);
-            }
-        }
-        for (int i = 0; i < M; i++) y[(size_t)i * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(a[i], b[i]));
-    }
 }
 
 static void gemv_avx2(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx, int M, float *y,
@@ -357,51 +338,58 @@ AVX2_FN static void i8i8_avx2(const int8_t *q, int in, int j0, int j1, const int
 }
 #endif
 
-/* 0 portable, 1 AVX2 (+FMA, F16C), 2 AVX-512F as well (used by the 4-bit GEMV). */
+/* 0 portable, 1 AVX2 (+FMA, F16C), 2 AVX-512 (F, BW, VL, DQ: lowbit_gemv_avx512.c). */
 static int level(void) {
 #ifdef QN_LOWBIT_X86
     static int have = -1;
     if (have < 0) {
         __builtin_cpu_init();
         have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-        if (have && __builtin_cpu_supports("avx512f")) have = 2;
+        if (have && qn_lowbit_avx512_supported()) have = 2;
     }
     const char *want = getenv("QUENCH_LOWBIT");
     if (want && !strcmp(want, "portable")) return 0;
     if (want && !strcmp(want, "avx2") && have > 1) return 1;
-    return have;
+    return have; /* "avx512" (or unset): the best this CPU has */
 #else
     return 0;
 #endif
 }
-static int use_avx2(void) { return level() >= 1; }
 
 const char *qn_lowbit_path(void) { return level() == 2 ? "avx512" : level() == 1 ? "avx2" : "portable"; }
 
 static void run(const rowsrc *s, const float *scale, int j0, int j1, const float *x, int ldx, int M, float *y, int ldy) {
     for (int i0 = 0; i0 < M; i0 += MAX_M) {
         int m = M - i0 < MAX_M ? M - i0 : MAX_M;
+        const float *xm = x + (size_t)i0 * ldx;
+        float *ym = y + (size_t)i0 * ldy;
 #ifdef QN_LOWBIT_X86
         /* 4-bit: 32-column steps must not straddle a block, so rows start on a block */
-        int aligned = s->f != F_4BIT || s->in % s->t->blocksize == 0;
+        int aligned = s->f != F_4BIT || s->in % s->t->blocksize == 0, lvl = level();
+        if (aligned && lvl == 2) {
+            switch (s->f) {
+            case F_I8: qn_lowbit_avx512_i8(s->w, scale, s->in, j0, j1, xm, ldx, m, ym, ldy); continue;
+            case F_F16: qn_lowbit_avx512_h16(s->w, 0, s->in, j0, j1, xm, ldx, m, ym, ldy); continue;
+            case F_BF16: qn_lowbit_avx512_h16(s->w, 1, s->in, j0, j1, xm, ldx, m, ym, ldy); continue;
+            case F_F32: qn_lowbit_avx512_f32(s->w, s->in, j0, j1, xm, ldx, m, ym, ldy); continue;
+            case F_4BIT:
+                if (qn_lowbit_avx512_4bit(s->t, s->in, j0, j1, xm, ldx, m, ym, ldy) == 0) continue;
+                break; /* out of memory: the AVX2 path, which needs no scratch */
+            }
+        }
         float *xd;
-        if (aligned && s->f == F_4BIT && level() == 2 && (xd = malloc((size_t)m * s->in * sizeof(float)))) {
-            gemv_4bit_avx512(s, j0, j1, x + (size_t)i0 * ldx, ldx, m, y + (size_t)i0 * ldy, ldy, xd);
-            free(xd);
-            continue;
-        }
-        if (aligned && s->f == F_4BIT && level() == 1 && s->in % 64 == 0 && s->t->blocksize >= 64 &&
+        if (aligned && s->f == F_4BIT && lvl == 1 && s->in % 64 == 0 && s->t->blocksize >= 64 &&
             (xd = malloc((size_t)m * s->in * sizeof(float)))) {
-            gemv_4bit_avx2_t(s, j0, j1, x + (size_t)i0 * ldx, ldx, m, y + (size_t)i0 * ldy, ldy, xd);
+            gemv_4bit_avx2_t(s, j0, j1, xm, ldx, m, ym, ldy, xd);
             free(xd);
             continue;
         }
-        if (aligned && use_avx2()) {
-            gemv_avx2(s, scale, j0, j1, x + (size_t)i0 * ldx, ldx, m, y + (size_t)i0 * ldy, ldy);
+        if (aligned && lvl >= 1) {
+            gemv_avx2(s, scale, j0, j1, xm, ldx, m, ym, ldy);
             continue;
         }
 #endif
-        gemv_portable(s, scale, j0, j1, x + (size_t)i0 * ldx, ldx, m, y + (size_t)i0 * ldy, ldy);
+        gemv_portable(s, scale, j0, j1, xm, ldx, m, ym, ldy);
     }
 }
 
@@ -430,7 +418,15 @@ void qn_gemv_4bit_f32(const qn_4bit_tensor *t, int in, int j0, int j1, const flo
 
 void qn_gemv_i8_i8(const int8_t *q, int in, int j0, int j1, const int8_t *xq, int M, int32_t *acc, int ldacc) {
 #ifdef QN_LOWBIT_X86
-    if (use_avx2()) {
+    static int vnni = -1;
+    if (vnni < 0) vnni = qn_lowbit_avx512_vnni_supported();
+    if (level() == 2 && vnni) {
+        for (int i0 = 0; i0 < M; i0 += MAX_M)
+            qn_lowbit_avx512_i8i8(q, in, j0, j1, xq + (size_t)i0 * in, M - i0 < MAX_M ? M - i0 : MAX_M,
+                                  acc + (size_t)i0 * ldacc, ldacc);
+        return;
+    }
+    if (level() >= 1) {
         i8i8_avx2(q, in, j0, j1, xq, M, acc, ldacc);
         return;
     }

@@ -1,10 +1,12 @@
 /* qn_lowbit_gemv.h: the decode GEMV of the packed LLM weight formats on the CPU: each packed weight
- * byte read once and unpacked in registers (AVX2 + FMA + F16C where the CPU has them, portable C
- * otherwise, as ggml does), and LLM.int8()'s int8 x int8 dot product with int32 accumulation.
+ * byte read once and unpacked in registers (AVX-512, else AVX2 + FMA + F16C where the CPU has them,
+ * portable C otherwise, as ggml does), and LLM.int8()'s int8 x int8 dot product with int32
+ * accumulation (AVX-512 VNNI where the CPU has it).
  *
  * All take rows [j0, j1) of a weight W (out, in) stored row-major and M activation rows x (M, in)
  * with rows ldx apart, and write y[i * ldy + j]. Each output is computed the same way whatever
- * [j0, j1) is, so splitting the rows over threads does not change the results. */
+ * [j0, j1) and M are (on a given path), so splitting the rows over threads or decoding a sequence
+ * in a larger batch does not change its results. */
 #ifndef QN_LOWBIT_GEMV_H
 #define QN_LOWBIT_GEMV_H
 
@@ -35,8 +37,8 @@ void qn_lowbit_row_i8(const int8_t *q, const float *absmax, int in, int j, float
 void qn_lowbit_row_h16(const uint16_t *w, int bf16, int in, int j, float *out);
 void qn_lowbit_row_4bit(const qn_4bit_tensor *t, int in, int j, float *out);
 
-/* The path the GEMVs take: "avx2" or "portable". QUENCH_LOWBIT=portable asks for the portable one
- * (to test it on a machine with AVX2); read at each call. */
+/* The path the GEMVs take: "avx512", "avx2" or "portable". QUENCH_LOWBIT=portable or =avx2 asks for
+ * a lesser one than the CPU has (to test it), =avx512 (or unset) for the best; read at each call. */
 const char *qn_lowbit_path(void);
 
 #ifdef __cplusplus

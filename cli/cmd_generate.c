@@ -54,7 +54,7 @@ static const char *help =
     "                             scored tokens)\n"
     "  --context C                tokens per window (at most max_position_embeddings)\n"
     "  --stride S                 tokens between window starts, 1..C (default C)\n"
-    "  --threads N                threads of the GEMMs and the decode GEMVs (default 1)\n"
+    "  --threads N                threads of the GEMMs, the decode GEMVs and attention (default 1)\n"
     "  --backend cpu|cuda         where generation runs (default cpu); cuda: GPU 0, the weights uploaded in\n"
     "                             their packed precision (docs/llm.md); not for --perplexity\n"
     "  --precision P              the Linear weights: fp32 (default), fp16, bf16, w8a16 (int8 per output\n"

@@ -57,6 +57,7 @@ static const field fields[] = {
     {"train.devices", MEMBER(train.devices, int), F_INT, 1, 64, 0, 0, NULL, 0}, /* QN_MAX_GROUP */
     {"train.lr", MEMBER(train.lr, double), F_NUM, 0, INFINITY, 1, 0, NULL, 0},
     {"train.weight_decay", MEMBER(train.weight_decay, double), F_NUM, 0, INFINITY, 0, 0, NULL, 0},
+    {"train.weight_decay_params", MEMBER(train.weight_decay_params, char *), F_STR, 0, 0, 0, 0, "trainer|all", 0},
     {"train.beta1", MEMBER(train.beta1, double), F_NUM, 0, 1, 0, 1, NULL, 0},
     {"train.beta2", MEMBER(train.beta2, double), F_NUM, 0, 1, 0, 1, NULL, 0},
     {"train.eps", MEMBER(train.eps, double), F_NUM, 0, INFINITY, 1, 0, NULL, 0},
@@ -139,6 +140,7 @@ void qn_config_defaults(qn_trial_config *c) {
     c->train.devices = 1;
     c->train.lr = 1e-3;
     c->train.weight_decay = 0.01;
+    snprintf(c->train.weight_decay_params, sizeof c->train.weight_decay_params, "trainer");
     c->train.beta1 = 0.9;
     c->train.beta2 = 0.999;
     c->train.eps = 1e-8;

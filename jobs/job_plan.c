@@ -173,6 +173,10 @@ char *qn_job_plan_text(const qn_job *job) {
     /* only when not the default, so that the plans of earlier results files still match */
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         add(&b, "base train lr_schedule=%s warmup_ratio=%.17g\n", c->train.lr_schedule, c->train.warmup_ratio);
+    /* only when not decaying every parameter, as quench did before this key: a results file written
+     * then resumes with weight_decay_params: all, which trains its remaining trials the same way */
+    if ((!strcmp(c->model.arch, "mlp") || !strcmp(c->model.arch, "bert")) && strcmp(c->train.weight_decay_params, "all"))
+        add(&b, "base train weight_decay_params=%s\n", c->train.weight_decay_params);
     if (strcmp(c->debug.fault, "none") != 0 || c->debug.sleep_ms != 0.0)
         add(&b, "base debug fault=%s sleep_ms=%.17g\n", c->debug.fault, c->debug.sleep_ms);
     add_operand(&b, "data_in", &c->quant.data_in);
@@ -302,8 +306,9 @@ void qn_job_print_plan(const qn_job *job, FILE *out) {
         fprintf(out, "  data   %s: %d train / %d eval examples, max_len %d, label noise %g\n", c->data.dataset,
             c->data.train_size, c->data.eval_size, c->data.max_len, c->data.label_noise);
     if (classifier)
-        fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g\n", c->train.optimizer, c->train.epochs,
-            c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay);
+        fprintf(out, "  train  %s: %d epoch%s x batch %d, lr %g, weight_decay %g (%s)\n", c->train.optimizer,
+            c->train.epochs, c->train.epochs == 1 ? "" : "s", c->train.batch_size, c->train.lr, c->train.weight_decay,
+            strcmp(c->train.weight_decay_params, "all") ? "not biases, LayerNorm" : "every parameter");
     if (strcmp(c->train.lr_schedule, "constant") != 0 || c->train.warmup_ratio != 0.0)
         fprintf(out, "         lr schedule %s, warmup %g of the updates\n", c->train.lr_schedule, c->train.warmup_ratio);
     if (c->train.devices > 1)

@@ -174,7 +174,7 @@ float qn_bert_forward_masked(qn_bert *m, const int32_t *ids, const int32_t *mask
 
 static float forward_core(qn_bert *m, const int32_t *ids, const int32_t *labels, int B, qn_rng *rng) {
     const qn_bert_config *c = &m->cfg;
-    const int T = m->T, C = c->hidden, I = c->intermediate, NH = c->heads, NL = c->num_labels, BT = B * T;
+    const int T = m->T, C = c->hidden, NH = c->heads, NL = c->num_labels, BT = B * T;
     /* embeddings: (word + token type 0) + position, then LayerNorm (BT,C) */
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -193,8 +193,8 @@ static float forward_core(qn_bert *m, const int32_t *ids, const int32_t *labels,
         qn_linear_forward(&y->lin[QN_BERT_LIN_ATT_OUT], y->ctx, y->att_out, BT, rng, &m->quant_failed);
         add(y->res1, y->att_out, x, (size_t)BT * C);
         qn_layernorm_forward(y->h1, y->mean1, y->rstd1, y->res1, y->ln1_w, y->ln1_b, BT, C, c->ln_eps);
-        qn_linear_forward(&y->lin[QN_BERT_LIN_INTER], y->h1, y->inter, BT, rng, &m->quant_failed); /* (BT,I) */
-        qn_gelu_forward(y->gelu, y->inter, (size_t)BT * I);
+        /* (BT,I), and GELU of it fused into the product */
+        qn_linear_forward_gelu(&y->lin[QN_BERT_LIN_INTER], y->h1, y->inter, y->gelu, BT, rng, &m->quant_failed);
         qn_linear_forward(&y->lin[QN_BERT_LIN_OUT], y->gelu, y->ffn_out, BT, rng, &m->quant_failed); /* (BT,C) */
         add(y->res2, y->ffn_out, y->h1, (size_t)BT * C);
         qn_layernorm_forward(y->out, y->mean2, y->rstd2, y->res2, y->ln2_w, y->ln2_b, BT, C, c->ln_eps);
@@ -219,7 +219,7 @@ static float forward_core(qn_bert *m, const int32_t *ids, const int32_t *labels,
 
 void qn_bert_backward(qn_bert *m, const int32_t *ids, const int32_t *labels, int B) {
     const qn_bert_config *c = &m->cfg;
-    const int T = m->T, C = c->hidden, I = c->intermediate, NH = c->heads, NL = c->num_labels, BT = B * T;
+    const int T = m->T, C = c->hidden, NH = c->heads, NL = c->num_labels, BT = B * T;
     const size_t nC = (size_t)BT * C;
     memset(m->grads, 0, m->nparams * sizeof(float));
     for (int b = 0; b < B; b++)
@@ -240,8 +240,8 @@ void qn_bert_backward(qn_bert *m, const int32_t *ids, const int32_t *labels, int
         qn_bert_layer *y = &m->layer[l];
         /* out = LN2(ffn_out + h1) */
         qn_layernorm_backward_write(da, y->dln2_w, y->dln2_b, dx, y->res2, y->ln2_w, y->mean2, y->rstd2, BT, C);
-        qn_linear_backward(&y->lin[QN_BERT_LIN_OUT], da, m->dgelu, BT, 0); /* -> dgelu (BT,I) */
-        qn_gelu_backward_write(m->dinter, y->inter, m->dgelu, (size_t)BT * I);
+        /* -> d inter (BT,I): through GELU, fused into the product */
+        qn_linear_backward_gelu(&y->lin[QN_BERT_LIN_OUT], da, m->dinter, y->inter, BT);
         qn_linear_backward(&y->lin[QN_BERT_LIN_INTER], m->dinter, da, BT, 1); /* da: d h1 = residual + FFN */
         /* h1 = LN1(att_out + x) */
         qn_layernorm_backward_write(db, y->dln1_w, y->dln1_b, da, y->res1, y->ln1_w, y->mean1, y->rstd1, BT, C);

@@ -30,8 +30,8 @@ qn_bert_cuda *qn_bert_cuda_new(qn_bert *host, int device, char *err, size_t errl
 }
 void qn_bert_cuda_free(qn_bert_cuda *d) { (void)d; }
 
-int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, char *err, size_t errlen) {
-    (void)adam_mask;
+int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, const uint8_t *decay_mask, char *err, size_t errlen) {
+    (void)adam_mask, (void)decay_mask;
     QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_download(qn_bert_cuda *d, int what, char *err, size_t errlen) {
@@ -54,9 +54,9 @@ int qn_bert_cuda_backward(qn_bert_cuda *d, const int32_t *ids, const int32_t *la
     (void)ids, (void)labels, (void)B;
     QN_NO_CUDA_FAIL(d);
 }
-int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
-                       char *err, size_t errlen) {
-    (void)lr, (void)beta1, (void)beta2, (void)eps, (void)weight_decay, (void)t;
+int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int by_groups,
+                       int t, char *err, size_t errlen) {
+    (void)lr, (void)beta1, (void)beta2, (void)eps, (void)weight_decay, (void)by_groups, (void)t;
     QN_NO_CUDA_FAIL(d);
 }
 int qn_bert_cuda_sync(qn_bert_cuda *d, char *err, size_t errlen) { QN_NO_CUDA_FAIL(d); }
@@ -86,8 +86,8 @@ struct qn_bert_cuda {
     cublasHandle_t blas;
     char *arena; /* every device buffer below lives in this one allocation */
     float *params, *grads, *m, *v;
-    uint8_t *adam_mask;
-    int have_mask;
+    uint8_t *adam_mask, *decay_mask;
+    int have_mask, have_decay_mask;
     float *word, *pos, *type, *emb_ln_w, *emb_ln_b, *dword, *dpos, *dtype, *demb_ln_w, *demb_ln_b; /* views */
     dev_layer *layer;
     qn_linear_cuda *lin; /* qn_bert_linears' order: 6 per layer, pooler, classifier */
@@ -124,7 +124,7 @@ static size_t layout(qn_bert_cuda *d, char *base) {
 #define F(ptr, n) ((ptr) = take(base, &off, (size_t)(n) * sizeof(float)))
 #define I32(ptr, n) ((ptr) = take(base, &off, (size_t)(n) * sizeof(int32_t)))
 #define U8(ptr, n) ((ptr) = take(base, &off, (size_t)(n)))
-    F(d->params, NP), F(d->grads, NP), F(d->m, NP), F(d->v, NP), U8(d->adam_mask, NP);
+    F(d->params, NP), F(d->grads, NP), F(d->m, NP), F(d->v, NP), U8(d->adam_mask, NP), U8(d->decay_mask, NP);
     for (int l = 0; l < c->layers; l++) {
         dev_layer *y = &d->layer[l];
         F(y->out, BT * C), F(y->q, BT * C), F(y->k, BT * C), F(y->v, BT * C), F(y->ctx, BT * C);
@@ -234,7 +234,7 @@ fail:
     return NULL;
 }
 
-int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, char *err, size_t errlen) {
+int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, const uint8_t *decay_mask, char *err, size_t errlen) {
     const size_t n = d->host->nparams;
     CUDA_TRY(cudaSetDevice(d->device));
     CUDA_TRY(cudaMemcpy(d->params, d->host->params, n * sizeof(float), cudaMemcpyHostToDevice));
@@ -242,6 +242,8 @@ int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, char *err, si
     CUDA_TRY(cudaMemcpy(d->v, d->host->v, n * sizeof(float), cudaMemcpyHostToDevice));
     d->have_mask = adam_mask != NULL;
     if (adam_mask) CUDA_TRY(cudaMemcpy(d->adam_mask, adam_mask, n, cudaMemcpyHostToDevice));
+    d->have_decay_mask = decay_mask != NULL;
+    if (decay_mask) CUDA_TRY(cudaMemcpy(d->decay_mask, decay_mask, n, cudaMemcpyHostToDevice));
     return 0;
 }
 
@@ -435,11 +437,12 @@ int qn_bert_cuda_backward(qn_bert_cuda *d, const int32_t *ids, const int32_t *la
 
 /* ---------------------------------------------------------------- AdamW */
 
-int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
-                       char *err, size_t errlen) {
+int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int by_groups,
+                       int t, char *err, size_t errlen) {
     CUDA_TRY(cudaSetDevice(d->device));
-    return qn_cuda_adamw_step(d->params, d->grads, d->m, d->v, d->have_mask ? d->adam_mask : NULL, d->host->nparams, lr,
-                              beta1, beta2, eps, weight_decay, t, err, errlen);
+    return qn_cuda_adamw_step_groups(d->params, d->grads, d->m, d->v, d->have_mask ? d->adam_mask : NULL,
+                                     by_groups && d->have_decay_mask ? d->decay_mask : NULL, d->host->nparams, lr, beta1,
+                                     beta2, eps, weight_decay, t, err, errlen);
 }
 
 #endif /* QUENCH_HAVE_CUDA */

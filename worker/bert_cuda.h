@@ -33,8 +33,9 @@ qn_bert_cuda *qn_bert_cuda_new(qn_bert *host, int device, char *err, size_t errl
 void qn_bert_cuda_free(qn_bert_cuda *d);
 
 /* host->params, host->m, host->v -> device; adam_mask (nparams, 0 where a weight is pruned: AdamW
- * keeps it at 0) or NULL for none. */
-int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, char *err, size_t errlen);
+ * keeps it at 0) or NULL for none; decay_mask (nparams, 0 where AdamW does not decay: qn_model's
+ * decay_mask) or NULL for none. */
+int qn_bert_cuda_upload(qn_bert_cuda *d, const uint8_t *adam_mask, const uint8_t *decay_mask, char *err, size_t errlen);
 enum { QN_BERT_CUDA_PARAMS = 1, QN_BERT_CUDA_GRADS = 2, QN_BERT_CUDA_MOMENTS = 4 };
 /* device -> host->params / host->grads / host->m and host->v, as `what` (an OR of the above) says. */
 int qn_bert_cuda_download(qn_bert_cuda *d, int what, char *err, size_t errlen);
@@ -52,9 +53,10 @@ int qn_bert_cuda_forward_masked(qn_bert_cuda *d, const int32_t *ids, const int32
 /* qn_bert_backward of the last forward: the device gradients are overwritten. */
 int qn_bert_cuda_backward(qn_bert_cuda *d, const int32_t *ids, const int32_t *labels, int B, char *err,
                           size_t errlen);
-/* qn_adamw_step on the device buffers (step t >= 1, as model.c counts them). */
-int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
-                       char *err, size_t errlen);
+/* qn_adamw_step on the device buffers (step t >= 1, as model.c counts them); with by_groups, decay
+ * only where the uploaded decay_mask says (qn_adamw_step_groups). */
+int qn_bert_cuda_adamw(qn_bert_cuda *d, float lr, float beta1, float beta2, float eps, float weight_decay, int by_groups,
+                       int t, char *err, size_t errlen);
 /* The device gradient buffer (nparams floats, the host's offsets), for the data-parallel all-reduce
  * (worker/gradsync.c); NULL built without CUDA. */
 float *qn_bert_cuda_grads(qn_bert_cuda *d);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qn_nn.h"
+
 int qn_linear_init(qn_linear *l, const char *name, int in, int out, float *W, float *dW, int max_rows) {
     memset(l, 0, sizeof *l);
     l->name = name;
@@ -45,7 +47,9 @@ static void fake_quant(const qn_format *f, const float *x, float *y, int64_t row
     }
 }
 
-void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng *rng, int *quant_failed) {
+/* The forward's operands: the input masked and quantized (x_q), the weight and bias quantized
+ * (w_used, b_used). */
+static void prepare_forward(qn_linear *l, const float *x, int rows, qn_rng *rng, int *quant_failed) {
     size_t nx = (size_t)rows * l->in;
     const float *src = x;
     l->last_rows = rows;
@@ -78,13 +82,63 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
     l->w_used = l->W, l->b_used = l->b;
     if (l->fmt[1].kind != QN_FMT_NONE) fake_quant(&l->fmt[1], l->W, l->Wq, l->out, l->in, quant_failed), l->w_used = l->Wq;
     if (l->fmt[2].kind != QN_FMT_NONE) fake_quant(&l->fmt[2], l->b, l->bq, 1, l->out, quant_failed), l->b_used = l->bq;
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * l->out, l->b_used, (size_t)l->out * sizeof(float));
-    qn_sgemm(0, 1, rows, l->out, l->in, 1.0f, l->x_q, l->in, l->w_used, l->in, 1.0f, y, l->out);
+}
+
+void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng *rng, int *quant_failed) {
+    prepare_forward(l, x, rows, rng, quant_failed);
+    /* the bias joins in the GEMM's stores (the floats of y = b, then y += x W^T) */
+    qn_sgemm_bias(0, 1, rows, l->out, l->in, 1.0f, l->x_q, l->in, l->w_used, l->in, l->b_used, y, l->out);
+}
+
+/* the fused GELU passes' other operand, shaped as the product's C: the forward's output, the
+ * backward's GELU input */
+typedef struct {
+    float *out;
+    const float *in;
+    size_t ld;
+} gelu_block_args;
+
+static void gelu_forward_block(void *ctx, float *c, int ldc, int row0, int rows, int col0, int cols) {
+    const gelu_block_args *a = ctx;
+    qn_gelu_forward_rows(a->out + (size_t)row0 * a->ld + col0, a->ld, c, (size_t)ldc, rows, cols);
+}
+
+static void gelu_backward_block(void *ctx, float *c, int ldc, int row0, int rows, int col0, int cols) {
+    const gelu_block_args *a = ctx;
+    qn_gelu_backward_in_place_rows(c, (size_t)ldc, a->in + (size_t)row0 * a->ld + col0, a->ld, rows, cols);
+}
+
+void qn_linear_forward_gelu(qn_linear *l, const float *x, float *y, float *y_gelu, int rows, qn_rng *rng,
+                            int *quant_failed) {
+    prepare_forward(l, x, rows, rng, quant_failed);
+    /* GELU on each block of y as the product finishes it, while it is in cache (a pass over y
+     * afterwards read it back from memory) */
+    gelu_block_args a = {y_gelu, NULL, (size_t)l->out};
+    qn_sgemm_then(0, 1, rows, l->out, l->in, 1.0f, l->x_q, l->in, l->w_used, l->in, l->b_used, y, l->out,
+                  gelu_forward_block, &a);
+}
+
+/* dW += dy^T x_q, db += column sums of dy */
+static void backward_params(qn_linear *l, const float *dy, int rows) {
+    qn_sgemm(1, 0, l->out, l->in, rows, 1.0f, dy, l->out, l->x_q, l->in, 1.0f, l->dW, l->in);
+    qn_add_column_sums(l->db, dy, rows, l->out);
+}
+
+void qn_linear_backward_gelu(qn_linear *l, const float *dy, float *dx_pre, const float *x_pre, int rows) {
+    if (l->act_prune.method[0]) { /* the mask comes between the product and GELU's backward */
+        qn_linear_backward(l, dy, dx_pre, rows, 0);
+        qn_gelu_backward_in_place_rows(dx_pre, (size_t)l->in, x_pre, (size_t)l->in, rows, l->in);
+        return;
+    }
+    backward_params(l, dy, rows);
+    /* dx_pre = dy Q(W), times GELU'(x_pre) on each block as the product finishes it */
+    gelu_block_args a = {NULL, x_pre, (size_t)l->in};
+    qn_sgemm_then(0, 0, rows, l->in, l->out, 1.0f, dy, l->out, l->w_used, l->in, NULL, dx_pre, l->in,
+                  gelu_backward_block, &a);
 }
 
 void qn_linear_backward(qn_linear *l, const float *dy, float *dx, int rows, int accumulate_dx) {
-    qn_sgemm(1, 0, l->out, l->in, rows, 1.0f, dy, l->out, l->x_q, l->in, 1.0f, l->dW, l->in);
-    qn_add_column_sums(l->db, dy, rows, l->out); /* db += column sums of dy */
+    backward_params(l, dy, rows);
     if (!dx) return;
     size_t nx = (size_t)rows * l->in;
     int masked = l->act_prune.method[0] != 0;

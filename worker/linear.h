@@ -46,5 +46,13 @@ void qn_linear_forward(qn_linear *l, const float *x, float *y, int rows, qn_rng 
 /* dy (rows,out): dW and db accumulate (+=); dx (rows,in) is overwritten, or accumulated when
  * accumulate_dx (a residual connection); dx may be NULL. */
 void qn_linear_backward(qn_linear *l, const float *dy, float *dx, int rows, int accumulate_dx);
+/* A layer followed by GELU, and the layer after it, with GELU's pass fused into their products
+ * (the same floats as qn_linear_forward then qn_gelu_forward, and qn_linear_backward then
+ * qn_gelu_backward_write): forward y = the layer's output (kept for the backward), y_gelu =
+ * GELU(y); the next layer's backward with x_pre = that y stores the gradient at x_pre in dx_pre
+ * (rows, in). */
+void qn_linear_forward_gelu(qn_linear *l, const float *x, float *y, float *y_gelu, int rows, qn_rng *rng,
+                            int *quant_failed);
+void qn_linear_backward_gelu(qn_linear *l, const float *dy, float *dx_pre, const float *x_pre, int rows);
 
 #endif

@@ -60,6 +60,7 @@ void qn_llm_linear_forward(const qn_llm_linear *l, float *y, int ldy, const floa
 void qn_llm_linear_dequantize(const qn_llm_linear *l, int j0, int j1, float *out);
 /* Threads of the few-row (decode) path; the GEMM's are qn_set_num_threads'. Default 1. */
 void qn_llm_set_threads(int n);
+int qn_llm_threads(void); /* that number */
 
 /* ---- elementwise ops and norms (llm_ops.c) ---- */
 /* RMSNorm (Llama): out = x / sqrt(mean(x^2) + eps) * w. x, out (M,C). */

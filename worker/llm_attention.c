@@ -1,9 +1,11 @@
 /* llm_attention.c: causal grouped-query attention over the KV cache, as transformers' eager
  * attention: softmax(q k^T / sqrt(HD) + mask) v in float32, query head h reading key/value head
  * h / (NH/NKV) (repeat_kv). Scores and the weighted sum go through the GEMM, one query head of one
- * sequence at a time. The mask (qn_llm_visible_keys) is causal, Phi-3's sliding window, and left
- * padding; padded sequences take their positions from their first real token. */
+ * sequence at a time, the heads shared among the decoder's threads (qn_llm_set_threads). The mask
+ * (qn_llm_visible_keys) is causal, Phi-3's sliding window, and left padding; padded sequences take
+ * their positions from their first real token. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llm.h"
@@ -27,11 +29,62 @@ int qn_llm_visible_keys(const qn_llm *m, int b, int q) {
     return lo <= q ? lo : q; // a pad query (all its keys padded) sees itself alone: finite, never used
 }
 
+/* Below this many multiply-adds (per product) the heads stay on one thread. */
+#define ATTENTION_THREAD_MIN_WORK (1 << 17)
+
+typedef struct {
+    qn_llm *m;
+    int l;
+    const float *qkv;
+    int n, pos0;
+    float *out, *scores;
+} heads_job;
+
+/* Heads [lo, hi) of (B, NH), each as one query head of one sequence: scores, masked softmax, and the
+ * weighted sum of V. Every head is computed the same way whichever thread runs it. */
+static void attend_heads(void *arg, size_t lo, size_t hi) {
+    const heads_job *j = arg;
+    qn_llm *m = j->m;
+    const qn_llm_config *c = &m->cfg;
+    const int NH = c->heads, NKV = c->kv_heads, HD = c->head_dim, n = j->n, pos0 = j->pos0, l = j->l;
+    const int QKV = (NH + 2 * NKV) * HD, len = pos0 + n, group = NH / NKV;
+    const float scale = 1.0f / sqrtf((float)HD);
+    /* the caller's scratch when one call takes every head, else one of this call's own */
+    const int whole = lo == 0 && hi == (size_t)m->B * NH;
+    float *scores = whole ? j->scores : malloc((size_t)n * len * sizeof(float));
+    for (size_t bh = lo; bh < hi; bh++) {
+        const int b = (int)(bh / NH), h = (int)(bh % NH);
+        float *o = j->out + (size_t)b * n * NH * HD + (size_t)h * HD;
+        if (!scores) { /* out of memory: visibly wrong */
+            for (int t = 0; t < n; t++)
+                for (int d = 0; d < HD; d++) o[(size_t)t * NH * HD + d] = NAN;
+            continue;
+        }
+        const float *q = j->qkv + (size_t)b * n * QKV + (size_t)h * HD;
+        const float *K = cache_at(m, m->kcache, l, b, h / group), *V = cache_at(m, m->vcache, l, b, h / group);
+        // scores (n, len) = q (n,HD) K^T (HD,len) / sqrt(HD)
+        qn_sgemm(0, 1, n, len, HD, scale, q, QKV, K, HD, 0.0f, scores, len);
+        for (int t = 0; t < n; t++) {
+            float *s = scores + (size_t)t * len;
+            const int klo = qn_llm_visible_keys(m, b, pos0 + t), khi = pos0 + t + 1; // keys [klo, khi)
+            float mx = -INFINITY, sum = 0.0f;
+            for (int k = klo; k < khi; k++) mx = s[k] > mx ? s[k] : mx;
+            for (int k = klo; k < khi; k++) sum += (s[k] = expf(s[k] - mx));
+            for (int k = klo; k < khi; k++) s[k] /= sum;
+            for (int k = 0; k < klo; k++) s[k] = 0.0f;
+            for (int k = khi; k < len; k++) s[k] = 0.0f;
+        }
+        // out (n,HD) = att (n,len) V (len,HD), head h's columns of (B,n,NH*HD)
+        qn_sgemm(0, 0, n, HD, len, 1.0f, scores, len, V, HD, 0.0f, o, NH * HD);
+    }
+    if (!whole) free(scores);
+}
+
 void qn_llm_attention(qn_llm *m, int l, float *qkv, int n, int pos0, float *out, float *scores) {
     const qn_llm_config *c = &m->cfg;
     const int NH = c->heads, NKV = c->kv_heads, HD = c->head_dim, B = m->B;
-    const int QKV = (NH + 2 * NKV) * HD, len = pos0 + n, group = NH / NKV;
-    const float scale = 1.0f / sqrtf((float)HD), af = (float)c->rope_attention_factor;
+    const int QKV = (NH + 2 * NKV) * HD, len = pos0 + n;
+    const float af = (float)c->rope_attention_factor;
     const float *inv_freq = m->inv_freq + qn_llm_rope_long(c, m->pad, B, len - 1) * (c->rotary_dim / 2);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < n; t++) {
@@ -45,24 +98,8 @@ void qn_llm_attention(qn_llm *m, int l, float *qkv, int n, int pos0, float *out,
                        HD * sizeof(float));
             }
         }
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *q = qkv + (size_t)b * n * QKV + (size_t)h * HD;
-            const float *K = cache_at(m, m->kcache, l, b, h / group), *V = cache_at(m, m->vcache, l, b, h / group);
-            // scores (n, len) = q (n,HD) K^T (HD,len) / sqrt(HD)
-            qn_sgemm(0, 1, n, len, HD, scale, q, QKV, K, HD, 0.0f, scores, len);
-            for (int t = 0; t < n; t++) {
-                float *s = scores + (size_t)t * len;
-                const int lo = qn_llm_visible_keys(m, b, pos0 + t), hi = pos0 + t + 1; // keys [lo, hi)
-                float mx = -INFINITY, sum = 0.0f;
-                for (int j = lo; j < hi; j++) mx = s[j] > mx ? s[j] : mx;
-                for (int j = lo; j < hi; j++) sum += (s[j] = expf(s[j] - mx));
-                for (int j = lo; j < hi; j++) s[j] /= sum;
-                for (int j = 0; j < lo; j++) s[j] = 0.0f;
-                for (int j = hi; j < len; j++) s[j] = 0.0f;
-            }
-            // out (n,HD) = att (n,len) V (len,HD), head h's columns of (B,n,NH*HD)
-            qn_sgemm(0, 0, n, HD, len, 1.0f, scores, len, V, HD, 0.0f, out + (size_t)b * n * NH * HD + (size_t)h * HD,
-                     NH * HD);
-        }
+    heads_job job = {m, l, qkv, n, pos0, out, scores};
+    const size_t work = (size_t)B * NH * n * len * HD, heads = (size_t)B * NH;
+    /* the (sequence, head) pairs on the decoder's threads, each whole on one of them; short ones on one */
+    qn_parallel_blocks(heads, 1, work < ATTENTION_THREAD_MIN_WORK ? 1 : qn_llm_threads(), attend_heads, &job);
 }

@@ -8,7 +8,6 @@
  * (qn_lowbit_gemv.h); prefill widens tiles of TILE_ROWS weight rows to float32 for the GEMM. LLM.int8
  * quantizes the activation rows to int8 first, whatever their number, and multiplies in int32. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,59 +16,68 @@
 #include "qn_lowbit_gemv.h"
 
 enum { GEMV_MAX_ROWS = 8, MAX_THREADS = 64, TILE_ROWS = 128 };
-/* Below this many multiply-adds a thread costs more than it saves. */
-#define GEMV_THREAD_MIN_WORK (1 << 20)
+/* Below this many multiply-adds a second thread costs more than it saves (the pool's workers are
+ * already running: a block handed over costs a few cache-line transfers). */
+#define GEMV_THREAD_MIN_WORK (1 << 17)
+/* Weight rows of a block: a multiple of 16, so that blocks keep the AVX-512 kernels' 4-row and 2-row
+ * passes whole and no two threads write one 64-byte line of y; about BLOCK_BYTES of weights, so that
+ * a block streams long enough for the prefetchers, yet a loop has several blocks per thread to share. */
+enum { BLOCK_ALIGN = 16, BLOCK_BYTES = 128 << 10, BLOCKS_PER_THREAD = 4 };
 
 static int gemv_threads = 1;
 void qn_llm_set_threads(int n) { gemv_threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n; }
+int qn_llm_threads(void) { return gemv_threads; }
 
 typedef struct {
     const qn_llm_linear *l;
     float *y;
     const float *x;
-    int ldy, ldx, M, j0, j1;
+    int ldy, ldx, M;
     const int8_t *xq; /* INT8: the quantized activations (M, in) and their int32 products (M, out) */
     int32_t *acc;
 } gemv_job;
 
-/* Outputs [j0, j1) of the M rows: each weight row read once for all of them. */
-static void *gemv_rows(void *arg) {
+/* Outputs [lo, hi) of the M rows: each weight row read once for all of them. */
+static void gemv_rows(void *arg, size_t lo, size_t hi) {
     const gemv_job *g = arg;
     const qn_llm_linear *l = g->l;
     const qn_llm_packed *p = l->packed;
+    const int j0 = (int)lo, j1 = (int)hi;
     switch (l->format) {
-    case QN_LLM_WEIGHT_F32: qn_gemv_f32(l->w, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
+    case QN_LLM_WEIGHT_F32: qn_gemv_f32(l->w, l->in, j0, j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
     case QN_LLM_WEIGHT_F16:
     case QN_LLM_WEIGHT_BF16:
-        qn_gemv_h16_f32(p->h, l->format == QN_LLM_WEIGHT_BF16, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy);
+        qn_gemv_h16_f32(p->h, l->format == QN_LLM_WEIGHT_BF16, l->in, j0, j1, g->x, g->ldx, g->M, g->y, g->ldy);
         break;
-    case QN_LLM_WEIGHT_W8A16:
-        qn_gemv_i8_f32(p->q, p->absmax, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy);
-        break;
-    case QN_LLM_WEIGHT_INT8: qn_gemv_i8_i8(p->q, l->in, g->j0, g->j1, g->xq, g->M, g->acc, l->out); break;
-    case QN_LLM_WEIGHT_4BIT: qn_gemv_4bit_f32(&p->t, l->in, g->j0, g->j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
+    case QN_LLM_WEIGHT_W8A16: qn_gemv_i8_f32(p->q, p->absmax, l->in, j0, j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
+    case QN_LLM_WEIGHT_INT8: qn_gemv_i8_i8(p->q, l->in, j0, j1, g->xq, g->M, g->acc, l->out); break;
+    case QN_LLM_WEIGHT_4BIT: qn_gemv_4bit_f32(&p->t, l->in, j0, j1, g->x, g->ldx, g->M, g->y, g->ldy); break;
     }
-    return NULL;
 }
 
-/* Threads split the outputs; every output is the same dot product whatever the split, so results do
- * not depend on the thread count. */
+/* Bytes of one weight row in the layer's format (4-bit: codes only; the scales are a few %). */
+static size_t row_bytes(const qn_llm_linear *l) {
+    switch (l->format) {
+    case QN_LLM_WEIGHT_F32: return (size_t)l->in * 4;
+    case QN_LLM_WEIGHT_F16:
+    case QN_LLM_WEIGHT_BF16: return (size_t)l->in * 2;
+    case QN_LLM_WEIGHT_4BIT: return (size_t)l->in / 2 + 1;
+    default: return (size_t)l->in;
+    }
+}
+
+/* Threads take blocks of outputs from the persistent pool (qn_parallel_blocks); every output is the
+ * same dot product whatever the blocks and whoever runs them, so results do not depend on the thread
+ * count. */
 static void gemv(const qn_llm_linear *l, float *y, int ldy, const float *x, int ldx, int M, const int8_t *xq,
                  int32_t *acc) {
-    int nt = (double)l->out * l->in * M < GEMV_THREAD_MIN_WORK ? 1 : gemv_threads;
-    if (nt > l->out) nt = l->out;
-    gemv_job jobs[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 0; t < nt; t++) {
-        jobs[t] = (gemv_job){l, y, x, ldy, ldx, M, (int)((long)l->out * t / nt), (int)((long)l->out * (t + 1) / nt), xq, acc};
-        if (t > 0) started[t] = pthread_create(&tid[t], NULL, gemv_rows, &jobs[t]) == 0;
-    }
-    gemv_rows(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        else gemv_rows(&jobs[t]); /* no thread: its share runs here */
-    }
+    gemv_job job = {l, y, x, ldy, ldx, M, xq, acc};
+    const int nt = (double)l->out * l->in * M < GEMV_THREAD_MIN_WORK ? 1 : gemv_threads;
+    size_t rows = BLOCK_BYTES / row_bytes(l), most = (size_t)l->out / ((size_t)nt * BLOCKS_PER_THREAD);
+    if (rows > most) rows = most;
+    rows = rows / BLOCK_ALIGN * BLOCK_ALIGN;
+    if (rows < BLOCK_ALIGN) rows = BLOCK_ALIGN;
+    qn_parallel_blocks((size_t)l->out, nt > 1 ? rows : (size_t)l->out, nt, gemv_rows, &job);
 }
 
 /* The GEMV over any number of rows, GEMV_MAX_ROWS at a time (no scratch needed). */

@@ -37,7 +37,7 @@ static void cuda_start(qn_model *m) {
         m->cuda_device = -1;
         return;
     }
-    if (qn_bert_cuda_upload(m->cuda, m->adam_mask, err, sizeof err) != 0) {
+    if (qn_bert_cuda_upload(m->cuda, m->adam_mask, m->decay_mask, err, sizeof err) != 0) {
         fprintf(stderr, "quench: worker: running this trial on the CPU: %s\n", err);
         cuda_stop(m);
         m->cuda_device = -1;
@@ -104,6 +104,32 @@ size_t qn_model_cfg_param_count(const qn_model_cfg *cfg, int vocab_size) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- weight decay groups */
+
+static void no_decay(qn_model *m, const float *tensor, size_t n) {
+    memset(m->decay_mask + (tensor - m->params), 0, n);
+}
+
+/* Hugging Face's Trainer (get_decay_parameter_names) decays a parameter unless its name contains
+ * "bias" or it belongs to a LayerNorm module; what that leaves here: every Linear weight and the
+ * embedding tables. The views say where each tensor is (bert.h, mlp.h). Returns 0, or -1 when out of
+ * memory. */
+static int build_decay_mask(qn_model *m) {
+    if (!(m->decay_mask = malloc(m->nparams ? m->nparams : 1))) return -1;
+    memset(m->decay_mask, 1, m->nparams);
+    for (int i = 0; i < m->nlinears; i++) no_decay(m, m->linears[i]->b, (size_t)m->linears[i]->out);
+    if (m->forward == bert_forward) {
+        const qn_bert *p = m->impl;
+        const size_t C = (size_t)p->cfg.hidden;
+        no_decay(m, p->emb_ln_w, C), no_decay(m, p->emb_ln_b, C);
+        for (int l = 0; l < p->cfg.layers; l++) {
+            const qn_bert_layer *y = &p->layer[l];
+            no_decay(m, y->ln1_w, C), no_decay(m, y->ln1_b, C), no_decay(m, y->ln2_w, C), no_decay(m, y->ln2_b, C);
+        }
+    }
+    return 0;
+}
+
 qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, int T, uint64_t seed, char *err,
                        size_t errlen) {
     qn_model *m = calloc(1, sizeof *m);
@@ -156,6 +182,11 @@ qn_model *qn_model_new(const qn_model_cfg *cfg, int vocab_size, int max_batch, i
         free(m);
         return NULL;
     }
+    if (build_decay_mask(m) != 0) {
+        qn_model_free(m);
+        snprintf(err, errlen, "out of memory building the model");
+        return NULL;
+    }
     return m;
 oom:
     snprintf(err, errlen, "out of memory building the model");
@@ -168,6 +199,7 @@ void qn_model_free(qn_model *m) {
     cuda_stop(m);
     if (m->destroy) m->destroy(m->impl);
     free(m->adam_mask);
+    free(m->decay_mask);
     free(m);
 }
 
@@ -235,16 +267,18 @@ static int after_quant_change(qn_model *m, char *err, size_t errlen) {
 
 void qn_model_adamw(qn_model *m, const qn_train_cfg *t) {
     m->step++;
+    /* without decay the groups are one: skip reading the mask */
+    const int by_groups = t->weight_decay != 0.0 && strcmp(t->weight_decay_params, "all") != 0;
     if (m->cuda) {
         char err[256];
         if (qn_bert_cuda_adamw(m->cuda, (float)t->lr, (float)t->beta1, (float)t->beta2, (float)t->eps,
-                               (float)t->weight_decay, m->step, err, sizeof err) != 0 &&
+                               (float)t->weight_decay, by_groups, m->step, err, sizeof err) != 0 &&
             !m->backend_error[0])
             snprintf(m->backend_error, sizeof m->backend_error, "%s", err);
         return;
     }
-    qn_adamw_step(m->params, m->grads, m->m, m->v, m->adam_mask, m->nparams, (float)t->lr, (float)t->beta1,
-                  (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
+    qn_adamw_step_groups(m->params, m->grads, m->m, m->v, m->adam_mask, by_groups ? m->decay_mask : NULL, m->nparams,
+                         (float)t->lr, (float)t->beta1, (float)t->beta2, (float)t->eps, (float)t->weight_decay, m->step);
 }
 
 /* ---------------------------------------------------------------- pruning */

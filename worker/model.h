@@ -18,6 +18,8 @@ struct qn_model {
     size_t nparams;
     float *params, *grads, *m, *v;   /* the architecture's buffers */
     uint8_t *adam_mask;              /* (nparams) 0 where a weight is pruned, or NULL */
+    uint8_t *decay_mask;             /* (nparams) 0 for biases and LayerNorm parameters: the ones Hugging
+                                      * Face's Trainer gives weight_decay 0 (train.weight_decay_params) */
     int step;                        /* AdamW steps taken */
     int num_labels;
     const float *probs;              /* (B, num_labels) after a forward */
@@ -66,6 +68,8 @@ int qn_model_set_quant(qn_model *m, const qn_quant_cfg *q, char *err, size_t err
 int qn_model_set_layer_quant(qn_model *m, const qn_trial_config *cfg, char *err, size_t errlen);
 /* Name of Linear layer i ("fc1", "bert.encoder.layer.0.attention.self.query", ...) into buf. */
 const char *qn_model_layer_name(const qn_model *m, int i, char *buf, size_t len);
+/* One AdamW step with t's rates; weight decay on every parameter (t->weight_decay_params "all") or
+ * only where m->decay_mask is 1 (otherwise: the Trainer's groups). */
 void qn_model_adamw(qn_model *m, const qn_train_cfg *t);
 /* Pruning of each Linear layer by its effective config (the trial's prune with the layer's override
  * on top): weight masks (random or l1-norm, local or global) applied now and kept through

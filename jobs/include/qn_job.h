@@ -193,6 +193,8 @@ typedef struct {
     char optimizer[16]; /* "adamw" */
     char checkpoints[8]; /* "none", "best", "all": the default of every stage's checkpoints: */
     char lr_schedule[12]; /* "constant", "linear", "cosine" (Hugging Face's schedules) */
+    char weight_decay_params[8]; /* "trainer": no decay of biases and LayerNorm parameters (Hugging Face's
+                                  * Trainer); "all": every parameter (torch.optim.AdamW(model.parameters())) */
     int epochs, batch_size;
     double lr, weight_decay, beta1, beta2, eps;
     double warmup_ratio; /* the fraction of a train step's updates that warm the rate up from 0 */

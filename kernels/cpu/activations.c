@@ -84,6 +84,11 @@ QN_CLONES static void gelu_backward(float *restrict dinp, const float *restrict 
         for (size_t i = 0; i < n; i++) dinp[i] = gelu_grad(inp[i], dout[i]);
 }
 
+/* d = d * GELU'(x) in place (the GEMM's output block it was stored in): the floats of gelu_backward */
+QN_CLONES static void gelu_backward_in_place(float *d, const float *restrict inp, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] = gelu_grad(inp[i], d[i]);
+}
+
 /* chunks of elements on the kernels' threads (elementwise: any split gives the same floats) */
 typedef struct {
     float *out;
@@ -115,6 +120,14 @@ void qn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n
 void qn_gelu_backward_write(float *dinp, const float *inp, const float *dout, size_t n) {
     gelu_args a = {dinp, inp, dout, 0};
     qn_parallel_for(n, GELU_CHUNK, gelu_backward_chunk, &a);
+}
+
+void qn_gelu_forward_rows(float *out, size_t ldo, const float *inp, size_t ldi, int rows, int cols) {
+    for (int r = 0; r < rows; r++) gelu_forward(out + (size_t)r * ldo, inp + (size_t)r * ldi, (size_t)cols);
+}
+
+void qn_gelu_backward_in_place_rows(float *d, size_t ldd, const float *inp, size_t ldi, int rows, int cols) {
+    for (int r = 0; r < rows; r++) gelu_backward_in_place(d + (size_t)r * ldd, inp + (size_t)r * ldi, (size_t)cols);
 }
 
 void qn_tanh_forward(float *out, const float *inp, size_t n) {

@@ -29,7 +29,7 @@ enum { KC = 256, MC = 144, NC = 3072 };
 typedef struct {
     int mr, nr;
     void (*kernel)(int kc, const float *a, size_t rs, size_t cs, const float *b, float *c, int ldc, float alpha, int mr,
-                   int nr, int overwrite);
+                   int nr, int overwrite, const float *bias);
 } gemm_arch;
 
 static pthread_once_t arch_once = PTHREAD_ONCE_INIT;
@@ -86,7 +86,8 @@ static inline void pack_b(float *restrict dst, const float *B, int ldb, int tran
  * 12 x 32 tile: 24 accumulators of 16 floats. */
 __attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float *a, size_t rs, size_t cs,
                                                              const float *restrict b, float *restrict c, int ldc,
-                                                             float alpha, int mr, int nr, int overwrite) {
+                                                             float alpha, int mr, int nr, int overwrite,
+                                                             const float *bias) {
     enum { MR = 12 };
     const float *ar[MR];
     for (int i = 0; i < MR; i++) ar[i] = a + (size_t)(i < mr ? i : mr - 1) * rs;
@@ -103,22 +104,29 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float
     const __m512 va = _mm512_set1_ps(alpha);
     const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     const __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    const __mmask16 r0 = overwrite ? 0 : k0, r1 = overwrite ? 0 : k1; /* what is read of C */
+    /* alpha acc is added to C, to nothing (overwrite: C never read) or to the bias (overwrite with a
+     * bias: the floats of C = bias, then += alpha acc), read as a matrix of identical rows */
+    const int with_bias = overwrite && bias;
+    const float *add = with_bias ? bias : c;
+    const size_t add_ld = with_bias ? 0 : (size_t)ldc;
+    const __mmask16 r0 = overwrite && !with_bias ? 0 : k0, r1 = overwrite && !with_bias ? 0 : k1;
     /* a constant trip count with a test per row keeps the accumulators in registers (a loop to mr
      * spilled all 24 of them) */
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++)
         if (i < mr) {
             float *ci = c + (size_t)i * ldc;
-            _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, c0[i], _mm512_maskz_loadu_ps(r0, ci)));
-            _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, c1[i], _mm512_maskz_loadu_ps(r1, ci + 16)));
+            const float *ai = add + (size_t)i * add_ld;
+            _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, c0[i], _mm512_maskz_loadu_ps(r0, ai)));
+            _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, c1[i], _mm512_maskz_loadu_ps(r1, ai + 16)));
         }
 }
 
 /* 6 x 16 tile: 12 accumulators of 8 floats. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *a, size_t rs, size_t cs,
                                                             const float *restrict b, float *restrict c, int ldc,
-                                                            float alpha, int mr, int nr, int overwrite) {
+                                                            float alpha, int mr, int nr, int overwrite,
+                                                            const float *bias) {
     enum { MR = 6 };
     const float *ar[MR];
     for (int i = 0; i < MR; i++) ar[i] = a + (size_t)(i < mr ? i : mr - 1) * rs;
@@ -136,6 +144,11 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float 
     for (int i = 0; i < MR; i++) {
         _mm256_storeu_ps(tile[i], _mm256_mul_ps(_mm256_set1_ps(alpha), c0[i]));
         _mm256_storeu_ps(tile[i] + 8, _mm256_mul_ps(_mm256_set1_ps(alpha), c1[i]));
+    }
+    if (overwrite && bias) { /* C = bias + alpha acc: the floats of C = bias then += alpha acc */
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = bias[j] + tile[i][j];
+        return;
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = (overwrite ? 0.0f : c[(size_t)i * ldc + j]) + tile[i][j];
@@ -226,6 +239,10 @@ typedef struct {
     float *C;
     int ldc;
     int overwrite; /* beta = 0: the first block of K writes C instead of adding to it */
+    const float *bias; /* with overwrite: that first write is alpha acc + bias[column] (NULL: none) */
+    qn_gemm_block_fn then; /* run on each finished block of C (NULL: none) */
+    void *then_ctx;
+    int row0, col0; /* this slice's first row and column in the caller's C, for then */
     int pack_a;    /* transposed A packed (pack_a_trans) rather than read in place */
     float *buf;    /* pack buffer of at least pack_floats() floats, set by gemm_slice */
 } gemm_job;
@@ -274,6 +291,7 @@ static void gemm_serial(const gemm_job *j) {
         const int nc = j->N - jc < NC ? j->N - jc : NC;
         for (int pc = 0; pc < j->K; pc += KC) {
             const int kc = j->K - pc < KC ? j->K - pc : KC, overwrite = j->overwrite && pc == 0;
+            const float *bias = overwrite && j->bias ? j->bias + jc : NULL;
             if (NR == 32) pack_b_32(bpack, j->B, j->ldb, j->trans_b, pc, kc, jc, nc);
             else pack_b_16(bpack, j->B, j->ldb, j->trans_b, pc, kc, jc, nc);
             for (int ic = 0; ic < j->M; ic += MC) {
@@ -294,9 +312,13 @@ static void gemm_serial(const gemm_job *j) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         g->kernel(kc, a + (size_t)(ir / MR) * tile_stride, rs, cs, bpack + (size_t)jr * kc,
-                                  j->C + (size_t)(ic + ir) * j->ldc + jc + jr, j->ldc, j->alpha, mr, nr, overwrite);
+                                  j->C + (size_t)(ic + ir) * j->ldc + jc + jr, j->ldc, j->alpha, mr, nr, overwrite,
+                                  bias ? bias + jr : NULL);
                     }
                 }
+                /* the block is final after the last block of K: its pass runs while it is in cache */
+                if (j->then && pc + kc >= j->K)
+                    j->then(j->then_ctx, j->C + (size_t)ic * j->ldc + jc, j->ldc, j->row0 + ic, mc, j->col0 + jc, nc);
             }
         }
     }
@@ -318,15 +340,24 @@ static float *thread_pack_buffer(size_t need) {
     return (float *)((char *)buf + 64);
 }
 
-/* One slice: ours with a pack buffer, OpenBLAS when none can be had. */
+/* C(M,N)'s rows = bias (N) */
+static void fill_rows(float *C, int ldc, const float *bias, int M, int N) {
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+}
+
+/* One slice: ours with a pack buffer, OpenBLAS when none can be had (a bias copied into C first). */
 static void gemm_slice(gemm_job *j) {
     float *own = NULL;
     const size_t need = pack_floats(j);
     if (!(j->buf = thread_pack_buffer(need))) j->buf = own = malloc(need * sizeof(float));
     if (j->buf) gemm_serial(j);
-    else
+    else {
+        if (j->bias) fill_rows(j->C, j->ldc, j->bias, j->M, j->N);
         cblas_sgemm(CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans, j->trans_b ? CblasTrans : CblasNoTrans, j->M,
-                    j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->overwrite ? 0.0f : 1.0f, j->C, j->ldc);
+                    j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->overwrite && !j->bias ? 0.0f : 1.0f, j->C,
+                    j->ldc);
+        if (j->then) j->then(j->then_ctx, j->C, j->ldc, j->row0, j->M, j->col0, j->N);
+    }
     free(own);
 }
 
@@ -335,19 +366,47 @@ static void gemm_slices(void *ctx, size_t lo, size_t hi) {
     for (size_t t = lo; t < hi; t++) gemm_slice(&jobs[t]);
 }
 
-void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
+/* `then` over a whole C made outside the blocked loop (OpenBLAS, or no product), in slices of rows
+ * on the kernels' threads as the blocked loop would run it */
+typedef struct {
+    qn_gemm_block_fn then;
+    void *ctx;
+    float *C;
+    int ldc, N;
+} then_rows;
+enum { THEN_ROWS = 64 };
+
+static void then_row_slices(void *ctx, size_t lo, size_t hi) {
+    const then_rows *t = ctx;
+    t->then(t->ctx, t->C + lo * (size_t)t->ldc, t->ldc, (int)lo, (int)(hi - lo), 0, t->N);
+}
+
+static void then_whole(qn_gemm_block_fn then, void *ctx, float *C, int ldc, int M, int N) {
+    then_rows t = {then, ctx, C, ldc, N};
+    qn_parallel_for((size_t)M, THEN_ROWS, then_row_slices, &t);
+}
+
+/* C = alpha op(A) op(B) + beta C, or with a bias (then beta is 0) C = bias + alpha op(A) op(B); then
+ * `then` on every block of the final C */
+static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, const float *bias, float *C, int ldc, qn_gemm_block_fn then, void *then_ctx) {
     pthread_once(&arch_once, probe_arch);
     const gemm_arch *g = arch_chosen;
     if (M <= 0 || N <= 0) return;
+    if (bias && (!g || K <= 0 || alpha == 0.0f)) { /* the bias copied, then added to */
+        fill_rows(C, ldc, bias, M, N);
+        bias = NULL, beta = 1.0f;
+    }
     if (!g) {
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                     alpha, A, lda, B, ldb, beta, C, ldc);
+        if (then) then_whole(then, then_ctx, C, ldc, M, N);
         return;
     }
     /* beta first (beta = 0 never reads C, as BLAS), then C += alpha op(A) op(B); when there is a
-     * product, beta = 0 is left to the kernel, which writes C instead of adding to it */
-    const int overwrite = beta == 0.0f && K > 0 && alpha != 0.0f;
+     * product, beta = 0 is left to the kernel, which writes C instead of adding to it (and adds the
+     * bias in the same store) */
+    const int overwrite = (beta == 0.0f || bias) && K > 0 && alpha != 0.0f;
     /* A transposed is packed when its tiles meet many columns of B: the pass over A then costs
      * little per product (the weight gradients, N = 128 and more: up to 1.5x faster), whereas
      * attention's per-head products (N = 64) ran 10-15 % slower packed. Packing or not, the kernel
@@ -360,7 +419,10 @@ void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
             else
                 for (int j = 0; j < N; j++) ci[j] *= beta;
         }
-    if (K <= 0 || alpha == 0.0f) return;
+    if (K <= 0 || alpha == 0.0f) {
+        if (then) then_whole(then, then_ctx, C, ldc, M, N);
+        return;
+    }
     /* Threads only where the work pays for starting them; slices along the longer side of C, in
      * whole register tiles. */
     int nt = qn_cpu_threads;
@@ -372,17 +434,33 @@ void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     gemm_job jobs[64];
     for (int t = 0; t < nt; t++) {
         const int lo = units * t / nt * unit, hi = units * (t + 1) / nt * unit < len ? units * (t + 1) / nt * unit : len;
-        jobs[t] = (gemm_job){g, trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, C, ldc, overwrite, pack_a, NULL};
+        jobs[t] = (gemm_job){g, trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, C, ldc, overwrite,
+                             bias, then, then_ctx, 0, 0, pack_a, NULL};
         if (split_n) {
-            jobs[t].N = hi - lo, jobs[t].C = C + lo;
+            jobs[t].N = hi - lo, jobs[t].C = C + lo, jobs[t].bias = bias ? bias + lo : NULL, jobs[t].col0 = lo;
             jobs[t].B = trans_b ? B + (size_t)lo * ldb : B + lo;
         } else {
-            jobs[t].M = hi - lo, jobs[t].C = C + (size_t)lo * ldc;
+            jobs[t].M = hi - lo, jobs[t].C = C + (size_t)lo * ldc, jobs[t].row0 = lo;
             jobs[t].A = trans_a ? A + lo : A + (size_t)lo * lda;
         }
     }
     /* one slice per chunk: nt <= the kernels' threads, so the loop makes exactly nt chunks */
     qn_parallel_for((size_t)nt, 1, gemm_slices, jobs);
+}
+
+void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc, NULL, NULL);
+}
+
+void qn_sgemm_bias(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc) {
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, bias, C, ldc, NULL, NULL);
+}
+
+void qn_sgemm_then(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc, qn_gemm_block_fn then, void *ctx) {
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, bias, C, ldc, then, ctx);
 }
 
 void qn_set_num_threads(int n) {

@@ -270,12 +270,12 @@ __global__ void crossentropy_backward_kernel(float *dlogits, const float *probs,
 
 /* ---- AdamW: kernels/cpu/adamw.c operation by operation ---- */
 
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n, float decay,
-                             float step_size, float bc2_sqrt, float lerp_weight, float one_minus_lerp, float beta2,
-                             float one_minus_beta2, float eps) {
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, const uint8_t *mask, const uint8_t *decays,
+                             size_t n, float decay, float step_size, float bc2_sqrt, float lerp_weight,
+                             float one_minus_lerp, float beta2, float one_minus_beta2, float eps) {
     GRID_STRIDE(i, n) {
         float gi = g[i], m0 = m[i];
-        float pi = __fmul_rn(p[i], decay);
+        float pi = __fmul_rn(p[i], (decays && !decays[i]) ? 1.0f : decay); /* x * 1 is x: no decay */
         float mi = lerp_weight < 0.5f ? __fadd_rn(m0, __fmul_rn(lerp_weight, __fsub_rn(gi, m0)))
                                       : __fsub_rn(gi, __fmul_rn(__fsub_rn(gi, m0), one_minus_lerp));
         float vi = __fadd_rn(__fmul_rn(beta2, v[i]), __fmul_rn(__fmul_rn(one_minus_beta2, gi), gi));
@@ -514,6 +514,12 @@ extern "C" int qn_cuda_crossentropy_backward(float *dlogits, const float *probs,
 extern "C" int qn_cuda_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n,
                                   float lr, float beta1, float beta2, float eps, float weight_decay, int t, char *err,
                                   size_t errlen) {
+    return qn_cuda_adamw_step_groups(p, g, m, v, mask, NULL, n, lr, beta1, beta2, eps, weight_decay, t, err, errlen);
+}
+
+extern "C" int qn_cuda_adamw_step_groups(float *p, const float *g, float *m, float *v, const uint8_t *mask,
+                                         const uint8_t *decays, size_t n, float lr, float beta1, float beta2, float eps,
+                                         float weight_decay, int t, char *err, size_t errlen) {
     if (n == 0) return 0;
     /* the scalars exactly as adamw.c computes them */
     const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
@@ -522,7 +528,7 @@ extern "C" int qn_cuda_adamw_step(float *p, const float *g, float *m, float *v, 
     const float step_size = (float)(lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     const float lerp_weight = 1.0f - beta1;
-    adamw_kernel<<<grid_for(n), kThreads>>>(p, g, m, v, mask, n, decay, step_size, bc2_sqrt, lerp_weight,
+    adamw_kernel<<<grid_for(n), kThreads>>>(p, g, m, v, mask, decays, n, decay, step_size, bc2_sqrt, lerp_weight,
                                             1.0f - lerp_weight, beta2, 1.0f - beta2, eps);
     LAUNCH_CHECK(err, errlen);
     return 0;

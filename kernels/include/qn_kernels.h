@@ -38,10 +38,28 @@ uint64_t qn_splitmix64(uint64_t x);         /* one mixing step, for deriving see
 /* C(M,N) = alpha * op(A) op(B) + beta * C; op(A) is (M,K), op(B) is (K,N); trans = 1 transposes. */
 void qn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* C(M,N) = bias + alpha * op(A) op(B), bias (N) added to every row, C not read: the floats of C's rows
+ * set to bias, then qn_sgemm with beta = 1 (the bias joins in the GEMM's stores, no copy first). */
+void qn_sgemm_bias(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc);
+/* A pass over a finished block of C: rows [row0, row0 + rows) and columns [col0, col0 + cols) of the
+ * caller's C, the block's first element at c. */
+typedef void (*qn_gemm_block_fn)(void *ctx, float *c, int ldc, int row0, int rows, int col0, int cols);
+/* qn_sgemm_bias (bias NULL: beta = 0), then `then` on each block of C once it is final, while it is
+ * still in cache (an elementwise op fused into the product); blocks may run on the kernels' threads
+ * at once. */
+void qn_sgemm_then(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc, qn_gemm_block_fn then, void *ctx);
 /* sums[j] += the sum of x(rows, cols)'s column j, added over the rows in order (a bias gradient). */
 void qn_add_column_sums(float *sums, const float *x, int rows, int cols);
 /* Threads OpenBLAS may use in this process (1 keeps results independent of the machine). */
 void qn_set_num_threads(int n);
+/* fn(ctx, lo, hi) over [0, n) in blocks [k block, (k+1) block) (the last one shorter), on the caller
+ * and up to threads - 1 persistent workers that take blocks first come, first served (a thread the
+ * system holds back takes fewer), for short loops called back to back (decode's GEMVs). Results must
+ * not depend on which thread runs a block; called again meanwhile (another thread, or from fn), or
+ * with 2^24 blocks or more, the loop runs in one call on the caller. Returns when all are done. */
+void qn_parallel_blocks(size_t n, size_t block, int threads, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
 
 /* ---- number formats: fake quantization ---- */
 /* MASE integer (signed fixed point): y = clamp(RNE(x * 2^f), -2^(w-1), 2^(w-1)-1) / 2^f. */
@@ -52,6 +70,10 @@ void qn_quant_integer(const float *x, float *y, size_t n, int width, int frac_wi
  * correction with step t >= 1). mask (may be NULL): where mask[i] == 0, p[i] stays 0. */
 void qn_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n,
                    float lr, float beta1, float beta2, float eps, float weight_decay, int t);
+/* The same with weight decay only where decays[i] != 0 (decays may be NULL: everywhere), as torch's
+ * AdamW over two param groups, the second with weight_decay 0 (Hugging Face Trainer's groups). */
+void qn_adamw_step_groups(float *p, const float *g, float *m, float *v, const uint8_t *mask, const uint8_t *decays,
+                          size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int t);
 
 /* ---- pruning masks (MASE semantics: see docs) ---- */
 /* The q-quantile (0..1) of |x| over several buffers together, as torch.quantile (linear interpolation). */

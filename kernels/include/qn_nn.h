@@ -33,6 +33,10 @@ void qn_layernorm_backward_write(float *dinp, float *dweight, float *dbias, cons
 void qn_gelu_forward(float *out, const float *inp, size_t n);
 void qn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 void qn_gelu_backward_write(float *dinp, const float *inp, const float *dout, size_t n);
+/* The same floats on a block of rows (leading dimensions ld*), on the calling thread: passes fused
+ * into a GEMM's stores (qn_sgemm_then). The backward works in place: d = dout * GELU'(inp). */
+void qn_gelu_forward_rows(float *out, size_t ldo, const float *inp, size_t ldi, int rows, int cols);
+void qn_gelu_backward_in_place_rows(float *d, size_t ldd, const float *inp, size_t ldi, int rows, int cols);
 
 /* ---- tanh (the pooler's activation). */
 void qn_tanh_forward(float *out, const float *inp, size_t n);

@@ -88,6 +88,10 @@ int qn_cuda_crossentropy_backward(float *dlogits, const float *probs, const int3
  * corrections are computed on the host in double as there. mask (n) may be NULL. */
 int qn_cuda_adamw_step(float *p, const float *g, float *m, float *v, const uint8_t *mask, size_t n, float lr,
                        float beta1, float beta2, float eps, float weight_decay, int t, char *err, size_t errlen);
+/* qn_adamw_step_groups: decay only where decays[i] != 0 (decays, device memory, may be NULL). */
+int qn_cuda_adamw_step_groups(float *p, const float *g, float *m, float *v, const uint8_t *mask, const uint8_t *decays,
+                              size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
+                              char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

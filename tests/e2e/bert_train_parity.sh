@@ -4,8 +4,10 @@
 # math in torch (autograd, torch.optim.AdamW, LambdaLR with transformers' schedule lambdas, MASE's
 # integer fake quantization with straight-through gradients, MASE's l1-norm pruning). Compared: the
 # loss, every parameter's gradient, the logits, and the parameters after the updates. Cases: fp32
-# with linear warmup/decay, cosine; integer QAT; weight and activation pruning during fine-tuning; the
-# same on the CUDA backend where there is one.
+# with linear warmup/decay, cosine; integer QAT; weight and activation pruning during fine-tuning;
+# weight decay over the Trainer's param groups (the default: none for biases and LayerNorm) and over
+# every parameter, each also checked to differ from the other grouping; the same on the CUDA backend
+# where there is one.
 # Skipped (exit 77) where python3-torch is not installed.
 source "$(dirname "$0")/lib.sh"
 
@@ -37,7 +39,7 @@ run_case() {
   if [[ $rc -eq 77 ]]; then echo "$name: skipped (no CUDA backend here)"; return 0; fi
   [[ $rc -eq 0 ]] || die "bert_train_dump $name failed (exit $rc)"
   "$PYTHON" - "$WORK" "$SRC/tests/e2e" "$name" "$@" <<'PY' || die "case $name differs from PyTorch"
-import math, sys
+import math, re, sys
 import numpy as np, torch
 torch.set_default_dtype(torch.float32)
 w, name, argv = sys.argv[1], sys.argv[3], sys.argv[4:]
@@ -48,6 +50,7 @@ opt = dict(zip(argv[0::2], argv[1::2]))
 steps, lr = int(opt.get("--steps", 3)), float(opt.get("--lr", 1e-3))
 wd, schedule = float(opt.get("--weight-decay", 0.01)), opt.get("--schedule", "constant")
 warmup_ratio = float(opt.get("--warmup-ratio", 0))
+wd_params = opt.get("--weight-decay-params", "trainer")
 quant = tuple(int(v) for v in opt["--quant"].split(",")) if "--quant" in opt else None
 prune_w, prune_a = float(opt.get("--prune-weight", -1)), float(opt.get("--prune-activation", -1))
 
@@ -72,6 +75,14 @@ for l in range(L):
 order += ["pooler.dense.weight", "pooler.dense.bias", "classifier.weight", "classifier.bias"]
 hf = lambda n: n if n.startswith("classifier") else "bert." + n
 P_ = {n: torch.tensor(np_sd[hf(n)], requires_grad=True) for n in order}
+
+# Hugging Face Trainer's weight decay groups (Trainer.get_decay_parameter_names): no decay for the
+# parameters of nn.LayerNorm modules and for names matching its patterns (any "bias", "layernorm",
+# "rmsnorm", a "norm" component), on the full state-dict name; every other parameter decays.
+NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+def trainer_decays(n): return not any(re.search(pat, hf(n).lower()) for pat in NO_DECAY_PATTERNS)
+decayed = {n for n in order if trainer_decays(n)}
+assert decayed == {n for n in order if n.endswith(".weight") and "LayerNorm" not in n}, decayed
 linears = [n[:-len(".weight")] for n in order if n.endswith(".weight") and "LayerNorm" not in n and "embeddings" not in n]
 
 def flat(d): return torch.cat([d[n].detach().reshape(-1) for n in order]).numpy()
@@ -157,20 +168,34 @@ def lam(s):
     prog = (s - warmup) / max(1, steps - warmup)
     if schedule == "linear": return max(0.0, (steps - s) / max(1, steps - warmup))
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * prog)))
-opt_ = torch.optim.AdamW([P_[n] for n in order], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
-sched = torch.optim.lr_scheduler.LambdaLR(opt_, lam)
-losses, rates = [], []
-for s in range(steps):
-    opt_.zero_grad()
-    logits, loss = forward()
-    loss.backward()
-    if s == 0:
-        g0 = {n: P_[n].grad.numpy().copy() for n in order}
-        logits0 = logits.detach().numpy()
-    rates.append(opt_.param_groups[0]["lr"])
-    losses.append(loss.item())
-    opt_.step(); sched.step()
-with torch.no_grad(): losses.append(forward()[1].item())
+def train(grouping):
+    """The torch training from the loaded weights: (losses, rates, gradients and logits of the first
+    update, effective parameters after the last)."""
+    with torch.no_grad():
+        for n in order: P_[n].copy_(torch.from_numpy(np_sd[hf(n)]))
+    if grouping == "all":  # torch.optim.AdamW(model.parameters())
+        groups = [{"params": [P_[n] for n in order], "weight_decay": wd}]
+    else:  # as Trainer.create_optimizer: the decayed parameters, then the others at weight_decay 0
+        groups = [{"params": [P_[n] for n in order if n in decayed], "weight_decay": wd},
+                  {"params": [P_[n] for n in order if n not in decayed], "weight_decay": 0.0}]
+    opt_ = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt_, lam)
+    losses, rates = [], []
+    for s in range(steps):
+        opt_.zero_grad()
+        logits, loss = forward()
+        loss.backward()
+        if s == 0:
+            g0 = {n: P_[n].grad.numpy().copy() for n in order}
+            logits0 = logits.detach().numpy()
+        rates.append(opt_.param_groups[0]["lr"])
+        losses.append(loss.item())
+        opt_.step(); sched.step()
+    with torch.no_grad(): losses.append(forward()[1].item())
+    return losses, rates, g0, logits0, {n: t.detach().numpy().copy() for n, t in effective().items()}
+
+losses, rates, g0, logits0, final = train(wd_params)
+act_sparsity_run = list(act_sparsity)
 
 # gradients of the first update to 1e-5 relative (measured ~1e-6); parameters after the updates too,
 # 5e-5 with fake quantization or activation masks, where a value next to a rounding step or the
@@ -183,14 +208,19 @@ assert np.abs(np.load(f"{w}/{name}/logits0.npy").reshape(N, NL) - logits0).max()
 g = split(np.load(f"{w}/{name}/grads0.npy"))
 for n in wmask: g[n + ".weight"] = g[n + ".weight"] * wmask[n].numpy()  # a pruned weight's gradient is unused
 compare("gradient", g, g0, tol)
-final = {n: t.detach().numpy() for n, t in effective().items()}
 compare(f"parameters after {steps} updates", split(np.load(f"{w}/{name}/params.npy")), final, ptol, 2.5 * sum(rates))
+if wd * sum(rates) > 1e-3:  # the other grouping must not pass: the comparison sees which parameters decay
+    other = train("all" if wd_params == "trainer" else "trainer")[4]
+    apart = [n for n in order if n not in KEY_BIAS and
+             np.abs(other[n] - final[n]).max() > 10 * ptol * max(np.abs(final[n]).max(), 1e-30)]
+    assert apart, f"{name}: weight_decay_params {wd_params} and the other grouping give the same parameters"
+    print(f"{name}: weight_decay_params {wd_params}: the other grouping differs in {len(apart)} tensors")
 if wmask:
     q = split(np.load(f"{w}/{name}/params.npy"))
     for n, m in wmask.items():
         assert not np.any(q[n + ".weight"][m.numpy() == 0]), f"{name}: a pruned weight of {n} moved"
 print(f"{name}: losses {np.array2string(ql, precision=6)}, rates {np.array2string(qr, precision=6)}"
-      + (f", activation sparsity {np.mean(act_sparsity):.3f}" if act_sparsity else ""))
+      + (f", activation sparsity {np.mean(act_sparsity_run):.3f}" if act_sparsity_run else ""))
 PY
 }
 
@@ -198,8 +228,13 @@ run_case fp32-linear  --steps 6 --lr 2e-3 --weight-decay 0.01 --schedule linear 
 run_case fp32-cosine  --steps 5 --lr 1e-3 --weight-decay 0.1 --schedule cosine --warmup-ratio 0.2
 run_case qat-integer  --steps 4 --lr 1e-3 --quant 12,6
 run_case prune        --steps 4 --lr 1e-3 --weight-decay 0.01 --prune-weight 0.5 --prune-activation 0.3
+# weight decay large enough to tell the groupings apart: the Trainer's (the default) and every parameter
+run_case wd-trainer   --steps 4 --lr 2e-3 --weight-decay 0.5 --weight-decay-params trainer
+run_case wd-all       --steps 4 --lr 2e-3 --weight-decay 0.5 --weight-decay-params all
 # the CUDA backend, where this build and machine have one
 run_case cuda-linear  --cuda --steps 6 --lr 2e-3 --weight-decay 0.01 --schedule linear --warmup-ratio 0.34
 run_case cuda-qat     --cuda --steps 4 --lr 1e-3 --quant 12,6
 run_case cuda-prune   --cuda --steps 4 --lr 1e-3 --prune-weight 0.5 --prune-activation 0.3
+run_case cuda-wd-trainer --cuda --steps 4 --lr 2e-3 --weight-decay 0.5 --weight-decay-params trainer
+run_case cuda-wd-all  --cuda --steps 4 --lr 2e-3 --weight-decay 0.5 --weight-decay-params all
 echo ok

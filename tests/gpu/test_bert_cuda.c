@@ -161,7 +161,7 @@ static void run_model_case(const model_case *mc) {
     /* the device copy starts from these parameters */
     char err[512];
     qn_bert_cuda *d = qn_bert_cuda_new(m, 0, err, sizeof err);
-    if (!d || qn_bert_cuda_upload(d, adam_mask, err, sizeof err) != 0) {
+    if (!d || qn_bert_cuda_upload(d, adam_mask, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "  cuda model: %s\n", err);
         failures++;
         qn_bert_cuda_free(d), qn_bert_free(m), free(adam_mask);
@@ -207,7 +207,7 @@ static void run_model_case(const model_case *mc) {
             }
             compare_buffers("step 0 grad", m, grads_c, m->grads, rtol, mc->loose);
         }
-        if (qn_bert_cuda_adamw(d, lr, beta1, beta2, eps, wd, s + 1, err, sizeof err) != 0) {
+        if (qn_bert_cuda_adamw(d, lr, beta1, beta2, eps, wd, 0, s + 1, err, sizeof err) != 0) {
             fprintf(stderr, "  adamw: %s\n", err);
             failures++;
             break;
@@ -317,32 +317,35 @@ static void run_linear_case(const char *name, const char *fin, const char *fw, c
     free(params), free(grads);
 }
 
-/* qn_cuda_adamw_step against qn_adamw_step, bit for bit, with a mask and the usual eps. */
+/* qn_cuda_adamw_step_groups against qn_adamw_step_groups, bit for bit, with a pruning mask, a decay
+ * mask (the Trainer's groups) and the usual eps. */
 static void run_adamw(void) {
     printf("adamw\n");
     enum { N = 10000 };
     float *p = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float)), *m = malloc(N * sizeof(float));
     float *v = malloc(N * sizeof(float)), *got = malloc(N * sizeof(float));
-    uint8_t *mask = malloc(N);
+    uint8_t *mask = malloc(N), *decays = malloc(N);
     qn_rng rng;
     qn_rng_seed(&rng, 3);
     for (int i = 0; i < N; i++) {
         p[i] = qn_rng_normal(&rng), m[i] = 0.01f * qn_rng_normal(&rng), v[i] = 1e-4f * qn_rng_uniform(&rng);
         mask[i] = qn_rng_uniform(&rng) > 0.2f;
+        decays[i] = i % 5 != 0;
         g[i] = i % 97 == 0 ? 0.0f : 0.1f * qn_rng_normal(&rng);
     }
     float *dp, *dg, *dm, *dv;
-    uint8_t *dmask;
+    uint8_t *dmask, *ddecays;
     cudaMalloc((void **)&dp, N * sizeof(float)), cudaMalloc((void **)&dg, N * sizeof(float));
     cudaMalloc((void **)&dm, N * sizeof(float)), cudaMalloc((void **)&dv, N * sizeof(float));
-    cudaMalloc((void **)&dmask, N);
+    cudaMalloc((void **)&dmask, N), cudaMalloc((void **)&ddecays, N);
     cudaMemcpy(dp, p, N * sizeof(float), cudaMemcpyHostToDevice), cudaMemcpy(dg, g, N * sizeof(float), cudaMemcpyHostToDevice);
     cudaMemcpy(dm, m, N * sizeof(float), cudaMemcpyHostToDevice), cudaMemcpy(dv, v, N * sizeof(float), cudaMemcpyHostToDevice);
-    cudaMemcpy(dmask, mask, N, cudaMemcpyHostToDevice);
+    cudaMemcpy(dmask, mask, N, cudaMemcpyHostToDevice), cudaMemcpy(ddecays, decays, N, cudaMemcpyHostToDevice);
     char err[256];
     for (int t = 1; t <= 3; t++) {
-        qn_adamw_step(p, g, m, v, mask, N, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
-        if (qn_cuda_adamw_step(dp, dg, dm, dv, dmask, N, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t, err, sizeof err) != 0) {
+        qn_adamw_step_groups(p, g, m, v, mask, decays, N, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
+        if (qn_cuda_adamw_step_groups(dp, dg, dm, dv, dmask, ddecays, N, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t, err,
+                                      sizeof err) != 0) {
             fprintf(stderr, "  %s\n", err);
             failures++;
             break;
@@ -359,8 +362,8 @@ static void run_adamw(void) {
                 fprintf(stderr, "  adamw %s[%d]: cpu %.9g cuda %.9g\n", names[k], i, want[k][i], got[i]);
         failures += bad;
     }
-    cudaFree(dp), cudaFree(dg), cudaFree(dm), cudaFree(dv), cudaFree(dmask);
-    free(p), free(g), free(m), free(v), free(got), free(mask);
+    cudaFree(dp), cudaFree(dg), cudaFree(dm), cudaFree(dv), cudaFree(dmask), cudaFree(ddecays);
+    free(p), free(g), free(m), free(v), free(got), free(mask), free(decays);
 }
 #endif
 

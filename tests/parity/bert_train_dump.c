@@ -4,15 +4,16 @@
  * must reproduce (tests/e2e/bert_train_parity.sh):
  *
  *   bert_train_dump MODEL_DIR IDS.npy LENGTHS.npy LABELS.npy OUT_DIR [--steps N] [--lr X]
- *                   [--weight-decay X] [--schedule NAME] [--warmup-ratio X] [--quant WIDTH,FRAC]
- *                   [--prune-weight SPARSITY] [--prune-activation SPARSITY] [--cuda]
+ *                   [--weight-decay X] [--weight-decay-params trainer|all] [--schedule NAME]
+ *                   [--warmup-ratio X] [--quant WIDTH,FRAC] [--prune-weight SPARSITY]
+ *                   [--prune-activation SPARSITY] [--cuda]
  *
  * OUT_DIR gets float32 .npy files: params0 (after pruning, before training), logits0 and grads0
  * (the first forward and backward), loss (the loss of each update's forward, then one more forward
  * after the last update), lr (each update's rate) and params (after the last update). Parameters
  * and gradients are the model's flat buffer, Hugging Face's state-dict order (worker/bert.h).
  * --quant: MASE's integer format on every Linear layer's data_in, weight and bias; --prune-*:
- * l1-norm, local scope; --cuda: train on GPU 0 (the CUDA backend), exit 77 where the model cannot run
+ * l1-norm, local scope; --weight-decay-params: train.weight_decay_params (default trainer); --cuda: train on GPU 0 (the CUDA backend), exit 77 where the model cannot run
  * there. Bad arguments: one line, exit 2. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,8 @@
 
 static int usage(const char *why) {
     fprintf(stderr, "bert_train_dump: %s (usage: bert_train_dump MODEL_DIR IDS.npy LENGTHS.npy LABELS.npy OUT_DIR "
-                    "[--steps N] [--lr X] [--weight-decay X] [--schedule NAME] [--warmup-ratio X] [--quant W,F] "
-                    "[--prune-weight S] [--prune-activation S] [--cuda])\n",
+                    "[--steps N] [--lr X] [--weight-decay X] [--weight-decay-params trainer|all] [--schedule NAME] "
+                    "[--warmup-ratio X] [--quant W,F] [--prune-weight S] [--prune-activation S] [--cuda])\n",
             why);
     return 2;
 }
@@ -60,8 +61,8 @@ static void prune_target(qn_prune_target *t, double sparsity) {
 int main(int argc, char **argv) {
     if (argc < 6) return usage("needs five paths");
     const char *dir = argv[1], *out = argv[5];
-    qn_train_cfg t = {.optimizer = "adamw", .lr_schedule = "constant", .epochs = 1, .lr = 1e-3, .weight_decay = 0.01,
-                      .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    qn_train_cfg t = {.optimizer = "adamw", .lr_schedule = "constant", .weight_decay_params = "trainer", .epochs = 1,
+                      .lr = 1e-3, .weight_decay = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int steps = 3, qwidth = 0, qfrac = 0, cuda = 0;
     double prune_w = -1.0, prune_a = -1.0;
     for (int i = 6; i < argc; i++) {
@@ -75,6 +76,10 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--steps")) steps = atoi(v);
         else if (!strcmp(a, "--lr")) t.lr = atof(v);
         else if (!strcmp(a, "--weight-decay")) t.weight_decay = atof(v);
+        else if (!strcmp(a, "--weight-decay-params")) {
+            if (strcmp(v, "trainer") && strcmp(v, "all")) return usage("--weight-decay-params takes trainer or all");
+            snprintf(t.weight_decay_params, sizeof t.weight_decay_params, "%s", v);
+        }
         else if (!strcmp(a, "--schedule")) snprintf(t.lr_schedule, sizeof t.lr_schedule, "%s", v);
         else if (!strcmp(a, "--warmup-ratio")) t.warmup_ratio = atof(v);
         else if (!strcmp(a, "--quant")) {

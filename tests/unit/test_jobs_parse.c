@@ -196,6 +196,43 @@ Test(job_parse, suggest_finds_near_words_only) {
     cr_expect_null(qn_suggest("zz", words, 6));
 }
 
+Test(job_parse, weight_decay_params_default_grid_and_plan) {
+    /* the default: the Trainer's groups, written in the plan (a results file from before the key has
+     * no such line and trained with every parameter decayed) */
+    qn_job a = load_text(HEADER "stages:\n  - name: s\n    run: [train, eval]\n");
+    cr_expect_str_eq(a.base.train.weight_decay_params, "trainer");
+    char *pa = qn_job_plan_text(&a);
+    cr_expect_not_null(strstr(pa, "\nbase train weight_decay_params=trainer\n"), "%s", pa);
+    /* all: the plan of before the key */
+    qn_job b = load_text("name: t\nseed: 5\nmodel: {arch: mlp, embed_dim: 8, hidden_size: 8}\n"
+                         "data: {dataset: synthetic-sentiment, train_size: 64, eval_size: 32, max_len: 16}\n"
+                         "train: {epochs: 1, batch_size: 16, lr: 1.0e-3, weight_decay: 0.0, weight_decay_params: all}\n"
+                         "stages:\n  - name: s\n    run: [train, eval]\n");
+    cr_expect_str_eq(b.base.train.weight_decay_params, "all");
+    char *pb = qn_job_plan_text(&b);
+    cr_expect_null(strstr(pb, "weight_decay_params"), "%s", pb);
+    /* a grid axis like any train key, each trial's configuration taking its value */
+    qn_job c = load_text(HEADER "stages:\n  - name: s\n    grid:\n      train.weight_decay_params: [all, trainer]\n"
+                                "    run: [train, eval]\n");
+    cr_assert_eq(c.ntrials, 2);
+    const char *want[] = {"all", "trainer"};
+    for (int i = 0; i < 2; i++) {
+        qn_trial t;
+        qn_trial_config cfg;
+        char err[QN_ERR_LEN];
+        cr_assert_eq(qn_job_trial(&c, i, &t), 0);
+        cr_assert_eq(qn_trial_config_build(&c, NULL, 0, &t, &cfg, err, sizeof err), 0, "%s", err);
+        cr_expect_str_eq(cfg.train.weight_decay_params, want[i]);
+        qn_trial_free(&t);
+    }
+    /* models that do not train: no line, their plans stay as they were */
+    qn_job d = load_text("name: t\nmodel: {arch: null}\nstages:\n  - name: s\n    run: [train, eval]\n");
+    char *pd = qn_job_plan_text(&d);
+    cr_expect_null(strstr(pd, "weight_decay_params"), "%s", pd);
+    free(pa), free(pb), free(pd);
+    qn_job_free(&a), qn_job_free(&b), qn_job_free(&c), qn_job_free(&d);
+}
+
 Test(job_parse, defaults_apply_when_sections_are_short) {
     qn_job job = load_text("name: t\nstages:\n  - name: a\n    run: [train, eval]\n");
     cr_expect_str_eq(job.base.model.arch, "mlp");

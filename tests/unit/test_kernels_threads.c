@@ -3,8 +3,10 @@
  * kernels' thread pool serves two callers at once. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qn_kernels.h"
 #include "qn_nn.h"
@@ -161,4 +163,58 @@ Test(threads, pool_serves_concurrent_callers) {
     qn_set_num_threads(1);
     cr_expect_eq(g[0].bad + g[1].bad, 0, "%d products differ from the serial one", g[0].bad + g[1].bad);
     free(A), free(B), free(want);
+}
+
+/* qn_parallel_blocks: every item exactly once, in blocks of the block size (the whole loop in one call
+ * at one thread or when a second caller holds the pool), over many loops back to back (the workers
+ * spin between them) and after a pause (they sleep), at 1, 2 and 3 threads; a second caller
+ * meanwhile runs its loops alone, still covering every item. */
+typedef struct {
+    _Atomic int *hits;
+    size_t n, block;
+    int whole_ok;
+    _Atomic int misaligned;
+} blocks_probe;
+
+static void count_block(void *arg, size_t lo, size_t hi) {
+    blocks_probe *p = arg;
+    const int whole = p->whole_ok && lo == 0 && hi == p->n;
+    if (!whole && (lo % p->block != 0 || hi - lo > p->block)) atomic_fetch_add(&p->misaligned, 1);
+    for (size_t i = lo; i < hi; i++) atomic_fetch_add(&p->hits[i], 1);
+}
+
+static int blocks_loops(int threads, size_t n, size_t block, int loops, int whole_ok) {
+    _Atomic int *hits = calloc(n, sizeof *hits);
+    blocks_probe p = {hits, n, block, whole_ok || threads == 1 || n <= block, 0};
+    int wrong = 0;
+    for (int r = 0; r < loops; r++) {
+        for (size_t i = 0; i < n; i++) atomic_store(&hits[i], 0);
+        qn_parallel_blocks(n, block, threads, count_block, &p);
+        for (size_t i = 0; i < n; i++) wrong += atomic_load(&hits[i]) != 1;
+    }
+    free(hits);
+    return wrong + atomic_load(&p.misaligned);
+}
+
+Test(threads, blocks_cover_every_item_once) {
+    for (int threads = 1; threads <= 3; threads++) {
+        cr_expect_eq(blocks_loops(threads, 1000, 16, 200, 0), 0, "%d threads, back to back", threads);
+        usleep(2000); /* the workers go to sleep */
+        cr_expect_eq(blocks_loops(threads, 1003, 64, 3, 0), 0, "%d threads, after a pause", threads);
+        cr_expect_eq(blocks_loops(threads, 5, 16, 3, 0), 0, "%d threads, one block", threads);
+    }
+}
+
+static void *blocks_caller(void *arg) {
+    *(int *)arg = blocks_loops(2, 4096, 32, 100, 1);
+    return NULL;
+}
+
+Test(threads, blocks_serve_concurrent_callers) {
+    int wrong[2] = {0, 0};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, blocks_caller, &wrong[1]), 0);
+    blocks_caller(&wrong[0]);
+    pthread_join(tid, NULL);
+    cr_expect_eq(wrong[0] + wrong[1], 0);
 }

@@ -1,7 +1,8 @@
 /* The training step's fast paths against the plain ones: GEMM with beta = 0 (the kernel writes C
- * instead of a pass of zeros first; transposed A packed) on shapes that cross every blocking
- * boundary, the backwards' _write variants against zeros and the accumulating backward, and the
- * attention softmax (a vectorized exp) against exp in double. */
+ * instead of a pass of zeros first; transposed A packed), with a bias in its stores and a pass over
+ * its finished blocks, on shapes that cross every blocking boundary; GELU's row passes, the
+ * backwards' _write variants against zeros and the accumulating backward, and the attention
+ * softmax (a vectorized exp) against exp in double. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,6 +81,104 @@ Test(gemm, beta_zero_gives_the_bits_of_zeros_then_beta_one) {
         qn_set_num_threads(1);
         free(A), free(B), free(zeroed), free(written);
     }
+}
+
+/* the Linear layers' forward: the bias added in the kernel's stores gives the floats of the bias
+ * copied into C followed by a product with beta = 1 (C's old contents never read), K = 0 included */
+Test(gemm, bias_in_the_stores_gives_the_bits_of_copy_then_beta_one) {
+    static const int shapes[][3] = {{301, 45, 600}, {13, 70, 300}, {150, 33, 257}, {40, 100, 128}, {7, 19, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldc = N + 5;
+        float *A = random_tensor((size_t)M * K + 1, 20), *B = random_tensor((size_t)K * N + 1, 21);
+        float *bias = random_tensor((size_t)N, 22);
+        float *copied = malloc((size_t)M * ldc * sizeof *copied), *fused = malloc((size_t)M * ldc * sizeof *fused);
+        cr_assert(copied && fused);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++) {
+                    qn_set_num_threads(threads);
+                    const int lda = ta ? M : (K ? K : 1), ldb = tb ? (K ? K : 1) : N;
+                    for (size_t i = 0; i < (size_t)M * ldc; i++) copied[i] = fused[i] = NAN; /* padding compared too */
+                    for (int i = 0; i < M; i++) memcpy(copied + (size_t)i * ldc, bias, (size_t)N * sizeof *bias);
+                    qn_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, copied, ldc);
+                    qn_sgemm_bias(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, bias, fused, ldc);
+                    int differ = 0;
+                    for (size_t i = 0; i < (size_t)M * ldc; i++)
+                        differ += memcmp(&copied[i], &fused[i], sizeof *fused) != 0;
+                    cr_expect_eq(differ, 0, "%dx%dx%d ta %d tb %d, %d threads: %d entries differ", M, N, K, ta, tb,
+                                 threads, differ);
+                }
+        qn_set_num_threads(1);
+        free(A), free(B), free(bias), free(copied), free(fused);
+    }
+}
+
+/* qn_sgemm_then's pass sees every element of C once, after its last block of K (here: it copies
+ * the block out, and the copy must equal the product's final C), with the block's coordinates in
+ * the caller's C, at 1 and 2 threads (slices of rows or of columns). */
+typedef struct {
+    float *copy;
+    int *visits, ld;
+} then_probe;
+
+static void copy_block(void *ctx, float *c, int ldc, int row0, int rows, int col0, int cols) {
+    then_probe *p = ctx;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            p->copy[(size_t)(row0 + i) * p->ld + col0 + j] = c[(size_t)i * ldc + j];
+            p->visits[(size_t)(row0 + i) * p->ld + col0 + j]++;
+        }
+}
+
+Test(gemm, then_pass_sees_each_final_block_once) {
+    /* rows past a row block, columns past NC (3072), K past KC; a tall and a wide shape for the
+     * two ways of slicing over threads */
+    static const int shapes[][3] = {{150, 3100, 300}, {301, 45, 600}, {5, 7, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = random_tensor((size_t)M * K + 1, 30), *B = random_tensor((size_t)K * N + 1, 31);
+        float *bias = random_tensor((size_t)N, 32), *C = malloc((size_t)M * N * sizeof *C);
+        float *copy = malloc((size_t)M * N * sizeof *copy);
+        int *visits = malloc((size_t)M * N * sizeof *visits);
+        cr_assert(C && copy && visits);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                qn_set_num_threads(threads);
+                memset(visits, 0, (size_t)M * N * sizeof *visits);
+                then_probe p = {copy, visits, N};
+                qn_sgemm_then(0, 1, M, N, K, 1.0f, A, K ? K : 1, B, K ? K : 1, with_bias ? bias : NULL, C, N,
+                              copy_block, &p);
+                int wrong = 0;
+                for (size_t i = 0; i < (size_t)M * N; i++)
+                    wrong += visits[i] != 1 || memcmp(&copy[i], &C[i], sizeof *C) != 0;
+                cr_expect_eq(wrong, 0, "%dx%dx%d, %d threads, bias %d: %d elements seen not once or not final", M, N,
+                             K, threads, with_bias, wrong);
+            }
+        qn_set_num_threads(1);
+        free(A), free(B), free(bias), free(C), free(copy), free(visits);
+    }
+}
+
+/* the row versions GELU runs in a GEMM's pass give the floats of the whole-buffer ones */
+Test(nn, gelu_rows_equal_the_whole_buffer_passes) {
+    const int rows = 37, cols = 301, ld = 320;
+    const size_t n = (size_t)rows * ld;
+    float *x = random_tensor(n, 33), *dout = random_tensor(n, 34);
+    float *whole = malloc(n * sizeof *whole), *by_rows = malloc(n * sizeof *by_rows);
+    cr_assert(whole && by_rows);
+    for (size_t i = 0; i < n; i++) x[i] *= 6.0f;
+    qn_gelu_forward(whole, x, n);
+    qn_gelu_forward_rows(by_rows, ld, x, ld, rows, cols);
+    int differ = 0;
+    for (int r = 0; r < rows; r++) differ += memcmp(whole + (size_t)r * ld, by_rows + (size_t)r * ld, (size_t)cols * sizeof *x) != 0;
+    cr_expect_eq(differ, 0, "forward: %d rows differ", differ);
+    qn_gelu_backward_write(whole, x, dout, n);
+    memcpy(by_rows, dout, n * sizeof *by_rows);
+    qn_gelu_backward_in_place_rows(by_rows, ld, x, ld, rows, cols);
+    differ = 0;
+    for (int r = 0; r < rows; r++) differ += memcmp(whole + (size_t)r * ld, by_rows + (size_t)r * ld, (size_t)cols * sizeof *x) != 0;
+    cr_expect_eq(differ, 0, "backward: %d rows differ", differ);
+    free(x), free(dout), free(whole), free(by_rows);
 }
 
 Test(nn, layernorm_backward_write_equals_zeros_then_accumulate) {

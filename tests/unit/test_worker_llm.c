@@ -254,3 +254,22 @@ Test(llm, linear_gemv_and_gemm_agree_whatever_the_threads) {
     cr_expect_lt(fabs(y3[OUT + 5] - ref), 1e-3, "row 1 output 5: %g vs %g", y3[OUT + 5], ref);
     free(w), free(x), free(b), free(y1), free(y3), free(yg);
 }
+
+/* Attention shares its heads among the decoder's threads once a product is large enough (a prefill
+ * of 64 tokens here): the logits are the same bits at 1 and 3 threads, prefill and decode. */
+Test(llm, attention_is_the_same_whatever_the_threads) {
+    char dir[64];
+    qn_llm *m = model(QN_LLM_LLAMA, 2, dir);
+    enum { B = 2, T = 64 };
+    int32_t ids[B * T];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 11 + 5) % V;
+    const int chunks[] = {56, 1, 1, 1, 1, 1, 1, 1, 1};
+    qn_llm_set_threads(1);
+    float *one = run_chunks(m, ids, B, T, chunks);
+    qn_llm_set_threads(3);
+    float *three = run_chunks(m, ids, B, T, chunks);
+    qn_llm_set_threads(1);
+    cr_expect(memcmp(one, three, (size_t)B * T * V * sizeof(float)) == 0, "logits differ at 3 threads");
+    free(one), free(three);
+    cleanup(m, dir);
+}

@@ -46,7 +46,7 @@ void qn_bert_free(qn_bert *m) {
     free(m->emb), free(m->emb_mean), free(m->emb_rstd), free(m->x0), free(m->cls), free(m->pooled_pre), free(m->pooled);
     free(m->logits), free(m->probs), free(m->mask);
     free(m->dx), free(m->dres), free(m->dh), free(m->dctx), free(m->dq), free(m->dk), free(m->dv), free(m->demb);
-    free(m->dgelu), free(m->dinter), free(m->dcls), free(m->dpooled), free(m->dlogits);
+    free(m->dinter), free(m->dcls), free(m->dpooled), free(m->dlogits);
     free(m);
 }
 
@@ -112,7 +112,7 @@ qn_bert *qn_bert_new(const qn_bert_config *c, int max_batch, int T, uint64_t see
     m->mask = calloc(BT ? BT : 1, sizeof(int32_t));
     m->dx = fbuf(BT * C, &fail), m->dres = fbuf(BT * C, &fail), m->dh = fbuf(BT * C, &fail), m->dctx = fbuf(BT * C, &fail);
     m->dq = fbuf(BT * C, &fail), m->dk = fbuf(BT * C, &fail), m->dv = fbuf(BT * C, &fail), m->demb = fbuf(BT * C, &fail);
-    m->dgelu = fbuf(BT * I, &fail), m->dinter = fbuf(BT * I, &fail);
+    m->dinter = fbuf(BT * I, &fail);
     m->dcls = fbuf(B * C, &fail), m->dpooled = fbuf(B * C, &fail), m->dlogits = fbuf(B * (size_t)c->num_labels, &fail);
     if (fail || !m->mask) {
         qn_bert_free(m);

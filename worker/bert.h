@@ -60,7 +60,7 @@ typedef struct {
     int32_t *mask;                              /* (B,T) attention mask built from the lengths */
     /* gradient scratch */
     float *dx, *dres, *dh, *dctx, *dq, *dk, *dv, *demb; /* (BT,C) x8 */
-    float *dgelu, *dinter;                      /* (BT,I) x2 */
+    float *dinter;                              /* (BT,I): through GELU as well (fused) */
     float *dcls, *dpooled, *dlogits;            /* (B,C) x2, (B,NL) */
 } qn_bert;
 

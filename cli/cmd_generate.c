@@ -93,15 +93,19 @@ static int to_i32(const qn_npy *a, const char *path, int32_t **out) {
     return 0;
 }
 
+/* Reads an integer .npy into a; on failure prints qn_npy_read_ints's message and returns its code. */
+static int read_ints(const char *path, qn_npy *a) {
+    char err[1024];
+    int rc = qn_npy_read_ints(path, a, err, sizeof err);
+    if (rc) fprintf(stderr, "quench: %s\n", err);
+    return rc;
+}
+
 /* The leading pad tokens of each row of an (N, T) 0/1 mask, left padding only. 0, or 2 with a message. */
 static int mask_to_pad(const char *path, int B, int T, int32_t **pad) {
-    char err[1024];
     qn_npy a = {0};
-    int rc = qn_npy_read_ints(path, &a, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "quench: %s\n", err);
-        return rc;
-    }
+    int rc = read_ints(path, &a);
+    if (rc) return rc;
     if (a.ndim != 2 || a.shape[0] != B || a.shape[1] != T) {
         fprintf(stderr, "quench: %s: the attention mask must have the prompts' shape (%d, %d)\n", path, B, T);
         rc = 2;
@@ -147,11 +151,8 @@ static int run_generate(qn_llm *m, const char *model, const char *ids_path, cons
                         const char *logits_path, const char *step_path, int cuda) {
     char err[1024];
     qn_npy ids = {0};
-    int rc = qn_npy_read_ints(ids_path, &ids, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "quench: %s\n", err);
-        return rc;
-    }
+    int rc = read_ints(ids_path, &ids);
+    if (rc) return rc;
     int32_t *prompts = NULL, *out = NULL, *pad = NULL, eos[QN_HF_MAX_EOS];
     float *plogits = NULL, *slogits = NULL;
     qn_llm_gen gen = {0};
@@ -214,11 +215,8 @@ done:
 static int run_perplexity(qn_llm *m, const char *path, int context, int stride) {
     char err[1024];
     qn_npy a = {0};
-    int rc = qn_npy_read_ints(path, &a, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "quench: %s\n", err);
-        return rc;
-    }
+    int rc = read_ints(path, &a);
+    if (rc) return rc;
     int32_t *tokens = NULL;
     if (!(a.ndim == 1 || (a.ndim == 2 && a.shape[0] == 1)) || a.n < 2 || a.n > INT32_MAX) {
         fprintf(stderr, "quench: %s: tokens must have shape (n) or (1, n) with n >= 2\n", path);

@@ -12,17 +12,10 @@
 #include "qn_infer_formats.h"
 #include "qn_kernels.h"
 #include "qn_lowbit_gemv.h"
+#include "../support/test_arrays.h"
 
 static const char *const paths[] = {"portable", "avx2", "avx512"};
 enum { NPATHS = 3, MAX_M = 8 };
-
-static float *randn(size_t n, uint64_t seed, float scale) {
-    qn_rng r;
-    qn_rng_seed(&r, seed);
-    float *x = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = scale * qn_rng_normal(&r);
-    return x;
-}
 
 typedef enum { G_F32, G_F16, G_BF16, G_I8, G_4BIT } gfmt;
 
@@ -39,7 +32,7 @@ typedef struct {
 static weight make_weight(gfmt f, int out, int in, uint64_t seed, qn_4bit_type type, int blocksize, int dq) {
     weight g = {.f = f, .out = out, .in = in};
     size_t n = (size_t)out * in;
-    g.w = randn(n, seed, 0.05f);
+    g.w = qn_test_randn(n, seed, 0.05f);
     g.deq = malloc(n * sizeof(float));
     switch (f) {
     case G_F32: memcpy(g.deq, g.w, n * sizeof(float)); break;
@@ -81,7 +74,7 @@ static void gemv(const weight *g, int j0, int j1, const float *x, int M, float *
  * of y(M) bit-equal to y(1) of that activation row; rows computed in odd slices bit-equal to all at once. */
 static void check_weight(gfmt f, int out, int in, qn_4bit_type type, int blocksize, int dq) {
     weight g = make_weight(f, out, in, 100 + (uint64_t)out * 7 + (uint64_t)in, type, blocksize, dq);
-    float *x = randn((size_t)MAX_M * in, 5, 1.0f);
+    float *x = qn_test_randn((size_t)MAX_M * in, 5, 1.0f);
     float *y = malloc((size_t)MAX_M * out * sizeof(float)), *y1 = malloc((size_t)MAX_M * out * sizeof(float));
     float *ys = malloc((size_t)MAX_M * out * sizeof(float));
     for (int p = 0; p < NPATHS; p++) {

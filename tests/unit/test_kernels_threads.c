@@ -10,15 +10,7 @@
 
 #include "qn_kernels.h"
 #include "qn_nn.h"
-
-static float *random_tensor(size_t n, uint64_t seed) {
-    float *x = malloc(n * sizeof *x);
-    cr_assert_not_null(x);
-    qn_rng r;
-    qn_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) x[i] = 2.0f * qn_rng_uniform(&r) - 1.0f;
-    return x;
-}
+#include "../support/test_arrays.h"
 
 static float *copy_of(const float *x, size_t n) {
     float *y = malloc(n * sizeof *y);
@@ -42,7 +34,8 @@ Test(threads, gemm_same_bits) {
     const int shapes[][3] = {{301, 203, 157}, {97, 517, 261}, {1030, 45, 77}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = random_tensor((size_t)M * K, 1), *B = random_tensor((size_t)K * N, 2), *C0 = random_tensor((size_t)M * N, 3);
+        float *A = qn_test_uniform((size_t)M * K, 1), *B = qn_test_uniform((size_t)K * N, 2);
+        float *C0 = qn_test_uniform((size_t)M * N, 3);
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
                 float *one = gemm_at(1, ta, tb, A, B, C0, M, N, K);
@@ -61,8 +54,8 @@ Test(threads, gemm_same_bits) {
 Test(threads, layernorm_same_bits) {
     const int N = 1100, C = 100; /* C: a lane tail (100 = 12 x 8 + 4) and a partial column chunk */
     const size_t n = (size_t)N * C;
-    float *x = random_tensor(n, 4), *w = random_tensor((size_t)C, 5), *b = random_tensor((size_t)C, 6);
-    float *dout = random_tensor(n, 7), *dx0 = random_tensor(n, 8), *dw0 = random_tensor((size_t)C, 9);
+    float *x = qn_test_uniform(n, 4), *w = qn_test_uniform((size_t)C, 5), *b = qn_test_uniform((size_t)C, 6);
+    float *dout = qn_test_uniform(n, 7), *dx0 = qn_test_uniform(n, 8), *dw0 = qn_test_uniform((size_t)C, 9);
     float *out[3], *mean[3], *rstd[3], *dx[3], *dw[3], *db[3];
     for (int t = 0; t < 3; t++) {
         out[t] = malloc(n * sizeof(float)), mean[t] = malloc((size_t)N * sizeof(float));
@@ -98,7 +91,7 @@ Test(threads, layernorm_same_bits) {
 
 Test(threads, column_sums_in_row_order) {
     const int rows = 700, cols = 203;
-    float *x = random_tensor((size_t)rows * cols, 10), *base = random_tensor((size_t)cols, 11);
+    float *x = qn_test_uniform((size_t)rows * cols, 10), *base = qn_test_uniform((size_t)cols, 11);
     float *want = copy_of(base, (size_t)cols);
     for (int c = 0; c < cols; c++) {
         float s = 0.0f;
@@ -118,7 +111,7 @@ Test(threads, column_sums_in_row_order) {
 
 Test(threads, gelu_same_bits) {
     const size_t n = 100003;
-    float *x = random_tensor(n, 12), *dout = random_tensor(n, 13), *d0 = random_tensor(n, 14);
+    float *x = qn_test_uniform(n, 12), *dout = qn_test_uniform(n, 13), *d0 = qn_test_uniform(n, 14);
     for (size_t i = 0; i < n; i++) x[i] *= 8.0f;
     float *y1 = malloc(n * sizeof(float)), *y3 = malloc(n * sizeof(float));
     float *g1 = copy_of(d0, n), *g3 = copy_of(d0, n);
@@ -151,7 +144,7 @@ static void *call_gemm(void *arg) {
 
 Test(threads, pool_serves_concurrent_callers) {
     const int M = 256, N = 192, K = 160;
-    float *A = random_tensor((size_t)M * K, 15), *B = random_tensor((size_t)N * K, 16);
+    float *A = qn_test_uniform((size_t)M * K, 15), *B = qn_test_uniform((size_t)N * K, 16);
     float *want = malloc((size_t)M * N * sizeof *want);
     qn_sgemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, want, N);
     qn_set_num_threads(2);

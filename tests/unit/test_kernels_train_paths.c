@@ -10,15 +10,7 @@
 
 #include "qn_kernels.h"
 #include "qn_nn.h"
-
-static float *random_tensor(size_t n, uint64_t seed) {
-    float *x = malloc(n * sizeof *x);
-    cr_assert_not_null(x);
-    qn_rng r;
-    qn_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) x[i] = 2.0f * qn_rng_uniform(&r) - 1.0f;
-    return x;
-}
+#include "../support/test_arrays.h"
 
 /* alpha op(A) op(B) in double */
 static double naive_entry(int ta, int tb, int i, int j, int K, const float *A, int lda, const float *B, int ldb) {
@@ -37,7 +29,7 @@ static const int gemm_shapes[][3] = {{301, 45, 600}, {13, 70, 300}, {150, 33, 25
 Test(gemm, beta_zero_never_reads_c_and_matches_naive) {
     for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
         const int M = gemm_shapes[s][0], N = gemm_shapes[s][1], K = gemm_shapes[s][2], ldc = N + 3;
-        float *A = random_tensor((size_t)M * K, 1), *B = random_tensor((size_t)K * N, 2);
+        float *A = qn_test_uniform((size_t)M * K, 1), *B = qn_test_uniform((size_t)K * N, 2);
         float *C = malloc((size_t)M * ldc * sizeof *C);
         cr_assert_not_null(C);
         for (int ta = 0; ta < 2; ta++)
@@ -65,7 +57,7 @@ Test(gemm, beta_zero_never_reads_c_and_matches_naive) {
 Test(gemm, beta_zero_gives_the_bits_of_zeros_then_beta_one) {
     for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
         const int M = gemm_shapes[s][0], N = gemm_shapes[s][1], K = gemm_shapes[s][2];
-        float *A = random_tensor((size_t)M * K, 3), *B = random_tensor((size_t)K * N, 4);
+        float *A = qn_test_uniform((size_t)M * K, 3), *B = qn_test_uniform((size_t)K * N, 4);
         float *zeroed = calloc((size_t)M * N, sizeof *zeroed), *written = malloc((size_t)M * N * sizeof *written);
         cr_assert(zeroed && written);
         for (int threads = 1; threads <= 2; threads++)
@@ -89,8 +81,8 @@ Test(gemm, bias_in_the_stores_gives_the_bits_of_copy_then_beta_one) {
     static const int shapes[][3] = {{301, 45, 600}, {13, 70, 300}, {150, 33, 257}, {40, 100, 128}, {7, 19, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldc = N + 5;
-        float *A = random_tensor((size_t)M * K + 1, 20), *B = random_tensor((size_t)K * N + 1, 21);
-        float *bias = random_tensor((size_t)N, 22);
+        float *A = qn_test_uniform((size_t)M * K + 1, 20), *B = qn_test_uniform((size_t)K * N + 1, 21);
+        float *bias = qn_test_uniform((size_t)N, 22);
         float *copied = malloc((size_t)M * ldc * sizeof *copied), *fused = malloc((size_t)M * ldc * sizeof *fused);
         cr_assert(copied && fused);
         for (int threads = 1; threads <= 2; threads++)
@@ -136,8 +128,8 @@ Test(gemm, then_pass_sees_each_final_block_once) {
     static const int shapes[][3] = {{150, 3100, 300}, {301, 45, 600}, {5, 7, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = random_tensor((size_t)M * K + 1, 30), *B = random_tensor((size_t)K * N + 1, 31);
-        float *bias = random_tensor((size_t)N, 32), *C = malloc((size_t)M * N * sizeof *C);
+        float *A = qn_test_uniform((size_t)M * K + 1, 30), *B = qn_test_uniform((size_t)K * N + 1, 31);
+        float *bias = qn_test_uniform((size_t)N, 32), *C = malloc((size_t)M * N * sizeof *C);
         float *copy = malloc((size_t)M * N * sizeof *copy);
         int *visits = malloc((size_t)M * N * sizeof *visits);
         cr_assert(C && copy && visits);
@@ -163,7 +155,7 @@ Test(gemm, then_pass_sees_each_final_block_once) {
 Test(nn, gelu_rows_equal_the_whole_buffer_passes) {
     const int rows = 37, cols = 301, ld = 320;
     const size_t n = (size_t)rows * ld;
-    float *x = random_tensor(n, 33), *dout = random_tensor(n, 34);
+    float *x = qn_test_uniform(n, 33), *dout = qn_test_uniform(n, 34);
     float *whole = malloc(n * sizeof *whole), *by_rows = malloc(n * sizeof *by_rows);
     cr_assert(whole && by_rows);
     for (size_t i = 0; i < n; i++) x[i] *= 6.0f;
@@ -183,8 +175,8 @@ Test(nn, gelu_rows_equal_the_whole_buffer_passes) {
 
 Test(nn, layernorm_backward_write_equals_zeros_then_accumulate) {
     const int N = 130, C = 100; /* C: 12 lanes of 8 and a tail */
-    float *x = random_tensor((size_t)N * C, 5), *dout = random_tensor((size_t)N * C, 6), *w = random_tensor(C, 7);
-    float *b = random_tensor(C, 8), *out = malloc((size_t)N * C * sizeof *out), mean[130], rstd[130];
+    float *x = qn_test_uniform((size_t)N * C, 5), *dout = qn_test_uniform((size_t)N * C, 6), *w = qn_test_uniform(C, 7);
+    float *b = qn_test_uniform(C, 8), *out = malloc((size_t)N * C * sizeof *out), mean[130], rstd[130];
     float *dx_acc = calloc((size_t)N * C, sizeof *dx_acc), *dx_write = malloc((size_t)N * C * sizeof *dx_write);
     float *dw_acc = calloc(C, sizeof *dw_acc), *db_acc = calloc(C, sizeof *db_acc);
     float *dw_write = calloc(C, sizeof *dw_write), *db_write = calloc(C, sizeof *db_write);
@@ -202,7 +194,7 @@ Test(nn, layernorm_backward_write_equals_zeros_then_accumulate) {
 
 Test(nn, gelu_backward_write_equals_zeros_then_accumulate) {
     const size_t n = 40003; /* chunks over threads and a vector tail */
-    float *x = random_tensor(n, 9), *dout = random_tensor(n, 10);
+    float *x = qn_test_uniform(n, 9), *dout = qn_test_uniform(n, 10);
     float *acc = calloc(n, sizeof *acc), *written = malloc(n * sizeof *written);
     cr_assert(acc && written);
     for (size_t i = 0; i < n; i++) x[i] *= 6.0f, written[i] = NAN;
@@ -221,7 +213,8 @@ enum { A_B = 2, A_T = 37, A_C = 12, A_NH = 3 }; /* T: two lanes of 16 and a tail
 
 Test(nn, attention_backward_write_equals_zeros_then_accumulate) {
     const size_t n = (size_t)A_B * A_T * A_C;
-    float *q = random_tensor(n, 11), *k = random_tensor(n, 12), *v = random_tensor(n, 13), *dout = random_tensor(n, 14);
+    float *q = qn_test_uniform(n, 11), *k = qn_test_uniform(n, 12), *v = qn_test_uniform(n, 13);
+    float *dout = qn_test_uniform(n, 14);
     float *out = malloc(n * sizeof *out), *att = malloc((size_t)A_B * A_NH * A_T * A_T * sizeof *att);
     float *acc = calloc(3 * n, sizeof *acc), *written = malloc(3 * n * sizeof *written);
     cr_assert(out && att && acc && written);
@@ -237,7 +230,7 @@ Test(nn, attention_backward_write_equals_zeros_then_accumulate) {
 
 Test(nn, attention_softmax_matches_exp_in_double) {
     const size_t n = (size_t)A_B * A_T * A_C;
-    float *q = random_tensor(n, 15), *k = random_tensor(n, 16), *v = random_tensor(n, 17);
+    float *q = qn_test_uniform(n, 15), *k = qn_test_uniform(n, 16), *v = qn_test_uniform(n, 17);
     float *out = malloc(n * sizeof *out), *att = malloc((size_t)A_B * A_NH * A_T * A_T * sizeof *att);
     cr_assert(out && att);
     for (size_t i = 0; i < n; i++) q[i] *= 4.0f; /* scores over a range of a few tens */

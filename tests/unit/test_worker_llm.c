@@ -13,6 +13,7 @@
 #include "../../worker/llm.h"
 #include "qn_kernels.h"
 #include "../support/tiny_llm.h"
+#include "../support/test_arrays.h"
 
 enum { V = 37, C = 32, NH = 4, HD = 8, I = 48, L = 2 };
 
@@ -53,14 +54,6 @@ static float *run_chunks(qn_llm *m, const int32_t *ids, int B, int T, const int 
     return logits;
 }
 
-/* max |a - b| relative to the scale of a (at least 1): decode's GEMV and prefill's GEMM sum in
- * different orders */
-static float max_diff(const float *a, const float *b, size_t n) {
-    float d = 0, scale = 1;
-    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), scale = fmaxf(scale, fabsf(a[i]));
-    return d / scale;
-}
-
 static void kv_cache(qn_llm_arch arch, int nkv) {
     char dir[64];
     qn_llm *m = model(arch, nkv, dir);
@@ -70,13 +63,13 @@ static void kv_cache(qn_llm_arch arch, int nkv) {
     const int whole[] = {T}, ones[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, mixed[] = {4, 3, 1, 3};
     float *full = run_chunks(m, ids, B, T, whole), *step = run_chunks(m, ids, B, T, ones),
           *mix = run_chunks(m, ids, B, T, mixed);
-    cr_expect_lt(max_diff(full, step, (size_t)B * T * V), 2e-6f, "one token at a time vs prefill");
-    cr_expect_lt(max_diff(full, mix, (size_t)B * T * V), 2e-6f, "chunks vs prefill");
+    cr_expect_lt(qn_test_max_rel_diff(full, step, (size_t)B * T * V), 2e-6f, "one token at a time vs prefill");
+    cr_expect_lt(qn_test_max_rel_diff(full, mix, (size_t)B * T * V), 2e-6f, "chunks vs prefill");
     /* each sequence alone gives its row of the batch */
     float *alone = run_chunks(m, ids + T, 1, T, whole);
-    cr_expect_lt(max_diff(full + (size_t)T * V, alone, (size_t)T * V), 2e-6f, "batch rows independent");
+    cr_expect_lt(qn_test_max_rel_diff(full + (size_t)T * V, alone, (size_t)T * V), 2e-6f, "batch rows independent");
     /* the logits depend on the tokens before (causal, and not trivially constant) */
-    cr_expect_gt(max_diff(full, full + (size_t)T * V, (size_t)T * V), 1e-2f, "sequences differ");
+    cr_expect_gt(qn_test_max_rel_diff(full, full + (size_t)T * V, (size_t)T * V), 1e-2f, "sequences differ");
     free(full), free(step), free(mix), free(alone);
     cleanup(m, dir);
 }
@@ -105,7 +98,7 @@ Test(llm, greedy_is_argmax_of_recompute) {
             int best = 0;
             for (int j = 1; j < V; j++) best = z[j] > z[best] ? j : best;
             cr_expect_eq(out[b * S + s], best, "sequence %d step %d", b, s);
-            cr_expect_lt(max_diff(z, steps + ((size_t)b * S + s) * V, V), 2e-6f);
+            cr_expect_lt(qn_test_max_rel_diff(z, steps + ((size_t)b * S + s) * V, V), 2e-6f);
         }
     free(steps), free(full);
     cleanup(m, dir);
@@ -248,7 +241,7 @@ Test(llm, linear_gemv_and_gemm_agree_whatever_the_threads) {
     qn_llm_set_threads(1);
     cr_expect_eq(memcmp(y1, y3, 4 * OUT * sizeof(float)), 0, "threads change the GEMV's result");
     qn_llm_linear_forward(&l, yg, OUT, x, IN, M); // GEMM
-    cr_expect_lt(max_diff(yg, y1, 4 * OUT), 2e-6f, "GEMV vs GEMM");
+    cr_expect_lt(qn_test_max_rel_diff(yg, y1, 4 * OUT), 2e-6f, "GEMV vs GEMM");
     double ref = b[5];
     for (int k = 0; k < IN; k++) ref += (double)x[IN + k] * w[(size_t)5 * IN + k];
     cr_expect_lt(fabs(y3[OUT + 5] - ref), 1e-3, "row 1 output 5: %g vs %g", y3[OUT + 5], ref);

@@ -13,6 +13,7 @@
 #include "../../worker/llm.h"
 #include "qn_kernels.h"
 #include "../support/tiny_llm.h"
+#include "../support/test_arrays.h"
 
 enum { V = 37, C = 32, NH = 4, HD = 8, I = 48, L = 2 };
 
@@ -54,13 +55,6 @@ static float *run(qn_llm *m, const int32_t *ids, int B, int T, int step, const i
     return logits;
 }
 
-/* max |a - b| over n, relative to the scale of a (at least 1) */
-static float max_diff(const float *a, const float *b, size_t n) {
-    float d = 0, scale = 1;
-    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), scale = fmaxf(scale, fabsf(a[i]));
-    return d / scale;
-}
-
 Test(mask, sliding_window_in_prefill_and_decode) {
     enum { B = 2, T = 12, W = 4 };
     char d1[64], d2[64], d3[64];
@@ -71,12 +65,13 @@ Test(mask, sliding_window_in_prefill_and_decode) {
     for (int i = 0; i < B * T; i++) ids[i] = (i * 5 + 2) % V;
     float *pre = run(swa, ids, B, T, T, NULL), *dec = run(swa, ids, B, T, 1, NULL), *chunks = run(swa, ids, B, T, 3, NULL);
     float *ref = run(full, ids, B, T, T, NULL), *w = run(wide, ids, B, T, T, NULL);
-    cr_expect_lt(max_diff(pre, dec, (size_t)B * T * V), 2e-6f, "one token at a time vs prefill");
-    cr_expect_lt(max_diff(pre, chunks, (size_t)B * T * V), 2e-6f, "chunks vs prefill");
-    cr_expect_eq(max_diff(ref, w, (size_t)B * T * V), 0.0f, "a window longer than the sequence masks nothing");
+    cr_expect_lt(qn_test_max_rel_diff(pre, dec, (size_t)B * T * V), 2e-6f, "one token at a time vs prefill");
+    cr_expect_lt(qn_test_max_rel_diff(pre, chunks, (size_t)B * T * V), 2e-6f, "chunks vs prefill");
+    cr_expect_eq(qn_test_max_rel_diff(ref, w, (size_t)B * T * V), 0.0f,
+                 "a window longer than the sequence masks nothing");
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
-            float e = max_diff(ref + ((size_t)b * T + t) * V, pre + ((size_t)b * T + t) * V, V);
+            float e = qn_test_max_rel_diff(ref + ((size_t)b * T + t) * V, pre + ((size_t)b * T + t) * V, V);
             if (t < W) cr_expect_eq(e, 0.0f, "position %d sees all its keys within the window", t);
             else cr_expect_gt(e, 1e-3f, "position %d: the window drops key %d", t, t - W);
         }
@@ -145,8 +140,9 @@ static void padded_equals_alone(qn_llm_arch arch, const char *extra) {
         cr_assert_eq(qn_llm_generate_greedy(m, ids + b * T + pad[b], 1, len[b], S, NULL, alone, ap, as, err, sizeof err), 0,
                      "%s", err);
         cr_expect_arr_eq(out + b * S, alone, sizeof alone, "prompt %d: padded tokens differ from alone", b);
-        cr_expect_lt(max_diff(ap, plog + ((size_t)b * T + pad[b]) * V, (size_t)len[b] * V), 2e-6f, "prompt %d prefill", b);
-        cr_expect_lt(max_diff(as, slog + (size_t)b * S * V, (size_t)S * V), 2e-6f, "prompt %d steps", b);
+        cr_expect_lt(qn_test_max_rel_diff(ap, plog + ((size_t)b * T + pad[b]) * V, (size_t)len[b] * V), 2e-6f,
+                     "prompt %d prefill", b);
+        cr_expect_lt(qn_test_max_rel_diff(as, slog + (size_t)b * S * V, (size_t)S * V), 2e-6f, "prompt %d steps", b);
         free(ap), free(as);
     }
     /* every prompt needs a real token */

@@ -12,16 +12,9 @@
 #include "../../worker/llm.h"
 #include "qn_kernels.h"
 #include "qn_lowbit_gemv.h"
+#include "../support/test_arrays.h"
 
 static const char *const paths[] = {"portable", "avx2", NULL}; /* NULL: the best this CPU has */
-
-static float *randn(size_t n, uint64_t seed, float scale) {
-    qn_rng r;
-    qn_rng_seed(&r, seed);
-    float *x = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = scale * qn_rng_normal(&r);
-    return x;
-}
 
 /* A Linear of `format` packed from w (out, in) the way qn_llm_quantize packs it. */
 static qn_llm_linear make_linear(qn_llm_weight_format f, int out, int in, const float *w, int blocksize, int dq) {
@@ -68,7 +61,7 @@ static void check_against_dequantized(const qn_llm_linear *l, const float *x, in
 }
 
 static void gemv_matches_dequantized(qn_llm_weight_format f, int out, int in, int blocksize, int dq) {
-    float *w = randn((size_t)out * in, 7, 0.05f), *x = randn((size_t)11 * in, 8, 1.0f);
+    float *w = qn_test_randn((size_t)out * in, 7, 0.05f), *x = qn_test_randn((size_t)11 * in, 8, 1.0f);
     qn_llm_linear l = make_linear(f, out, in, w, blocksize, dq);
     float *y = malloc((size_t)11 * out * sizeof(float));
     for (int p = 0; p < 3; p++) {
@@ -129,7 +122,7 @@ Test(llm_quant, int8_int8_dot_is_exact_on_every_path) {
  * plus the outlier columns in float with the fp16-rounded dequantized weights. */
 Test(llm_quant, llm_int8_matches_its_definition) {
     enum { OUT = 23, IN = 70, M = 5 };
-    float *w = randn(OUT * IN, 11, 0.05f), *x = randn(M * IN, 12, 1.0f), y[M * OUT];
+    float *w = qn_test_randn(OUT * IN, 11, 0.05f), *x = qn_test_randn(M * IN, 12, 1.0f), y[M * OUT];
     x[1 * IN + 3] = 9.0f, x[4 * IN + 50] = -7.5f; /* two outlier columns */
     qn_llm_linear l = make_linear(QN_LLM_WEIGHT_INT8, OUT, IN, w, 0, 0);
     const qn_llm_packed *p = l.packed;
@@ -159,10 +152,11 @@ Test(llm_quant, llm_int8_matches_its_definition) {
 }
 
 Test(llm_quant, linear_is_the_same_whatever_the_threads) {
-    /* above the GEMV's threading threshold even at M = 1; OUT = 1025 starts a thread on row 341, odd,
-     * where the AVX2 4-bit GEMV (two rows at a time at M = 1) is mid-pair with one thread */
+    /* above the GEMV's threading threshold even at M = 1, so 3 threads take blocks of rows from
+     * qn_parallel_blocks (worker/llm_linear.c: a multiple of 16 rows each, 64 or 80 here); OUT = 1025
+     * leaves an odd last block (1 or 65 rows), which the kernels' 2- and 4-row passes finish row by row */
     enum { OUT = 1025, IN = 1024, M = 2 };
-    float *w = randn((size_t)OUT * IN, 5, 0.03f), *x = randn((size_t)M * IN, 6, 1.0f);
+    float *w = qn_test_randn((size_t)OUT * IN, 5, 0.03f), *x = qn_test_randn((size_t)M * IN, 6, 1.0f);
     float *y1 = malloc(M * OUT * sizeof(float)), *y3 = malloc(M * OUT * sizeof(float));
     const qn_llm_weight_format fs[] = {QN_LLM_WEIGHT_F16, QN_LLM_WEIGHT_BF16, QN_LLM_WEIGHT_W8A16, QN_LLM_WEIGHT_INT8,
                                        QN_LLM_WEIGHT_4BIT};

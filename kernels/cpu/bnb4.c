@@ -100,6 +100,12 @@ int qn_4bit_quantize(const float *x, size_t n, qn_4bit_type type, int blocksize,
             uint8_t c = type == QN_4BIT_NF4 ? qn_nf4_encode(v) : qn_fp4_encode(v);
             out->packed[i / 2] |= (uint8_t)(i % 2 == 0 ? c << 4 : c);
         }
+        /* Odd n: the kernel loads the missing last element as 0 and stores the whole byte, so the
+         * low nibble is the code of 0 * r (nf4: 7), not 0. */
+        if (hi == n && n % 2) {
+            float v = 0.0f * r;
+            out->packed[n / 2] |= type == QN_4BIT_NF4 ? qn_nf4_encode(v) : qn_fp4_encode(v);
+        }
     }
     if (!double_quant) return 0;
     /* Double quantization: offset = mean, then blockwise 8-bit dynamic code over groups of 256. */

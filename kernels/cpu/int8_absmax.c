@@ -1,6 +1,6 @@
 /* int8_absmax.c: bitsandbytes' vector-wise int8 quantization (W8A16 per output channel, LLM.int8()
  * rows) and its outlier decomposition (research note, section 2), as bitsandbytes' PyTorch path
- * (backends/default/ops.py) computes them: q = round(x * (127 / absmax)), ties to even, in
+ * (backends/default/ops.py) computes them: q = round(x * ((1 / absmax) * 127)), ties to even, in
  * [-127, 127] (its CUDA kInt8VectorQuant takes 127/absmax with the approximate __fdividef, so it can
  * differ by one step near ties); dequantization as int8_vectorwise_dequant,
  * A * stats * 7.874015718698502e-3: (q * absmax) * float32(1/127), left to right, not q * (absmax / 127). */
@@ -15,7 +15,9 @@ void qn_int8_rowwise_quantize(const float *W, int rows, int cols, int8_t *q, flo
         float amax = 0.0f;
         for (int c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(w[c]));
         row_absmax[r] = amax;
-        float s = amax > 0.0f ? 127.0f / amax : 0.0f; /* an all-zero row stays zero */
+        /* PyTorch's 127.0 / t is reciprocal(t) * 127 (Tensor.__rtruediv__): one ulp from 127 / amax in about
+         * a quarter of rows, which flips the odd near-tie code; an all-zero row stays zero. */
+        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f;
         for (int c = 0; c < cols; c++) {
             float v = rintf(w[c] * s);
             q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);
@@ -50,7 +52,7 @@ int qn_llm_int8_decompose(const float *A, int rows, int cols, float threshold, i
         for (int c = 0; c < cols; c++)
             if (!(threshold > 0.0f && fabsf(a[c]) >= threshold)) amax = fmaxf(amax, fabsf(a[c]));
         row_stat[r] = amax;
-        float s = amax > 0.0f ? 127.0f / amax : 0.0f;
+        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f; /* as torch's 127.0 / t */
         for (int c = 0; c < cols; c++) {
             float v = outlier_cols[c] ? 0.0f : rintf(a[c] * s);
             q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);
@@ -64,7 +66,7 @@ void qn_quant_int8_rowwise(const float *x, float *y, int rows, int cols) {
         const float *w = x + (size_t)r * cols;
         float amax = 0.0f;
         for (int c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(w[c]));
-        float s = amax > 0.0f ? 127.0f / amax : 0.0f;
+        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f; /* as torch's 127.0 / t */
         for (int c = 0; c < cols; c++) {
             float v = rintf(w[c] * s);
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;

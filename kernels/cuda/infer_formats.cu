@@ -55,7 +55,7 @@ __global__ void int8_rows_kernel(const float *x, float *y, size_t cols, float th
     const float *xr = x + (size_t)blockIdx.x * cols;
     float *yr = y + (size_t)blockIdx.x * cols;
     float amax = block_max_abs(xr, cols, threshold > 0.0f ? &threshold : NULL);
-    float s = amax > 0.0f ? 127.0f / amax : 0.0f;
+    float s = amax > 0.0f ? __fmul_rn(__frcp_rn(amax), 127.0f) : 0.0f;
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
         if (outlier && outlier[c]) {
             yr[c] = xr[c];

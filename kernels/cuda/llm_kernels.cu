@@ -217,7 +217,7 @@ __global__ void int8_rows_kernel(const float *x, int ldx, int in, float threshol
     }
     amax = block_max(amax, red);
     if (threadIdx.x == 0) stat[r] = amax;
-    const float s = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const float s = amax > 0.0f ? __fmul_rn(__frcp_rn(amax), 127.0f) : 0.0f;
     for (int c = threadIdx.x; c < in; c += blockDim.x) {
         const float v = flags[c] ? 0.0f : rintf(__fmul_rn(a[c], s));
         xq[(size_t)r * in + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);

@@ -70,7 +70,7 @@ int qn_nf4_pack_blocks(const qn_4bit_tensor *t, qn_nf4_block64 *out, size_t nblo
 int qn_nf4_unpack_blocks(const qn_nf4_block64 *in, size_t nblocks, size_t n, qn_4bit_type type, qn_4bit_tensor *out);
 
 /* ---- int8 absmax per row (W8A16, bitsandbytes' vector-wise quantization) ---- */
-/* q = rint(x * 127 / absmax_row), in [-127, 127]; an all-zero row gives zeros. */
+/* q = rint(x * ((1 / absmax_row) * 127)) (torch's 127.0 / t), in [-127, 127]; an all-zero row gives zeros. */
 void qn_int8_rowwise_quantize(const float *W, int rows, int cols, int8_t *q, float *row_absmax);
 void qn_int8_rowwise_dequantize(const int8_t *q, const float *row_absmax, int rows, int cols, float *out);
 /* LLM.int8(): columns where any |A| >= threshold are outliers (threshold 0: none). As bitsandbytes,

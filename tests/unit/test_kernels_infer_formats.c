@@ -49,6 +49,18 @@ Test(fp4, codes_signs_and_magnitudes) {
     }
 }
 
+/* Bytes from bitsandbytes 0.50.2's quantize_4bit (blocksize 64): odd n pads with 0 before packing. */
+Test(fourbit, odd_length_bytes_match_bitsandbytes) {
+    const float x[7] = {0.8f, -0.4f, 0.02f, -2.0f, 0.1f, 0.33f, -0.05f};
+    const uint8_t want[2][4] = {{0xC5, 0x70, 0x89, 0x77}, {0x4E, 0x1B, 0x16, 0x90}};
+    for (int type = 0; type < 2; type++) {
+        qn_4bit_tensor t;
+        cr_assert_eq(qn_4bit_quantize(x, 7, (qn_4bit_type)type, 64, 0, &t), 0);
+        for (int i = 0; i < 4; i++) cr_expect_eq(t.packed[i], want[type][i], "type %d byte %d: %02x", type, i, t.packed[i]);
+        qn_4bit_free(&t);
+    }
+}
+
 Test(fourbit, odd_length_partial_block_and_zero_block) {
     float x[70];
     for (int i = 0; i < 70; i++) x[i] = i < 64 ? 0.0f : (float)(i - 63) * 0.25f;
@@ -56,7 +68,7 @@ Test(fourbit, odd_length_partial_block_and_zero_block) {
     cr_assert_eq(qn_4bit_quantize(x, 69, QN_4BIT_NF4, 64, 0, &t), 0);
     cr_expect_eq(t.absmax[0], 0.0f);
     cr_expect_eq(t.packed[0], 0x00, "all-zero block: NaN comparisons give code 0");
-    cr_expect_eq(t.packed[34] & 0x0F, 0, "odd n: the last low nibble is padding");
+    cr_expect_eq(t.packed[34] & 0x0F, 7, "odd n: the padding nibble is the code of 0 (nf4: 7), as the kernel");
     float y[69];
     qn_4bit_dequantize(&t, y);
     for (int i = 0; i < 64; i++) cr_expect_eq(fabsf(y[i]), 0.0f);
@@ -233,6 +245,17 @@ Test(int8, rowwise_values_and_round_trip) {
     float y[6];
     qn_quant_int8_rowwise(W, y, 2, 3);
     cr_expect(memcmp(y, back, sizeof y) == 0, "fake quantization equals quantize + dequantize");
+}
+
+/* From bitsandbytes 0.50.2's int8_vectorwise_quant: torch's 127.0 / t is reciprocal(t) * 127, here one
+ * ulp below 127 / 2.3036394 and enough to round x * s = 4.4999... down. */
+Test(int8, scale_as_torch_reciprocal_times_127) {
+    const float x[2] = {0.08162502199411392f, -2.3036394119262695f};
+    int8_t q[2];
+    float amax;
+    qn_int8_rowwise_quantize(x, 1, 2, q, &amax);
+    cr_expect_eq(q[0], 4, "bitsandbytes gives 4 (127 / amax would give 5)");
+    cr_expect_eq(q[1], -127);
 }
 
 Test(int8, llm_int8_outliers) {

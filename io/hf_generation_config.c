@@ -34,21 +34,18 @@ int qn_hf_generation_parse(const char *path, const char *text, size_t len, qn_hf
     }
     json_t *eos = json_object_get(root, "eos_token_id");
     if (eos && !json_is_null(eos)) { // an int or a list of ints; null or absent: the other file's
-        g->neos = 0;
-        if (json_is_array(eos)) {
-            if (json_array_size(eos) > QN_HF_MAX_EOS) {
-                rc = qn_file_error(err, errlen, path, "'eos_token_id' lists more than %d ids", QN_HF_MAX_EOS);
-                goto out;
-            }
-            for (size_t i = 0; i < json_array_size(eos); i++)
-                if (token_id(json_array_get(eos, i), &g->eos[g->neos++])) {
-                    rc = qn_file_error(err, errlen, path, "'eos_token_id' must be a token id or a list of token ids (integers >= 0)");
-                    goto out;
-                }
-        } else if (token_id(eos, &g->eos[g->neos++])) {
-            rc = qn_file_error(err, errlen, path, "'eos_token_id' must be a token id or a list of token ids (integers >= 0)");
+        const int list = json_is_array(eos);
+        const size_t n = list ? json_array_size(eos) : 1;
+        if (n > QN_HF_MAX_EOS) {
+            rc = qn_file_error(err, errlen, path, "'eos_token_id' lists more than %d ids", QN_HF_MAX_EOS);
             goto out;
         }
+        g->neos = 0;
+        for (size_t i = 0; i < n; i++)
+            if (token_id(list ? json_array_get(eos, i) : eos, &g->eos[g->neos++])) {
+                rc = qn_file_error(err, errlen, path, "'eos_token_id' must be a token id or a list of token ids (integers >= 0)");
+                goto out;
+            }
     }
     json_t *pad = json_object_get(root, "pad_token_id");
     if (pad && !json_is_null(pad)) {

@@ -9,15 +9,18 @@
 
 #include "qn_infer_formats.h"
 
+/* The multiplier of a row with this absmax. PyTorch's 127.0 / t is reciprocal(t) * 127
+ * (Tensor.__rtruediv__): one ulp from 127 / amax in about a quarter of rows, which flips the odd
+ * near-tie code; an all-zero row stays zero. */
+static float int8_scale(float amax) { return amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f; }
+
 void qn_int8_rowwise_quantize(const float *W, int rows, int cols, int8_t *q, float *row_absmax) {
     for (int r = 0; r < rows; r++) {
         const float *w = W + (size_t)r * cols;
         float amax = 0.0f;
         for (int c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(w[c]));
         row_absmax[r] = amax;
-        /* PyTorch's 127.0 / t is reciprocal(t) * 127 (Tensor.__rtruediv__): one ulp from 127 / amax in about
-         * a quarter of rows, which flips the odd near-tie code; an all-zero row stays zero. */
-        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f;
+        float s = int8_scale(amax);
         for (int c = 0; c < cols; c++) {
             float v = rintf(w[c] * s);
             q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);
@@ -52,7 +55,7 @@ int qn_llm_int8_decompose(const float *A, int rows, int cols, float threshold, i
         for (int c = 0; c < cols; c++)
             if (!(threshold > 0.0f && fabsf(a[c]) >= threshold)) amax = fmaxf(amax, fabsf(a[c]));
         row_stat[r] = amax;
-        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f; /* as torch's 127.0 / t */
+        float s = int8_scale(amax);
         for (int c = 0; c < cols; c++) {
             float v = outlier_cols[c] ? 0.0f : rintf(a[c] * s);
             q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v);
@@ -66,7 +69,7 @@ void qn_quant_int8_rowwise(const float *x, float *y, int rows, int cols) {
         const float *w = x + (size_t)r * cols;
         float amax = 0.0f;
         for (int c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(w[c]));
-        float s = amax > 0.0f ? (1.0f / amax) * 127.0f : 0.0f; /* as torch's 127.0 / t */
+        float s = int8_scale(amax);
         for (int c = 0; c < cols; c++) {
             float v = rintf(w[c] * s);
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
